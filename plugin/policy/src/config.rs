@@ -1,0 +1,301 @@
+//! `PolicyConfig`: the JSON that Envoy passes as the filter `configuration` and that the
+//! host reads for its native and embedded edges. Parsed strictly (unknown fields are
+//! errors), then validated as a whole so one run reports every problem.
+
+use regex_lite::Regex;
+use serde::Deserialize;
+
+mod checks;
+
+use crate::keys::KeySet;
+use crate::secret::Secret;
+
+/// The company-id rule of the seed: alphanumerics, `_` and `-`, 1 to 64 characters.
+pub const DEFAULT_COMPANY_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+/// The seed's three channels.
+pub const DEFAULT_CHANNELS: [&str; 3] = ["dashboard-updates", "evidence-updates", "report-updates"];
+/// Clock skew tolerated on `exp`/`nbf`/`iat`, in seconds.
+pub const DEFAULT_LEEWAY_SECS: u64 = 30;
+/// How old a signed edge identity may be when the host checks it, in seconds.
+pub const DEFAULT_EDGE_MAX_SKEW_SECS: u64 = 30;
+/// The seed's `MAX_CONNECTIONS_PER_COMPANY`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_COMPANY: u32 = 100;
+/// Shortest secret accepted for HMAC signing (RFC 7518 section 3.2 for HS256).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The validated policy. Build it with [`PolicyConfig::from_json`].
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    /// Where tokens are looked for.
+    pub tokens: TokenSources,
+    /// Token verification rules and keys.
+    pub jwt: JwtRules,
+    /// Company ids must match this anchored pattern.
+    pub company_id: Regex,
+    /// The channel whitelist, with the roles each channel admits.
+    pub channels: Vec<ChannelRule>,
+    /// Which token roles count as super-admin, admin and publisher.
+    pub roles: Roles,
+    /// Connection and subscription limits.
+    pub limits: Limits,
+    /// Route prefix and dev mode.
+    pub routes: Routes,
+    /// The secret that signs identities forwarded to the host.
+    pub edge: EdgeSigning,
+    /// CORS rules, applied to local replies too so browsers can read them.
+    pub cors: Cors,
+}
+
+/// Token sources, tried in the order: header, cookie, query parameter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSources {
+    /// Accept `Authorization: Bearer <token>`.
+    pub authorization_header: bool,
+    /// Cookie name that carries the token (what a native `EventSource` can send).
+    pub cookie: Option<String>,
+    /// Query parameter name (e.g. `access_token`). Off by default: URLs land in access
+    /// logs. When on, the edge strips it before forwarding.
+    pub query_param: Option<String>,
+}
+
+impl Default for TokenSources {
+    fn default() -> Self {
+        Self { authorization_header: true, cookie: Some("sse_token".into()), query_param: None }
+    }
+}
+
+/// Token verification rules.
+#[derive(Debug, Clone)]
+pub struct JwtRules {
+    /// Accepted `iss` values; empty accepts any issuer.
+    pub issuers: Vec<String>,
+    /// Accepted `aud` values (one must match); empty skips the audience check.
+    pub audiences: Vec<String>,
+    /// Clock skew tolerated, in seconds.
+    pub leeway_secs: u64,
+    /// Reject tokens without `exp` (on by default: access must not outlive the token).
+    pub require_exp: bool,
+    /// The verification keys.
+    pub keys: KeySet,
+}
+
+/// One whitelisted channel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRule {
+    /// Channel name as used in `channel=` (no CR, LF or comma).
+    pub name: String,
+    /// Roles that may subscribe; empty means every authenticated role of the company.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// Role names as they appear in tokens' `role`/`roles` claims.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Roles {
+    /// May cross companies and do anything an admin or publisher may.
+    pub super_admin: Vec<String>,
+    /// May read `/sse/stats`.
+    pub admin: Vec<String>,
+    /// May publish to its own company.
+    pub publisher: Vec<String>,
+}
+
+impl Default for Roles {
+    fn default() -> Self {
+        Self {
+            super_admin: vec!["SUPER_ADMIN".into()],
+            admin: vec!["ADMIN".into()],
+            publisher: vec!["PUBLISHER".into()],
+        }
+    }
+}
+
+/// Limits enforced at the edge (and again in the hub).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Concurrent streams per company.
+    pub max_connections_per_company: u32,
+    /// Channels one stream may subscribe to.
+    pub max_channels_per_stream: u32,
+    /// `Retry-After` sent with 429 replies, in seconds.
+    pub retry_after_secs: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections_per_company: DEFAULT_MAX_CONNECTIONS_PER_COMPANY,
+            max_channels_per_stream: 8,
+            retry_after_secs: 5,
+        }
+    }
+}
+
+/// Route rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Routes {
+    /// Prefix of every SSE route (the seed's `/sse`).
+    pub prefix: String,
+    /// Enables `POST {prefix}/test-broadcast` without a token. Never in production.
+    pub dev_mode: bool,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self { prefix: "/sse".into(), dev_mode: false }
+    }
+}
+
+/// The edge identity signature settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeSigning {
+    /// HMAC-SHA256 key shared by the edge and the host (at least 32 bytes).
+    pub secret: Secret,
+    /// Maximum age of a signed identity when the host checks it.
+    #[serde(default = "default_edge_skew")]
+    pub max_skew_secs: u64,
+}
+
+fn default_edge_skew() -> u64 {
+    DEFAULT_EDGE_MAX_SKEW_SECS
+}
+
+/// CORS rules for browsers on other origins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cors {
+    /// Exact origins allowed (`https://app.example.com`), or `*` without credentials.
+    pub allowed_origins: Vec<String>,
+    /// Send `Access-Control-Allow-Credentials: true` (cookies, Authorization).
+    pub allow_credentials: bool,
+    /// Preflight cache lifetime, in seconds.
+    pub max_age_secs: u32,
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Self { allowed_origins: Vec::new(), allow_credentials: true, max_age_secs: 600 }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The JSON did not parse or had unknown fields or wrong types.
+    #[error("policy configuration is not valid JSON for this schema: {0}")]
+    Syntax(String),
+    /// The JSON parsed but some values are invalid; every problem is listed.
+    #[error("invalid policy configuration: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    tokens: TokenSources,
+    jwt: RawJwt,
+    #[serde(default = "default_pattern")]
+    company_id_pattern: String,
+    #[serde(default = "default_channels")]
+    channels: Vec<ChannelRule>,
+    #[serde(default)]
+    roles: Roles,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    routes: Routes,
+    edge: EdgeSigning,
+    #[serde(default)]
+    cors: Cors,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwt {
+    #[serde(default)]
+    issuers: Vec<String>,
+    #[serde(default)]
+    audiences: Vec<String>,
+    #[serde(default = "default_leeway")]
+    leeway_secs: u64,
+    #[serde(default = "default_true")]
+    require_exp: bool,
+    hmac_secret: Option<Secret>,
+    jwks: Option<serde_json::Value>,
+}
+
+fn default_pattern() -> String {
+    DEFAULT_COMPANY_ID_PATTERN.into()
+}
+fn default_channels() -> Vec<ChannelRule> {
+    DEFAULT_CHANNELS.iter().map(|n| ChannelRule { name: (*n).into(), roles: Vec::new() }).collect()
+}
+fn default_leeway() -> u64 {
+    DEFAULT_LEEWAY_SECS
+}
+fn default_true() -> bool {
+    true
+}
+
+impl PolicyConfig {
+    /// Parses and validates the configuration; on failure lists every problem found.
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig =
+            serde_json::from_str(json).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let mut problems = Vec::new();
+        checks::check(&raw, &mut problems);
+        let company_id = compile_pattern(&raw.company_id_pattern, &mut problems);
+        let keys = KeySet::build(raw.jwt.hmac_secret.as_ref(), raw.jwt.jwks.as_ref(), &mut problems);
+        match (company_id, problems.is_empty()) {
+            (Some(company_id), true) => Ok(Self {
+                tokens: raw.tokens,
+                jwt: JwtRules {
+                    issuers: raw.jwt.issuers,
+                    audiences: raw.jwt.audiences,
+                    leeway_secs: raw.jwt.leeway_secs,
+                    require_exp: raw.jwt.require_exp,
+                    keys,
+                },
+                company_id,
+                channels: raw.channels,
+                roles: raw.roles,
+                limits: raw.limits,
+                routes: raw.routes,
+                edge: raw.edge,
+                cors: raw.cors,
+            }),
+            _ => Err(ConfigError::Invalid(problems)),
+        }
+    }
+
+    /// The rule for a whitelisted channel, if any.
+    pub fn channel(&self, name: &str) -> Option<&ChannelRule> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+
+    /// True when `id` is a well-formed company id.
+    pub fn is_valid_company_id(&self, id: &str) -> bool {
+        self.company_id.is_match(id)
+    }
+}
+
+fn compile_pattern(pattern: &str, problems: &mut Vec<String>) -> Option<Regex> {
+    if !pattern.starts_with('^') || !pattern.ends_with('$') {
+        problems.push("company_id_pattern: must be anchored with ^ and $".into());
+        return None;
+    }
+    match Regex::new(pattern) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            problems.push(format!("company_id_pattern: {e}"));
+            None
+        }
+    }
+}

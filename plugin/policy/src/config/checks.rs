@@ -1,0 +1,124 @@
+//! Semantic checks of a parsed configuration. Each check appends a message naming the
+//! field, so one run reports every problem.
+
+use super::{RawConfig, MIN_SECRET_BYTES};
+
+pub(super) fn check(raw: &RawConfig, problems: &mut Vec<String>) {
+    check_tokens(raw, problems);
+    check_channels(raw, problems);
+    check_limits(raw, problems);
+    check_routes(raw, problems);
+    check_secrets(raw, problems);
+    check_cors(raw, problems);
+    let roles = &raw.roles;
+    for (field, list) in
+        [("roles.super_admin", &roles.super_admin), ("roles.admin", &roles.admin), ("roles.publisher", &roles.publisher)]
+    {
+        if list.iter().any(|r| !is_token_safe(r)) {
+            problems.push(format!("{field}: role names must be non-empty, without commas, spaces or control characters"));
+        }
+    }
+    if raw.jwt.leeway_secs > 600 {
+        problems.push(format!("jwt.leeway_secs: {} is over the 600 s maximum", raw.jwt.leeway_secs));
+    }
+    for (field, list) in [("jwt.issuers", &raw.jwt.issuers), ("jwt.audiences", &raw.jwt.audiences)] {
+        if list.iter().any(String::is_empty) {
+            problems.push(format!("{field}: entries must not be empty"));
+        }
+    }
+}
+
+/// A name that may travel in a comma-separated header value.
+fn is_token_safe(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic() && b != b',')
+}
+
+fn check_tokens(raw: &RawConfig, problems: &mut Vec<String>) {
+    let t = &raw.tokens;
+    if !t.authorization_header && t.cookie.is_none() && t.query_param.is_none() {
+        problems.push("tokens: at least one token source must be enabled".into());
+    }
+    for (field, name) in [("tokens.cookie", &t.cookie), ("tokens.query_param", &t.query_param)] {
+        if let Some(name) = name {
+            let ok = !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+            if !ok {
+                problems.push(format!("{field}: {name:?} is not a valid name (letters, digits, _ - .)"));
+            }
+        }
+    }
+}
+
+fn check_channels(raw: &RawConfig, problems: &mut Vec<String>) {
+    if raw.channels.is_empty() {
+        problems.push("channels: the whitelist must name at least one channel".into());
+    }
+    for (i, rule) in raw.channels.iter().enumerate() {
+        if !is_token_safe(&rule.name) || rule.name.len() > 64 {
+            problems.push(format!("channels[{i}].name: {:?} must be 1-64 printable characters without commas", rule.name));
+        }
+        if raw.channels[..i].iter().any(|c| c.name == rule.name) {
+            problems.push(format!("channels[{i}].name: {:?} is listed twice", rule.name));
+        }
+        if rule.roles.iter().any(|r| !is_token_safe(r)) {
+            problems.push(format!("channels[{i}].roles: role names must be non-empty, without commas or spaces"));
+        }
+    }
+}
+
+fn check_limits(raw: &RawConfig, problems: &mut Vec<String>) {
+    let l = &raw.limits;
+    if l.max_connections_per_company == 0 {
+        problems.push("limits.max_connections_per_company: must be at least 1".into());
+    }
+    if l.max_channels_per_stream == 0 || l.max_channels_per_stream > 64 {
+        problems.push("limits.max_channels_per_stream: must be between 1 and 64".into());
+    }
+    if l.retry_after_secs == 0 || l.retry_after_secs > 3600 {
+        problems.push("limits.retry_after_secs: must be between 1 and 3600".into());
+    }
+}
+
+fn check_routes(raw: &RawConfig, problems: &mut Vec<String>) {
+    let p = &raw.routes.prefix;
+    let ok = p.starts_with('/')
+        && !p.ends_with('/')
+        && p.len() > 1
+        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b));
+    if !ok {
+        problems.push(format!("routes.prefix: {p:?} must start with / and not end with / (e.g. /sse)"));
+    }
+}
+
+fn check_secrets(raw: &RawConfig, problems: &mut Vec<String>) {
+    if raw.edge.secret.len() < MIN_SECRET_BYTES {
+        problems.push(format!(
+            "edge.secret: must be at least {MIN_SECRET_BYTES} bytes (got {})",
+            raw.edge.secret.len()
+        ));
+    }
+    if raw.edge.max_skew_secs == 0 || raw.edge.max_skew_secs > 300 {
+        problems.push("edge.max_skew_secs: must be between 1 and 300".into());
+    }
+    if let Some(s) = &raw.jwt.hmac_secret {
+        if s.len() < MIN_SECRET_BYTES {
+            problems.push(format!("jwt.hmac_secret: must be at least {MIN_SECRET_BYTES} bytes (got {})", s.len()));
+        }
+    }
+}
+
+fn check_cors(raw: &RawConfig, problems: &mut Vec<String>) {
+    let c = &raw.cors;
+    for origin in &c.allowed_origins {
+        if origin == "*" {
+            if c.allow_credentials {
+                problems.push("cors.allowed_origins: \"*\" cannot be combined with allow_credentials".into());
+            }
+        } else if !(origin.starts_with("http://") || origin.starts_with("https://"))
+            || origin.ends_with('/')
+            || origin.bytes().any(|b| b.is_ascii_control() || b == b' ')
+        {
+            problems.push(format!("cors.allowed_origins: {origin:?} must be a scheme://host[:port] origin"));
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! `decide`: the routing and authorization rules shared by every edge.
+
+use crate::config::PolicyConfig;
+use crate::decision::{Decision, DenyReason, Grant, Identity, Route};
+use crate::jwt::{self, Claims, TokenError};
+use crate::request::{find_token, Request};
+
+/// Decides a request at `now` (seconds since the epoch). Connection limits are not
+/// checked here: they need shared state, which the filter and the hub own.
+pub fn decide(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Decision {
+    match decide_inner(config, req, now) {
+        Ok(grant) => Decision::Allow(grant),
+        Err(reason) => Decision::Deny(reason),
+    }
+}
+
+/// Maps a method and path to a route, or `NotFound` for unknown paths under the prefix.
+pub fn route_of(config: &PolicyConfig, method: &str, path: &str) -> Result<Route, DenyReason> {
+    let Some(rest) = path.strip_prefix(config.routes.prefix.as_str()) else {
+        return Ok(Route::Other);
+    };
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return Ok(Route::Other); // "/sse-admin" is not under "/sse"
+    }
+    let route = match rest {
+        "/stream" => Route::Stream,
+        "/poll" => Route::Poll,
+        "/stats" => Route::Stats,
+        "/publish" => Route::Publish,
+        "/test-broadcast" if config.routes.dev_mode => Route::TestBroadcast,
+        _ => return Err(DenyReason::NotFound),
+    };
+    let expected = match route {
+        Route::Stream | Route::Poll | Route::Stats => "GET",
+        _ => "POST",
+    };
+    match method {
+        "OPTIONS" => Ok(Route::Preflight),
+        m if m == expected || (m == "HEAD" && expected == "GET") => Ok(route),
+        _ => Err(DenyReason::NotFound),
+    }
+}
+
+fn decide_inner(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Result<Grant, DenyReason> {
+    let route = route_of(config, req.method, req.path)?;
+    let open = Grant { route, identity: None, channels: Vec::new(), token_source: None };
+    if matches!(route, Route::Other | Route::Preflight | Route::TestBroadcast) {
+        return Ok(open);
+    }
+    let (token, source) = find_token(&config.tokens, req).ok_or(DenyReason::Token(TokenError::Missing))?;
+    let claims = jwt::verify(&token, &config.jwt, now).map_err(DenyReason::Token)?;
+    let super_admin = claims.roles.iter().any(|r| config.roles.super_admin.contains(r));
+    let has_role = |allowed: &[String]| super_admin || claims.roles.iter().any(|r| allowed.contains(r));
+
+    let (company, channels) = match route {
+        Route::Stream | Route::Poll => {
+            let (company, channels) = subscription(config, req)?;
+            if !super_admin && claims.company_id.as_deref() != Some(company.as_str()) {
+                return Err(DenyReason::CompanyMismatch);
+            }
+            for name in &channels {
+                let rule = config.channel(name).ok_or(DenyReason::InvalidChannel("is not whitelisted"))?;
+                if !rule.roles.is_empty() && !has_role(&rule.roles) {
+                    return Err(DenyReason::ChannelForbidden);
+                }
+            }
+            (company, channels)
+        }
+        Route::Stats if has_role(&config.roles.admin) => (own_company(&claims), Vec::new()),
+        Route::Publish if has_role(&config.roles.publisher) => {
+            if !super_admin && claims.company_id.as_deref().is_none_or(str::is_empty) {
+                return Err(DenyReason::RoleForbidden);
+            }
+            (own_company(&claims), Vec::new())
+        }
+        _ => return Err(DenyReason::RoleForbidden),
+    };
+    let identity = Identity {
+        subject: claims.subject,
+        company,
+        roles: claims.roles,
+        expires_at: claims.expires_at,
+        super_admin,
+    };
+    Ok(Grant { route, identity: Some(identity), channels, token_source: Some(source) })
+}
+
+fn own_company(claims: &Claims) -> String {
+    claims.company_id.clone().unwrap_or_default()
+}
+
+/// Parses and validates `companyId` and the `channel` list of a stream or poll.
+pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String, Vec<String>), DenyReason> {
+    let companies = req.query_values("companyId");
+    let [company] = companies.as_slice() else {
+        return Err(DenyReason::InvalidCompanyId);
+    };
+    if !config.is_valid_company_id(company) {
+        return Err(DenyReason::InvalidCompanyId);
+    }
+    let mut channels: Vec<String> = Vec::new();
+    for name in req.query_values("channel") {
+        if !channels.contains(&name) {
+            channels.push(name);
+        }
+    }
+    if channels.is_empty() {
+        return Err(DenyReason::InvalidChannel("is missing"));
+    }
+    if channels.len() > config.limits.max_channels_per_stream as usize {
+        return Err(DenyReason::InvalidChannel("list is longer than limits.max_channels_per_stream"));
+    }
+    if channels.iter().any(|c| config.channel(c).is_none()) {
+        return Err(DenyReason::InvalidChannel("is not whitelisted"));
+    }
+    Ok((company.clone(), channels))
+}
+
+/// Whether `identity` may publish to `company`: its own company, or any as super-admin.
+pub fn may_publish_to(identity: &Identity, company: &str) -> bool {
+    identity.super_admin || (!identity.company.is_empty() && identity.company == company)
+}
