@@ -14,6 +14,9 @@
 //! - [`decide()`]: routes and authorization, returning a [`Decision`].
 //! - [`decision`]: decisions, deny reasons and the one error-code-to-status mapping.
 //! - [`identity`]: signing and verifying the `x-sse-*` identity headers.
+//! - [`reply`]: CORS and error headers of local replies.
+//! - [`slots`]: per-company connection counters as stored in proxy-wasm shared data.
+//! - [`mint`]: issuing HS256 tokens (dev tokens, publisher services, tests).
 
 pub mod config;
 mod decide;
@@ -22,8 +25,10 @@ pub mod identity;
 pub mod jwt;
 pub mod keys;
 pub mod mint;
+pub mod reply;
 pub mod request;
 pub mod secret;
+pub mod slots;
 
 pub use config::{ConfigError, PolicyConfig};
 pub use decide::{decide, may_publish_to, route_of, subscription};
