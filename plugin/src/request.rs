@@ -23,7 +23,11 @@ pub(crate) struct FilterRequest {
 
 impl FilterRequest {
     pub(crate) fn new(config: Option<Rc<PolicyConfig>>, metrics: Rc<Metrics>) -> Self {
-        Self { config, metrics, slot: None }
+        Self {
+            config,
+            metrics,
+            slot: None,
+        }
     }
 
     fn send(&self, status: u16, headers: Vec<(&'static str, String)>, body: &str) -> Action {
@@ -34,7 +38,11 @@ impl FilterRequest {
 
     fn deny(&self, config: &PolicyConfig, reason: DenyReason, origin: Option<&str>) -> Action {
         self.metrics.denied(reason.label());
-        self.send(reason.code().status(), reply::deny_headers(config, &reason, origin), &reason.body())
+        self.send(
+            reason.code().status(),
+            reply::deny_headers(config, &reason, origin),
+            &reason.body(),
+        )
     }
 
     fn unavailable(&self, config: Option<&PolicyConfig>, message: &str) -> Action {
@@ -43,16 +51,23 @@ impl FilterRequest {
         let headers = match config {
             Some(c) => {
                 let mut h = reply::error_headers(c, code, false);
-                h.extend(reply::cors_headers(&c.cors, self.header_str("origin").as_deref()));
+                h.extend(reply::cors_headers(
+                    &c.cors,
+                    self.header_str("origin").as_deref(),
+                ));
                 h
             }
-            None => vec![("content-type", "application/json".to_owned()), ("retry-after", "5".to_owned())],
+            None => vec![
+                ("content-type", "application/json".to_owned()),
+                ("retry-after", "5".to_owned()),
+            ],
         };
         self.send(code.status(), headers, &error_body(code, message))
     }
 
     fn header_str(&self, name: &str) -> Option<String> {
-        self.get_http_request_header_bytes(name).and_then(|v| String::from_utf8(v).ok())
+        self.get_http_request_header_bytes(name)
+            .and_then(|v| String::from_utf8(v).ok())
     }
 
     fn release_slot(&mut self) {
@@ -62,7 +77,14 @@ impl FilterRequest {
         }
     }
 
-    fn forward(&mut self, config: &PolicyConfig, grant: Grant, method: &str, path: &str, now: u64) -> Action {
+    fn forward(
+        &mut self,
+        config: &PolicyConfig,
+        grant: Grant,
+        method: &str,
+        path: &str,
+        now: u64,
+    ) -> Action {
         let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
         match grant.token_source {
             Some(TokenSource::Header) => self.set_http_request_header("authorization", None),
@@ -74,13 +96,24 @@ impl FilterRequest {
             Some(TokenSource::Query) => {
                 let name = config.tokens.query_param.as_deref().unwrap_or_default();
                 let rest = strip_query_param(query, name);
-                let target = if rest.is_empty() { path_only.to_owned() } else { format!("{path_only}?{rest}") };
+                let target = if rest.is_empty() {
+                    path_only.to_owned()
+                } else {
+                    format!("{path_only}?{rest}")
+                };
                 self.set_http_request_header(":path", Some(&target));
             }
             None => {}
         }
         if let Some(who) = &grant.identity {
-            for (name, value) in identity::sign(&config.edge.secret, method, path_only, who, &grant.channels, now) {
+            for (name, value) in identity::sign(
+                &config.edge.secret,
+                method,
+                path_only,
+                who,
+                &grant.channels,
+                now,
+            ) {
                 self.add_http_request_header(name, &value);
             }
         }
@@ -121,16 +154,25 @@ impl HttpContext for FilterRequest {
         let method = self.header_str(":method").unwrap_or_default();
         let origin = self.header_str("origin");
         let Some(path) = self.header_str(":path") else {
-            return self.deny(&config, DenyReason::InvalidRequest("path is not UTF-8"), origin.as_deref());
+            return self.deny(
+                &config,
+                DenyReason::InvalidRequest("path is not UTF-8"),
+                origin.as_deref(),
+            );
         };
         let authorization = self.get_http_request_header_bytes("authorization");
         let cookie = self.cookie_header();
-        let now = self.get_current_time().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = self
+            .get_current_time()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let req = Request::new(&method, &path)
             .with_authorization(authorization.as_deref())
             .with_cookie(cookie.as_deref().map(str::as_bytes));
         let grant = match decide(&config, &req, now) {
-            sse_policy::Decision::Deny(reason) => return self.deny(&config, reason, origin.as_deref()),
+            sse_policy::Decision::Deny(reason) => {
+                return self.deny(&config, reason, origin.as_deref())
+            }
             sse_policy::Decision::Allow(grant) => grant,
         };
         match grant.route {
@@ -140,14 +182,27 @@ impl HttpContext for FilterRequest {
                 return self.send(204, headers, "");
             }
             Route::Stream => {
-                let company = grant.identity.as_ref().map(|i| i.company.clone()).unwrap_or_default();
+                let company = grant
+                    .identity
+                    .as_ref()
+                    .map(|i| i.company.clone())
+                    .unwrap_or_default();
                 match slots::acquire(&company, config.limits.max_connections_per_company) {
                     Acquire::Taken => {
                         self.slot = Some(company);
                         self.metrics.stream_opened();
                     }
-                    Acquire::Full => return self.deny(&config, DenyReason::TooManyConnections, origin.as_deref()),
-                    Acquire::Failed => return self.unavailable(Some(&config), "connection limit store unavailable"),
+                    Acquire::Full => {
+                        return self.deny(
+                            &config,
+                            DenyReason::TooManyConnections,
+                            origin.as_deref(),
+                        )
+                    }
+                    Acquire::Failed => {
+                        return self
+                            .unavailable(Some(&config), "connection limit store unavailable")
+                    }
                 }
             }
             _ => {}

@@ -34,14 +34,18 @@ pub(crate) fn seed() {
 pub(crate) fn acquire(company: &str, limit: u32) -> Acquire {
     let key = slots::shard_key(company);
     for _ in 0..MAX_CAS_ATTEMPTS {
-        let Ok((value, cas)) = hostcalls::get_shared_data(&key) else { return Acquire::Failed };
+        let Ok((value, cas)) = hostcalls::get_shared_data(&key) else {
+            return Acquire::Failed;
+        };
         let next = match slots::take(value.as_deref().unwrap_or_default(), company, limit) {
             Take::Full => return Acquire::Full,
             Take::Write(next) => next,
         };
         // With no CAS (key missing, seeding failed) a write would be an unconditional
         // overwrite that can lose counts: refuse rather than guess.
-        let Some(cas) = cas else { return Acquire::Failed };
+        let Some(cas) = cas else {
+            return Acquire::Failed;
+        };
         match hostcalls::set_shared_data(&key, Some(&next), Some(cas)) {
             Ok(()) => return Acquire::Taken,
             Err(Status::CasMismatch) => continue,
@@ -56,12 +60,16 @@ pub(crate) fn acquire(company: &str, limit: u32) -> Acquire {
 pub(crate) fn release(company: &str) {
     let key = slots::shard_key(company);
     for _ in 0..MAX_CAS_ATTEMPTS * 16 {
-        let Ok((value, Some(cas))) = hostcalls::get_shared_data(&key) else { break };
+        let Ok((value, Some(cas))) = hostcalls::get_shared_data(&key) else {
+            break;
+        };
         let next = slots::give_back(value.as_deref().unwrap_or_default(), company);
         match hostcalls::set_shared_data(&key, Some(&next), Some(cas)) {
             Err(Status::CasMismatch) => continue,
             _ => return,
         }
     }
-    log::error!("could not return a connection slot for company {company}: count may be high until restart");
+    log::error!(
+        "could not return a connection slot for company {company}: count may be high until restart"
+    );
 }

@@ -61,7 +61,11 @@ pub struct TokenSources {
 
 impl Default for TokenSources {
     fn default() -> Self {
-        Self { authorization_header: true, cookie: Some("sse_token".into()), query_param: None }
+        Self {
+            authorization_header: true,
+            cookie: Some("sse_token".into()),
+            query_param: None,
+        }
     }
 }
 
@@ -147,7 +151,10 @@ pub struct Routes {
 
 impl Default for Routes {
     fn default() -> Self {
-        Self { prefix: "/sse".into(), dev_mode: false }
+        Self {
+            prefix: "/sse".into(),
+            dev_mode: false,
+        }
     }
 }
 
@@ -180,7 +187,11 @@ pub struct Cors {
 
 impl Default for Cors {
     fn default() -> Self {
-        Self { allowed_origins: Vec::new(), allow_credentials: true, max_age_secs: 600 }
+        Self {
+            allowed_origins: Vec::new(),
+            allow_credentials: true,
+            max_age_secs: 600,
+        }
     }
 }
 
@@ -235,7 +246,13 @@ fn default_pattern() -> String {
     DEFAULT_COMPANY_ID_PATTERN.into()
 }
 fn default_channels() -> Vec<ChannelRule> {
-    DEFAULT_CHANNELS.iter().map(|n| ChannelRule { name: (*n).into(), roles: Vec::new() }).collect()
+    DEFAULT_CHANNELS
+        .iter()
+        .map(|n| ChannelRule {
+            name: (*n).into(),
+            roles: Vec::new(),
+        })
+        .collect()
 }
 fn default_leeway() -> u64 {
     DEFAULT_LEEWAY_SECS
@@ -252,7 +269,11 @@ impl PolicyConfig {
         let mut problems = Vec::new();
         checks::check(&raw, &mut problems);
         let company_id = compile_pattern(&raw.company_id_pattern, &mut problems);
-        let keys = KeySet::build(raw.jwt.hmac_secret.as_ref(), raw.jwt.jwks.as_ref(), &mut problems);
+        let keys = KeySet::build(
+            raw.jwt.hmac_secret.as_ref(),
+            raw.jwt.jwks.as_ref(),
+            &mut problems,
+        );
         match (company_id, problems.is_empty()) {
             (Some(company_id), true) => Ok(Self {
                 tokens: raw.tokens,

@@ -43,14 +43,27 @@ pub fn route_of(config: &PolicyConfig, method: &str, path: &str) -> Result<Route
 
 fn decide_inner(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Result<Grant, DenyReason> {
     let route = route_of(config, req.method, req.path)?;
-    let open = Grant { route, identity: None, channels: Vec::new(), token_source: None };
-    if matches!(route, Route::Other | Route::Preflight | Route::TestBroadcast) {
+    let open = Grant {
+        route,
+        identity: None,
+        channels: Vec::new(),
+        token_source: None,
+    };
+    if matches!(
+        route,
+        Route::Other | Route::Preflight | Route::TestBroadcast
+    ) {
         return Ok(open);
     }
-    let (token, source) = find_token(&config.tokens, req).ok_or(DenyReason::Token(TokenError::Missing))?;
+    let (token, source) =
+        find_token(&config.tokens, req).ok_or(DenyReason::Token(TokenError::Missing))?;
     let claims = jwt::verify(&token, &config.jwt, now).map_err(DenyReason::Token)?;
-    let super_admin = claims.roles.iter().any(|r| config.roles.super_admin.contains(r));
-    let has_role = |allowed: &[String]| super_admin || claims.roles.iter().any(|r| allowed.contains(r));
+    let super_admin = claims
+        .roles
+        .iter()
+        .any(|r| config.roles.super_admin.contains(r));
+    let has_role =
+        |allowed: &[String]| super_admin || claims.roles.iter().any(|r| allowed.contains(r));
 
     let (company, channels) = match route {
         Route::Stream | Route::Poll => {
@@ -59,7 +72,9 @@ fn decide_inner(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Result<Gr
                 return Err(DenyReason::CompanyMismatch);
             }
             for name in &channels {
-                let rule = config.channel(name).ok_or(DenyReason::InvalidChannel("is not whitelisted"))?;
+                let rule = config
+                    .channel(name)
+                    .ok_or(DenyReason::InvalidChannel("is not whitelisted"))?;
                 if !rule.roles.is_empty() && !has_role(&rule.roles) {
                     return Err(DenyReason::ChannelForbidden);
                 }
@@ -82,7 +97,12 @@ fn decide_inner(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Result<Gr
         expires_at: claims.expires_at,
         super_admin,
     };
-    Ok(Grant { route, identity: Some(identity), channels, token_source: Some(source) })
+    Ok(Grant {
+        route,
+        identity: Some(identity),
+        channels,
+        token_source: Some(source),
+    })
 }
 
 fn own_company(claims: &Claims) -> String {
@@ -90,7 +110,10 @@ fn own_company(claims: &Claims) -> String {
 }
 
 /// Parses and validates `companyId` and the `channel` list of a stream or poll.
-pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String, Vec<String>), DenyReason> {
+pub fn subscription(
+    config: &PolicyConfig,
+    req: &Request<'_>,
+) -> Result<(String, Vec<String>), DenyReason> {
     let companies = req.query_values("companyId");
     let [company] = companies.as_slice() else {
         return Err(DenyReason::InvalidCompanyId);
@@ -108,7 +131,9 @@ pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String,
         return Err(DenyReason::InvalidChannel("is missing"));
     }
     if channels.len() > config.limits.max_channels_per_stream as usize {
-        return Err(DenyReason::InvalidChannel("list is longer than limits.max_channels_per_stream"));
+        return Err(DenyReason::InvalidChannel(
+            "list is longer than limits.max_channels_per_stream",
+        ));
     }
     if channels.iter().any(|c| config.channel(c).is_none()) {
         return Err(DenyReason::InvalidChannel("is not whitelisted"));

@@ -23,7 +23,13 @@ impl<'a> Request<'a> {
     /// Splits a request target (`/sse/stream?companyId=a`) into path and query.
     pub fn new(method: &'a str, target: &'a str) -> Self {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        Self { method, path, query, authorization: None, cookie: None }
+        Self {
+            method,
+            path,
+            query,
+            authorization: None,
+            cookie: None,
+        }
     }
 
     /// Adds the `Authorization` header.
@@ -66,11 +72,16 @@ pub fn find_token(sources: &TokenSources, req: &Request<'_>) -> Option<(String, 
         if let Some(value) = req.authorization {
             let value = std::str::from_utf8(value).ok()?.trim();
             let (scheme, token) = value.split_once(' ')?;
-            return scheme.eq_ignore_ascii_case("bearer").then(|| (token.trim().to_owned(), TokenSource::Header));
+            return scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| (token.trim().to_owned(), TokenSource::Header));
         }
     }
     if let (Some(name), Some(cookie)) = (&sources.cookie, req.cookie) {
-        if let Some(token) = std::str::from_utf8(cookie).ok().and_then(|c| cookie_value(c, name)) {
+        if let Some(token) = std::str::from_utf8(cookie)
+            .ok()
+            .and_then(|c| cookie_value(c, name))
+        {
             return Some((token.to_owned(), TokenSource::Cookie));
         }
     }
@@ -95,7 +106,9 @@ pub fn strip_query_param(query: &str, name: &str) -> String {
         .split('&')
         .filter(|pair| {
             let key = pair.split('=').next().unwrap_or("");
-            let decoded: String = form_urlencoded::parse(key.as_bytes()).map(|(k, _)| k.into_owned()).collect();
+            let decoded: String = form_urlencoded::parse(key.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .collect();
             !pair.is_empty() && decoded != name
         })
         .collect::<Vec<_>>()
@@ -117,7 +130,11 @@ mod tests {
     use super::*;
 
     fn sources() -> TokenSources {
-        TokenSources { authorization_header: true, cookie: Some("sse_token".into()), query_param: Some("access_token".into()) }
+        TokenSources {
+            authorization_header: true,
+            cookie: Some("sse_token".into()),
+            query_param: Some("access_token".into()),
+        }
     }
 
     #[test]
@@ -125,11 +142,20 @@ mod tests {
         let req = Request::new("GET", "/sse/stream?access_token=q")
             .with_authorization(Some(b"Bearer h"))
             .with_cookie(Some(b"a=1; sse_token=c"));
-        assert_eq!(find_token(&sources(), &req), Some(("h".into(), TokenSource::Header)));
+        assert_eq!(
+            find_token(&sources(), &req),
+            Some(("h".into(), TokenSource::Header))
+        );
         let req = req.with_authorization(None);
-        assert_eq!(find_token(&sources(), &req), Some(("c".into(), TokenSource::Cookie)));
+        assert_eq!(
+            find_token(&sources(), &req),
+            Some(("c".into(), TokenSource::Cookie))
+        );
         let req = req.with_cookie(None);
-        assert_eq!(find_token(&sources(), &req), Some(("q".into(), TokenSource::Query)));
+        assert_eq!(
+            find_token(&sources(), &req),
+            Some(("q".into(), TokenSource::Query))
+        );
     }
 
     #[test]
@@ -142,16 +168,27 @@ mod tests {
 
     #[test]
     fn non_bearer_authorization_is_not_a_token() {
-        let req = Request::new("GET", "/").with_authorization(Some(b"Basic abc")).with_cookie(Some(b"sse_token=c"));
+        let req = Request::new("GET", "/")
+            .with_authorization(Some(b"Basic abc"))
+            .with_cookie(Some(b"sse_token=c"));
         assert_eq!(find_token(&sources(), &req), None);
     }
 
     #[test]
     fn stripping_removes_only_the_token() {
-        assert_eq!(strip_query_param("companyId=a&access_token=t&channel=x", "access_token"), "companyId=a&channel=x");
-        assert_eq!(strip_query_param("access%5Ftoken=t&b=2", "access_token"), "b=2");
+        assert_eq!(
+            strip_query_param("companyId=a&access_token=t&channel=x", "access_token"),
+            "companyId=a&channel=x"
+        );
+        assert_eq!(
+            strip_query_param("access%5Ftoken=t&b=2", "access_token"),
+            "b=2"
+        );
         assert_eq!(strip_query_param("access_token=t", "access_token"), "");
-        assert_eq!(strip_cookie("a=1; sse_token=t; b=2", "sse_token").as_deref(), Some("a=1; b=2"));
+        assert_eq!(
+            strip_cookie("a=1; sse_token=t; b=2", "sse_token").as_deref(),
+            Some("a=1; b=2")
+        );
         assert_eq!(strip_cookie("sse_token=t", "sse_token"), None);
     }
 }

@@ -16,13 +16,22 @@ fn the_test_config_is_valid_and_has_every_key() {
 
 #[test]
 fn minimal_config_gets_the_seed_defaults() {
-    let cfg = PolicyConfig::from_json(&json!({"jwt": {"hmac_secret": HMAC_SECRET}, "edge": {"secret": EDGE_SECRET}}).to_string()).unwrap();
+    let cfg = PolicyConfig::from_json(
+        &json!({"jwt": {"hmac_secret": HMAC_SECRET}, "edge": {"secret": EDGE_SECRET}}).to_string(),
+    )
+    .unwrap();
     let names: Vec<_> = cfg.channels.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["dashboard-updates", "evidence-updates", "report-updates"]);
+    assert_eq!(
+        names,
+        ["dashboard-updates", "evidence-updates", "report-updates"]
+    );
     assert_eq!(cfg.limits.max_connections_per_company, 100);
     assert_eq!(cfg.routes.prefix, "/sse");
     assert!(!cfg.routes.dev_mode);
-    assert_eq!(cfg.tokens.query_param, None, "query tokens are off by default");
+    assert_eq!(
+        cfg.tokens.query_param, None,
+        "query tokens are off by default"
+    );
 }
 
 #[test]
@@ -30,7 +39,10 @@ fn unknown_fields_are_rejected() {
     let mut j = config_json();
     j["jwt"]["leway_secs"] = json!(5);
     let err = PolicyConfig::from_json(&j.to_string()).unwrap_err();
-    assert!(matches!(&err, ConfigError::Syntax(m) if m.contains("leway_secs")), "{err}");
+    assert!(
+        matches!(&err, ConfigError::Syntax(m) if m.contains("leway_secs")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -45,21 +57,39 @@ fn every_invalid_field_is_reported_at_once() {
         "cors": {"allowed_origins": ["*", "ftp://x"], "allow_credentials": true},
         "tokens": {"authorization_header": false, "cookie": "bad cookie", "query_param": null}
     });
-    let ConfigError::Invalid(problems) = PolicyConfig::from_json(&j.to_string()).unwrap_err() else {
+    let ConfigError::Invalid(problems) = PolicyConfig::from_json(&j.to_string()).unwrap_err()
+    else {
         panic!("expected semantic errors");
     };
     for field in [
-        "jwt.hmac_secret", "jwt.leeway_secs", "jwt.jwks.keys[0]", "jwt.jwks.keys[1]", "company_id_pattern",
-        "channels[0].name", "channels[2].name", "limits.max_connections_per_company", "limits.max_channels_per_stream",
-        "limits.retry_after_secs", "routes.prefix", "edge.secret", "edge.max_skew_secs", "cors.allowed_origins", "tokens.cookie",
+        "jwt.hmac_secret",
+        "jwt.leeway_secs",
+        "jwt.jwks.keys[0]",
+        "jwt.jwks.keys[1]",
+        "company_id_pattern",
+        "channels[0].name",
+        "channels[2].name",
+        "limits.max_connections_per_company",
+        "limits.max_channels_per_stream",
+        "limits.retry_after_secs",
+        "routes.prefix",
+        "edge.secret",
+        "edge.max_skew_secs",
+        "cors.allowed_origins",
+        "tokens.cookie",
     ] {
-        assert!(problems.iter().any(|p| p.starts_with(field)), "no problem reported for {field}: {problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.starts_with(field)),
+            "no problem reported for {field}: {problems:#?}"
+        );
     }
 }
 
 #[test]
 fn a_config_without_keys_is_refused() {
-    let err = PolicyConfig::from_json(&json!({"jwt": {}, "edge": {"secret": EDGE_SECRET}}).to_string()).unwrap_err();
+    let err =
+        PolicyConfig::from_json(&json!({"jwt": {}, "edge": {"secret": EDGE_SECRET}}).to_string())
+            .unwrap_err();
     assert!(err.to_string().contains("no verification key"), "{err}");
 }
 
@@ -74,6 +104,9 @@ fn jwk_alg_must_fit_the_key_type() {
 #[test]
 fn debug_output_never_shows_secrets() {
     let shown = format!("{:?}", config());
-    assert!(!shown.contains(HMAC_SECRET) && !shown.contains(EDGE_SECRET), "{shown}");
+    assert!(
+        !shown.contains(HMAC_SECRET) && !shown.contains(EDGE_SECRET),
+        "{shown}"
+    );
     assert!(shown.contains("redacted"));
 }

@@ -4,7 +4,10 @@ mod support;
 
 use serde_json::json;
 use sse_policy::jwt::TokenError;
-use sse_policy::{decide, may_publish_to, Decision, DenyReason, ErrorCode, PolicyConfig, Request, Route, TokenSource};
+use sse_policy::{
+    decide, may_publish_to, Decision, DenyReason, ErrorCode, PolicyConfig, Request, Route,
+    TokenSource,
+};
 use support::*;
 
 fn run(cfg: &PolicyConfig, method: &str, target: &str, token: Option<&str>) -> Decision {
@@ -38,8 +41,16 @@ fn tenant_token_opens_its_own_stream_and_poll() {
     assert_eq!(g.channels, vec!["dashboard-updates"]);
     assert_eq!(g.token_source, Some(TokenSource::Header));
     let id = g.identity.unwrap();
-    assert_eq!((id.company.as_str(), id.subject.as_str(), id.super_admin), ("acme", "user-1", false));
-    let g = allow(run(&cfg, "GET", "/sse/poll?companyId=acme&channel=report-updates&since=0", Some(&t)));
+    assert_eq!(
+        (id.company.as_str(), id.subject.as_str(), id.super_admin),
+        ("acme", "user-1", false)
+    );
+    let g = allow(run(
+        &cfg,
+        "GET",
+        "/sse/poll?companyId=acme&channel=report-updates&since=0",
+        Some(&t),
+    ));
     assert_eq!(g.route, Route::Poll);
 }
 
@@ -49,16 +60,27 @@ fn missing_or_bad_token_is_401() {
     let r = deny(run(&cfg, "GET", STREAM, None));
     assert_eq!(r, DenyReason::Token(TokenError::Missing));
     assert_eq!(r.code().status(), 401);
-    assert_eq!(deny(run(&cfg, "GET", STREAM, Some("garbage"))).code(), ErrorCode::Unauthorized);
+    assert_eq!(
+        deny(run(&cfg, "GET", STREAM, Some("garbage"))).code(),
+        ErrorCode::Unauthorized
+    );
 }
 
 #[test]
 fn other_company_is_403_unless_super_admin() {
     let cfg = config();
     let t = hs256(&claims("globex", "VIEWER"));
-    assert_eq!(deny(run(&cfg, "GET", STREAM, Some(&t))), DenyReason::CompanyMismatch);
+    assert_eq!(
+        deny(run(&cfg, "GET", STREAM, Some(&t))),
+        DenyReason::CompanyMismatch
+    );
     let t = hs256(&claims("globex", "SUPER_ADMIN"));
-    assert!(allow(run(&cfg, "GET", STREAM, Some(&t))).identity.unwrap().super_admin);
+    assert!(
+        allow(run(&cfg, "GET", STREAM, Some(&t)))
+            .identity
+            .unwrap()
+            .super_admin
+    );
 }
 
 #[test]
@@ -67,7 +89,11 @@ fn company_ids_that_only_look_alike_are_different_tenants() {
     let t = hs256(&claims("acme", "VIEWER"));
     for other in ["ACME", "acme_", "acme-corp", "acm"] {
         let target = format!("/sse/stream?companyId={other}&channel=dashboard-updates");
-        assert_eq!(deny(run(&cfg, "GET", &target, Some(&t))), DenyReason::CompanyMismatch, "{other}");
+        assert_eq!(
+            deny(run(&cfg, "GET", &target, Some(&t))),
+            DenyReason::CompanyMismatch,
+            "{other}"
+        );
     }
 }
 
@@ -79,12 +105,30 @@ fn invalid_company_id_is_400() {
     for bad in ["", "acme%20corp", "acme/..", "acme%0d%0a", long.as_str()] {
         let target = format!("/sse/stream?companyId={bad}&channel=dashboard-updates");
         let r = deny(run(&cfg, "GET", &target, Some(&t)));
-        assert_eq!((r.code(), r.code().status()), (ErrorCode::InvalidCompanyId, 400), "{bad:?}");
+        assert_eq!(
+            (r.code(), r.code().status()),
+            (ErrorCode::InvalidCompanyId, 400),
+            "{bad:?}"
+        );
     }
-    let r = deny(run(&cfg, "GET", "/sse/stream?channel=dashboard-updates", Some(&t)));
+    let r = deny(run(
+        &cfg,
+        "GET",
+        "/sse/stream?channel=dashboard-updates",
+        Some(&t),
+    ));
     assert_eq!(r, DenyReason::InvalidCompanyId);
-    let r = deny(run(&cfg, "GET", "/sse/stream?companyId=acme&companyId=b&channel=dashboard-updates", Some(&t)));
-    assert_eq!(r, DenyReason::InvalidCompanyId, "ambiguous duplicate companyId");
+    let r = deny(run(
+        &cfg,
+        "GET",
+        "/sse/stream?companyId=acme&companyId=b&channel=dashboard-updates",
+        Some(&t),
+    ));
+    assert_eq!(
+        r,
+        DenyReason::InvalidCompanyId,
+        "ambiguous duplicate companyId"
+    );
 }
 
 #[test]
@@ -108,22 +152,37 @@ fn multi_channel_checks_every_channel_and_dedupes() {
     let cfg = config();
     let t = hs256(&claims("acme", "VIEWER"));
     let target = "/sse/stream?companyId=acme&channel=dashboard-updates&channel=report-updates&channel=dashboard-updates";
-    assert_eq!(allow(run(&cfg, "GET", target, Some(&t))).channels, vec!["dashboard-updates", "report-updates"]);
+    assert_eq!(
+        allow(run(&cfg, "GET", target, Some(&t))).channels,
+        vec!["dashboard-updates", "report-updates"]
+    );
     let target = "/sse/stream?companyId=acme&channel=dashboard-updates&channel=audit-log";
-    assert_eq!(deny(run(&cfg, "GET", target, Some(&t))), DenyReason::ChannelForbidden);
+    assert_eq!(
+        deny(run(&cfg, "GET", target, Some(&t))),
+        DenyReason::ChannelForbidden
+    );
     let auditor = hs256(&claims("acme", "AUDITOR"));
-    assert!(matches!(run(&cfg, "GET", target, Some(&auditor)), Decision::Allow(_)));
+    assert!(matches!(
+        run(&cfg, "GET", target, Some(&auditor)),
+        Decision::Allow(_)
+    ));
 }
 
 #[test]
 fn stats_needs_an_admin_role() {
     let cfg = config();
     let viewer = hs256(&claims("acme", "VIEWER"));
-    assert_eq!(deny(run(&cfg, "GET", "/sse/stats", Some(&viewer))), DenyReason::RoleForbidden);
+    assert_eq!(
+        deny(run(&cfg, "GET", "/sse/stats", Some(&viewer))),
+        DenyReason::RoleForbidden
+    );
     assert_eq!(DenyReason::RoleForbidden.code().status(), 403);
     for role in ["ADMIN", "SUPER_ADMIN"] {
         let t = hs256(&claims("acme", role));
-        assert_eq!(allow(run(&cfg, "GET", "/sse/stats", Some(&t))).route, Route::Stats);
+        assert_eq!(
+            allow(run(&cfg, "GET", "/sse/stats", Some(&t))).route,
+            Route::Stats
+        );
     }
 }
 
@@ -131,23 +190,36 @@ fn stats_needs_an_admin_role() {
 fn publish_needs_publisher_role_and_is_scoped() {
     let cfg = config();
     let viewer = hs256(&claims("acme", "VIEWER"));
-    assert_eq!(deny(run(&cfg, "POST", "/sse/publish", Some(&viewer))), DenyReason::RoleForbidden);
+    assert_eq!(
+        deny(run(&cfg, "POST", "/sse/publish", Some(&viewer))),
+        DenyReason::RoleForbidden
+    );
     let publisher = hs256(&claims("acme", "PUBLISHER"));
-    let id = allow(run(&cfg, "POST", "/sse/publish", Some(&publisher))).identity.unwrap();
+    let id = allow(run(&cfg, "POST", "/sse/publish", Some(&publisher)))
+        .identity
+        .unwrap();
     assert!(may_publish_to(&id, "acme"));
     assert!(!may_publish_to(&id, "globex"));
     let root = hs256(&claims("", "SUPER_ADMIN"));
-    let id = allow(run(&cfg, "POST", "/sse/publish", Some(&root))).identity.unwrap();
+    let id = allow(run(&cfg, "POST", "/sse/publish", Some(&root)))
+        .identity
+        .unwrap();
     assert!(may_publish_to(&id, "globex"));
     let mut no_company = claims("x", "PUBLISHER");
     no_company.as_object_mut().unwrap().remove("company_id");
-    assert_eq!(deny(run(&cfg, "POST", "/sse/publish", Some(&hs256(&no_company)))), DenyReason::RoleForbidden);
+    assert_eq!(
+        deny(run(&cfg, "POST", "/sse/publish", Some(&hs256(&no_company)))),
+        DenyReason::RoleForbidden
+    );
 }
 
 #[test]
 fn test_broadcast_exists_only_in_dev_mode() {
     let cfg = config();
-    assert_eq!(deny(run(&cfg, "POST", "/sse/test-broadcast", None)), DenyReason::NotFound);
+    assert_eq!(
+        deny(run(&cfg, "POST", "/sse/test-broadcast", None)),
+        DenyReason::NotFound
+    );
     let mut json = config_json();
     json["routes"]["dev_mode"] = json!(true);
     let dev = PolicyConfig::from_json(&json.to_string()).unwrap();
@@ -159,18 +231,38 @@ fn test_broadcast_exists_only_in_dev_mode() {
 fn unknown_routes_and_methods_under_the_prefix_are_404() {
     let cfg = config();
     let t = hs256(&claims("acme", "ADMIN"));
-    for (m, p) in [("GET", "/sse/"), ("GET", "/sse"), ("GET", "/sse/streams"), ("POST", "/sse/stream"), ("GET", "/sse/publish"), ("DELETE", "/sse/stats")] {
+    for (m, p) in [
+        ("GET", "/sse/"),
+        ("GET", "/sse"),
+        ("GET", "/sse/streams"),
+        ("POST", "/sse/stream"),
+        ("GET", "/sse/publish"),
+        ("DELETE", "/sse/stats"),
+    ] {
         let r = deny(run(&cfg, m, p, Some(&t)));
-        assert_eq!((r.code(), r.code().status()), (ErrorCode::NotFound, 404), "{m} {p}");
+        assert_eq!(
+            (r.code(), r.code().status()),
+            (ErrorCode::NotFound, 404),
+            "{m} {p}"
+        );
     }
 }
 
 #[test]
 fn paths_outside_the_prefix_and_preflights_pass_without_a_token() {
     let cfg = config();
-    assert_eq!(allow(run(&cfg, "GET", "/healthz", None)).route, Route::Other);
-    assert_eq!(allow(run(&cfg, "GET", "/sse-admin/x", None)).route, Route::Other);
-    assert_eq!(allow(run(&cfg, "OPTIONS", STREAM, None)).route, Route::Preflight);
+    assert_eq!(
+        allow(run(&cfg, "GET", "/healthz", None)).route,
+        Route::Other
+    );
+    assert_eq!(
+        allow(run(&cfg, "GET", "/sse-admin/x", None)).route,
+        Route::Other
+    );
+    assert_eq!(
+        allow(run(&cfg, "OPTIONS", STREAM, None)).route,
+        Route::Preflight
+    );
 }
 
 #[test]
@@ -179,18 +271,31 @@ fn cookie_token_is_accepted_and_query_token_only_when_enabled() {
     let t = hs256(&claims("acme", "VIEWER"));
     let cookie = format!("theme=dark; sse_token={t}");
     let req = Request::new("GET", STREAM).with_cookie(Some(cookie.as_bytes()));
-    assert_eq!(allow(decide(&cfg, &req, NOW)).token_source, Some(TokenSource::Cookie));
+    assert_eq!(
+        allow(decide(&cfg, &req, NOW)).token_source,
+        Some(TokenSource::Cookie)
+    );
     let target = format!("{STREAM}&access_token={t}");
-    assert_eq!(allow(run(&cfg, "GET", &target, None)).token_source, Some(TokenSource::Query));
+    assert_eq!(
+        allow(run(&cfg, "GET", &target, None)).token_source,
+        Some(TokenSource::Query)
+    );
     let mut json = config_json();
     json["tokens"] = json!({"query_param": null});
     let strict = PolicyConfig::from_json(&json.to_string()).unwrap();
-    assert_eq!(deny(run(&strict, "GET", &target, None)), DenyReason::Token(TokenError::Missing));
+    assert_eq!(
+        deny(run(&strict, "GET", &target, None)),
+        DenyReason::Token(TokenError::Missing)
+    );
 }
 
 #[test]
 fn every_deny_reason_has_a_json_body_with_its_code() {
-    for r in [DenyReason::NotFound, DenyReason::TooManyConnections, DenyReason::InvalidCompanyId] {
+    for r in [
+        DenyReason::NotFound,
+        DenyReason::TooManyConnections,
+        DenyReason::InvalidCompanyId,
+    ] {
         let body: serde_json::Value = serde_json::from_str(&r.body()).unwrap();
         assert_eq!(body["error"], r.code().as_str());
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));

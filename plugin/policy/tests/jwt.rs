@@ -13,7 +13,14 @@ fn check(token: &str) -> Result<sse_policy::jwt::Claims, TokenError> {
 #[test]
 fn every_supported_algorithm_verifies() {
     let c = claims("acme", "VIEWER");
-    for (alg, kid) in [("HS256", None), ("HS384", None), ("HS512", None), ("RS256", Some("rsa1")), ("ES256", Some("ec1")), ("EdDSA", Some("ed1"))] {
+    for (alg, kid) in [
+        ("HS256", None),
+        ("HS384", None),
+        ("HS512", None),
+        ("RS256", Some("rsa1")),
+        ("ES256", Some("ec1")),
+        ("EdDSA", Some("ed1")),
+    ] {
         let claims = check(&sign(alg, kid, &c)).unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!(claims.company_id.as_deref(), Some("acme"), "{alg}");
         assert_eq!(claims.roles, vec!["VIEWER".to_string()]);
@@ -32,14 +39,25 @@ fn asymmetric_tokens_without_kid_try_every_key_of_the_family() {
 
 #[test]
 fn unknown_kid_is_rejected() {
-    assert_eq!(check(&sign("RS256", Some("nope"), &claims("a", "V"))), Err(TokenError::UnknownKey));
+    assert_eq!(
+        check(&sign("RS256", Some("nope"), &claims("a", "V"))),
+        Err(TokenError::UnknownKey)
+    );
 }
 
 #[test]
 fn alg_none_is_rejected() {
-    let token = format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(claims("a", "V").to_string()));
+    let token = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none"}"#),
+        b64(claims("a", "V").to_string())
+    );
     assert_eq!(check(&token), Err(TokenError::UnsupportedAlgorithm));
-    let token = format!("{}.{}.", b64(r#"{"alg":"None"}"#), b64(claims("a", "V").to_string()));
+    let token = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"None"}"#),
+        b64(claims("a", "V").to_string())
+    );
     assert_eq!(check(&token), Err(TokenError::UnsupportedAlgorithm));
 }
 
@@ -48,12 +66,25 @@ fn hmac_token_keyed_with_a_public_key_is_rejected() {
     // Classic algorithm confusion: sign HS256 with the RSA public key's bytes, hoping the
     // verifier uses the "key" it has for the kid as an HMAC secret.
     use rsa::pkcs8::EncodePublicKey;
-    let public_pem = rsa_key().to_public_key().to_public_key_pem(Default::default()).unwrap();
+    let public_pem = rsa_key()
+        .to_public_key()
+        .to_public_key_pem(Default::default())
+        .unwrap();
     let header = json!({"alg": "HS256", "kid": "rsa1"});
-    let input = format!("{}.{}", b64(header.to_string()), b64(claims("a", "V").to_string()));
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string()),
+        b64(claims("a", "V").to_string())
+    );
     let sig = hmac_sign::<hmac::Hmac<sha2::Sha256>>(public_pem.as_bytes(), input.as_bytes());
     let err = check(&format!("{input}.{}", b64(sig))).unwrap_err();
-    assert!(matches!(err, TokenError::UnsupportedAlgorithm | TokenError::UnknownKey), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            TokenError::UnsupportedAlgorithm | TokenError::UnknownKey
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -64,12 +95,21 @@ fn rs256_header_on_an_ec_kid_is_rejected() {
 
 #[test]
 fn tampered_payload_fails_the_signature() {
-    for (alg, kid) in [("HS256", None), ("RS256", Some("rsa1")), ("ES256", Some("ec1")), ("EdDSA", Some("ed1"))] {
+    for (alg, kid) in [
+        ("HS256", None),
+        ("RS256", Some("rsa1")),
+        ("ES256", Some("ec1")),
+        ("EdDSA", Some("ed1")),
+    ] {
         let token = sign(alg, kid, &claims("acme", "VIEWER"));
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged = b64(claims("other", "SUPER_ADMIN").to_string());
         parts[1] = &forged;
-        assert_eq!(check(&parts.join(".")), Err(TokenError::BadSignature), "{alg}");
+        assert_eq!(
+            check(&parts.join(".")),
+            Err(TokenError::BadSignature),
+            "{alg}"
+        );
     }
 }
 
@@ -165,6 +205,9 @@ fn claims_that_could_inject_headers_are_rejected() {
 
 #[test]
 fn wrong_hmac_secret_fails() {
-    let token = sse_policy::mint::hs256(&sse_policy::Secret::new("another-secret-that-is-32-bytes-long!!!!"), &claims("a", "V"));
+    let token = sse_policy::mint::hs256(
+        &sse_policy::Secret::new("another-secret-that-is-32-bytes-long!!!!"),
+        &claims("a", "V"),
+    );
     assert_eq!(check(&token), Err(TokenError::BadSignature));
 }

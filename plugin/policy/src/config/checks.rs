@@ -11,17 +11,25 @@ pub(super) fn check(raw: &RawConfig, problems: &mut Vec<String>) {
     check_secrets(raw, problems);
     check_cors(raw, problems);
     let roles = &raw.roles;
-    for (field, list) in
-        [("roles.super_admin", &roles.super_admin), ("roles.admin", &roles.admin), ("roles.publisher", &roles.publisher)]
-    {
+    for (field, list) in [
+        ("roles.super_admin", &roles.super_admin),
+        ("roles.admin", &roles.admin),
+        ("roles.publisher", &roles.publisher),
+    ] {
         if list.iter().any(|r| !is_token_safe(r)) {
             problems.push(format!("{field}: role names must be non-empty, without commas, spaces or control characters"));
         }
     }
     if raw.jwt.leeway_secs > 600 {
-        problems.push(format!("jwt.leeway_secs: {} is over the 600 s maximum", raw.jwt.leeway_secs));
+        problems.push(format!(
+            "jwt.leeway_secs: {} is over the 600 s maximum",
+            raw.jwt.leeway_secs
+        ));
     }
-    for (field, list) in [("jwt.issuers", &raw.jwt.issuers), ("jwt.audiences", &raw.jwt.audiences)] {
+    for (field, list) in [
+        ("jwt.issuers", &raw.jwt.issuers),
+        ("jwt.audiences", &raw.jwt.audiences),
+    ] {
         if list.iter().any(String::is_empty) {
             problems.push(format!("{field}: entries must not be empty"));
         }
@@ -38,12 +46,19 @@ fn check_tokens(raw: &RawConfig, problems: &mut Vec<String>) {
     if !t.authorization_header && t.cookie.is_none() && t.query_param.is_none() {
         problems.push("tokens: at least one token source must be enabled".into());
     }
-    for (field, name) in [("tokens.cookie", &t.cookie), ("tokens.query_param", &t.query_param)] {
+    for (field, name) in [
+        ("tokens.cookie", &t.cookie),
+        ("tokens.query_param", &t.query_param),
+    ] {
         if let Some(name) = name {
             let ok = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
             if !ok {
-                problems.push(format!("{field}: {name:?} is not a valid name (letters, digits, _ - .)"));
+                problems.push(format!(
+                    "{field}: {name:?} is not a valid name (letters, digits, _ - .)"
+                ));
             }
         }
     }
@@ -55,13 +70,21 @@ fn check_channels(raw: &RawConfig, problems: &mut Vec<String>) {
     }
     for (i, rule) in raw.channels.iter().enumerate() {
         if !is_token_safe(&rule.name) || rule.name.len() > 64 {
-            problems.push(format!("channels[{i}].name: {:?} must be 1-64 printable characters without commas", rule.name));
+            problems.push(format!(
+                "channels[{i}].name: {:?} must be 1-64 printable characters without commas",
+                rule.name
+            ));
         }
         if raw.channels[..i].iter().any(|c| c.name == rule.name) {
-            problems.push(format!("channels[{i}].name: {:?} is listed twice", rule.name));
+            problems.push(format!(
+                "channels[{i}].name: {:?} is listed twice",
+                rule.name
+            ));
         }
         if rule.roles.iter().any(|r| !is_token_safe(r)) {
-            problems.push(format!("channels[{i}].roles: role names must be non-empty, without commas or spaces"));
+            problems.push(format!(
+                "channels[{i}].roles: role names must be non-empty, without commas or spaces"
+            ));
         }
     }
 }
@@ -84,9 +107,12 @@ fn check_routes(raw: &RawConfig, problems: &mut Vec<String>) {
     let ok = p.starts_with('/')
         && !p.ends_with('/')
         && p.len() > 1
-        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b));
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b));
     if !ok {
-        problems.push(format!("routes.prefix: {p:?} must start with / and not end with / (e.g. /sse)"));
+        problems.push(format!(
+            "routes.prefix: {p:?} must start with / and not end with / (e.g. /sse)"
+        ));
     }
 }
 
@@ -102,7 +128,10 @@ fn check_secrets(raw: &RawConfig, problems: &mut Vec<String>) {
     }
     if let Some(s) = &raw.jwt.hmac_secret {
         if s.len() < MIN_SECRET_BYTES {
-            problems.push(format!("jwt.hmac_secret: must be at least {MIN_SECRET_BYTES} bytes (got {})", s.len()));
+            problems.push(format!(
+                "jwt.hmac_secret: must be at least {MIN_SECRET_BYTES} bytes (got {})",
+                s.len()
+            ));
         }
     }
 }
@@ -112,13 +141,17 @@ fn check_cors(raw: &RawConfig, problems: &mut Vec<String>) {
     for origin in &c.allowed_origins {
         if origin == "*" {
             if c.allow_credentials {
-                problems.push("cors.allowed_origins: \"*\" cannot be combined with allow_credentials".into());
+                problems.push(
+                    "cors.allowed_origins: \"*\" cannot be combined with allow_credentials".into(),
+                );
             }
         } else if !(origin.starts_with("http://") || origin.starts_with("https://"))
             || origin.ends_with('/')
             || origin.bytes().any(|b| b.is_ascii_control() || b == b' ')
         {
-            problems.push(format!("cors.allowed_origins: {origin:?} must be a scheme://host[:port] origin"));
+            problems.push(format!(
+                "cors.allowed_origins: {origin:?} must be a scheme://host[:port] origin"
+            ));
         }
     }
 }

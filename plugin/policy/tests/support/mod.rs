@@ -88,7 +88,9 @@ pub fn raw_signature(alg: &str, input: &[u8]) -> Vec<u8> {
         "HS256" => hmac_sign::<hmac::Hmac<sha2::Sha256>>(HMAC_SECRET.as_bytes(), input),
         "HS384" => hmac_sign::<hmac::Hmac<sha2::Sha384>>(HMAC_SECRET.as_bytes(), input),
         "HS512" => hmac_sign::<hmac::Hmac<sha2::Sha512>>(HMAC_SECRET.as_bytes(), input),
-        "RS256" => rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(rsa_key()).sign(input).to_vec(),
+        "RS256" => rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(rsa_key())
+            .sign(input)
+            .to_vec(),
         "ES256" => {
             let sig: p256::ecdsa::Signature = ec_key().sign(input);
             sig.to_bytes().to_vec()

@@ -1,0 +1,84 @@
+//! The host's errors and their one mapping to wire error codes (and through
+//! [`ErrorCode::status`], to HTTP statuses).
+
+use sse_policy::identity::EdgeAuthError;
+use sse_policy::{DenyReason, ErrorCode};
+
+use crate::hub::limits::LimitError;
+use crate::hub::PublishError;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The policy refused the request.
+    #[error(transparent)]
+    Denied(#[from] DenyReason),
+    /// Edge identity headers were missing, forged or stale.
+    #[error(transparent)]
+    Edge(#[from] EdgeAuthError),
+    /// The event was refused.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// A connection limit is reached.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// Malformed input (body, parameters).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request body is over the limit.
+    #[error("request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The company's publish rate limit is reached.
+    #[error("publish rate limit reached for this company")]
+    RateLimited,
+    /// The host is shutting down.
+    #[error("host is shutting down; reconnect to another instance")]
+    Draining,
+    /// No such route.
+    #[error("no such route")]
+    NotFound,
+}
+
+impl HostError {
+    /// The wire code. The only place host errors become statuses.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Denied(reason) => reason.code(),
+            Self::Edge(_) => ErrorCode::Unauthorized,
+            Self::Publish(PublishError::InvalidEventType) => ErrorCode::InvalidRequest,
+            Self::Publish(PublishError::TooLarge) | Self::BodyTooLarge(_) => {
+                ErrorCode::PayloadTooLarge
+            }
+            Self::Limit(_) => ErrorCode::TooManyConnections,
+            Self::BadRequest(_) => ErrorCode::InvalidRequest,
+            Self::RateLimited => ErrorCode::RateLimited,
+            Self::Draining => ErrorCode::Unavailable,
+            Self::NotFound => ErrorCode::NotFound,
+        }
+    }
+
+    /// True for a 401 caused by the absence of any credential (RFC 6750: no error code).
+    pub fn token_missing(&self) -> bool {
+        matches!(
+            self,
+            Self::Denied(DenyReason::Token(sse_policy::jwt::TokenError::Missing))
+                | Self::Edge(EdgeAuthError::Missing)
+        )
+    }
+
+    /// A stable label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Denied(r) => r.label(),
+            Self::Edge(_) => "edge_identity",
+            Self::Publish(_) => "publish_invalid",
+            Self::Limit(LimitError::Company) => "too_many_connections",
+            Self::Limit(LimitError::Total) => "host_full",
+            Self::BadRequest(_) => "invalid_request",
+            Self::BodyTooLarge(_) => "payload_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::Draining => "draining",
+            Self::NotFound => "not_found",
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `POST /sse/publish` (publisher token) and `POST /sse/test-broadcast` (dev mode only):
+//! `{companyId, channel, type, data}` or `{"events": [...]}` for one company.
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sse_policy::{may_publish_to, DenyReason, Grant};
+
+use super::reply::{self, Body};
+use crate::app::AppState;
+use crate::error::HostError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct EventIn {
+    company_id: String,
+    channel: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: Box<RawValue>,
+}
+
+/// Either one event's fields or `events`; checked by hand because serde's untagged
+/// enums cannot carry a `RawValue`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PublishIn {
+    events: Option<Vec<EventIn>>,
+    company_id: Option<String>,
+    channel: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    data: Option<Box<RawValue>>,
+}
+
+impl PublishIn {
+    fn into_events(self) -> Result<(Vec<EventIn>, bool), HostError> {
+        let missing = |f: &str| {
+            HostError::BadRequest(format!("{f} is required (data: any JSON value but null)"))
+        };
+        match self {
+            Self {
+                events: Some(events),
+                company_id: None,
+                channel: None,
+                kind: None,
+                data: None,
+            } => Ok((events, true)),
+            Self {
+                events: None,
+                company_id,
+                channel,
+                kind,
+                data,
+            } => Ok((
+                vec![EventIn {
+                    company_id: company_id.ok_or_else(|| missing("companyId"))?,
+                    channel: channel.ok_or_else(|| missing("channel"))?,
+                    kind: kind.ok_or_else(|| missing("type"))?,
+                    data: data.ok_or_else(|| missing("data"))?,
+                }],
+                false,
+            )),
+            _ => Err(HostError::BadRequest(
+                "give either \"events\" or one event's fields, not both".into(),
+            )),
+        }
+    }
+}
+
+/// Reads, validates and publishes; all events of a batch or none.
+pub(crate) async fn handle(
+    state: &AppState,
+    req: Request<Incoming>,
+    grant: Grant,
+    origin: Option<&str>,
+) -> Result<Response<Body>, HostError> {
+    let policy = &state.config.policy;
+    if state.is_draining() {
+        return Err(HostError::Draining);
+    }
+    let max = state.config.publish.max_body_bytes;
+    let bytes = Limited::new(req.into_body(), max)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                HostError::BodyTooLarge(max)
+            } else {
+                HostError::BadRequest("could not read the request body".into())
+            }
+        })?
+        .to_bytes();
+    let input: PublishIn = serde_json::from_slice(&bytes).map_err(|e| {
+        HostError::BadRequest(format!(
+            "body must be {{companyId, channel, type, data}} or {{\"events\": [...]}}: {e}"
+        ))
+    })?;
+    let (events, batch) = input.into_events()?;
+    let Some(company) = events.first().map(|e| e.company_id.clone()) else {
+        return Err(HostError::BadRequest("events must not be empty".into()));
+    };
+    for e in &events {
+        if e.company_id != company {
+            return Err(HostError::BadRequest(
+                "all events of a batch must have the same companyId".into(),
+            ));
+        }
+        if policy.channel(&e.channel).is_none() {
+            return Err(DenyReason::InvalidChannel("is not whitelisted").into());
+        }
+    }
+    if !policy.is_valid_company_id(&company) {
+        return Err(DenyReason::InvalidCompanyId.into());
+    }
+    if let Some(who) = &grant.identity {
+        if !may_publish_to(who, &company) {
+            return Err(DenyReason::CompanyMismatch.into());
+        }
+    }
+    state
+        .rate
+        .take(&company, events.len() as f64)
+        .map_err(|_| HostError::RateLimited)?;
+    let items: Vec<(&str, &str, Box<RawValue>)> = events
+        .iter()
+        .map(|e| (e.channel.as_str(), e.kind.as_str(), e.data.clone()))
+        .collect();
+    let ids = state.hub.publish_batch(&company, &items)?;
+    tracing::info!(
+        company = %company,
+        publisher = grant.identity.as_ref().map_or("dev", |w| w.subject.as_str()),
+        events = ids.len(),
+        first_id = %ids[0],
+        "published"
+    );
+    let body = if batch {
+        serde_json::json!({ "ids": ids })
+    } else {
+        serde_json::json!({ "id": ids[0] })
+    };
+    Ok(reply::json(policy, origin, 200, &body))
+}

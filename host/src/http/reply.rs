@@ -1,0 +1,97 @@
+//! Response builders. Every error reply goes through [`error`], so statuses, codes,
+//! bodies and CORS headers are the same everywhere (and the same as the filter's).
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+use sse_policy::{error_body, reply as policy_reply, PolicyConfig};
+
+use crate::error::HostError;
+
+/// The body type of every response.
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
+
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+fn with_headers(status: u16, headers: Vec<(&'static str, String)>, body: Body) -> Response<Body> {
+    let mut res = Response::new(body);
+    *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in headers {
+        if let Ok(v) = v.parse() {
+            res.headers_mut().append(k, v);
+        }
+    }
+    res
+}
+
+/// A JSON response with CORS headers for `origin`.
+pub(crate) fn json(
+    policy: &PolicyConfig,
+    origin: Option<&str>,
+    status: u16,
+    value: &impl Serialize,
+) -> Response<Body> {
+    let body = serde_json::to_vec(value).expect("serializing plain data cannot fail");
+    let mut headers = vec![
+        ("content-type", "application/json".to_owned()),
+        ("cache-control", "no-store".to_owned()),
+    ];
+    headers.extend(policy_reply::cors_headers(&policy.cors, origin));
+    with_headers(status, headers, full(body))
+}
+
+/// A plain-text response (health, metrics).
+pub(crate) fn text(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    with_headers(
+        status,
+        vec![("content-type", content_type.to_owned())],
+        full(body),
+    )
+}
+
+/// The reply for an error: status and code from the one mapping, JSON body, CORS, and
+/// `WWW-Authenticate` / `Retry-After` where they belong.
+pub(crate) fn error(
+    policy: &PolicyConfig,
+    origin: Option<&str>,
+    err: &HostError,
+) -> Response<Body> {
+    let code = err.code();
+    let mut headers = policy_reply::error_headers(policy, code, err.token_missing());
+    headers.extend(policy_reply::cors_headers(&policy.cors, origin));
+    with_headers(
+        code.status(),
+        headers,
+        full(error_body(code, &err.to_string())),
+    )
+}
+
+/// 204 for a CORS preflight.
+pub(crate) fn preflight(policy: &PolicyConfig, origin: Option<&str>) -> Response<Body> {
+    let mut headers = policy_reply::cors_headers(&policy.cors, origin);
+    headers.extend(policy_reply::preflight_headers(&policy.cors));
+    with_headers(204, headers, full(Bytes::new()))
+}
+
+/// An SSE response around `body`.
+pub(crate) fn event_stream(
+    policy: &PolicyConfig,
+    origin: Option<&str>,
+    body: Body,
+) -> Response<Body> {
+    let mut headers = vec![
+        (
+            "content-type",
+            "text/event-stream; charset=utf-8".to_owned(),
+        ),
+        ("cache-control", "no-cache, no-transform".to_owned()),
+        ("x-accel-buffering", "no".to_owned()),
+    ];
+    headers.extend(policy_reply::cors_headers(&policy.cors, origin));
+    with_headers(200, headers, body)
+}

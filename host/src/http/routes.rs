@@ -1,0 +1,76 @@
+//! Request routing: health and metrics, then the SSE routes behind the edge.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use sse_policy::Route;
+
+use super::reply::{self, Body};
+use super::{edge, poll, publish, stream};
+use crate::app::AppState;
+use crate::error::HostError;
+use crate::metrics::ReasonLabel;
+
+const INDEX: &str = "<!doctype html><meta charset=utf-8><title>sse-edge</title>\
+<h1>sse-edge host</h1><p>Endpoints: <code>GET /sse/stream</code>, <code>GET /sse/poll</code>, \
+<code>POST /sse/publish</code>, <code>GET /sse/stats</code>, <code>/healthz</code>, <code>/readyz</code>, \
+<code>/metrics</code>.</p>";
+
+/// The service function: never fails at the HTTP level; errors become error replies.
+pub(crate) async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let origin = req
+        .headers()
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let res = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => reply::text(200, "text/plain", "ok\n"),
+        (&Method::GET, "/readyz") if state.is_draining() => {
+            reply::text(503, "text/plain", "draining\n")
+        }
+        (&Method::GET, "/readyz") => reply::text(200, "text/plain", "ready\n"),
+        (&Method::GET, "/metrics") => reply::text(
+            200,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            state.metrics.render(&state.hub),
+        ),
+        (&Method::GET, "/") => reply::text(200, "text/html; charset=utf-8", INDEX),
+        _ => match sse(&state, req, origin.as_deref()).await {
+            Ok(res) => res,
+            Err(err) => {
+                state
+                    .metrics
+                    .denied
+                    .get_or_create(&ReasonLabel {
+                        reason: err.label(),
+                    })
+                    .inc();
+                tracing::debug!(reason = err.label(), "request refused: {err}");
+                reply::error(&state.config.policy, origin.as_deref(), &err)
+            }
+        },
+    };
+    Ok(res)
+}
+
+async fn sse(
+    state: &AppState,
+    req: Request<Incoming>,
+    origin: Option<&str>,
+) -> Result<Response<Body>, HostError> {
+    let grant = edge::authorize(state, &req)?;
+    let policy = &state.config.policy;
+    match grant.route {
+        Route::Preflight => Ok(reply::preflight(policy, origin)),
+        Route::Stream => stream::open(state, &req, grant, origin),
+        Route::Poll => poll::handle(state, &req, grant, origin).await,
+        Route::Stats => Ok(reply::json(policy, origin, 200, &state.hub.stats())),
+        Route::Publish | Route::TestBroadcast => publish::handle(state, req, grant, origin).await,
+        Route::Other => Err(HostError::NotFound),
+    }
+}

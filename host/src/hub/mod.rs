@@ -1,0 +1,532 @@
+//! The hub: channels keyed by (company, channel), history, fan-out, resume and limits.
+//! It knows nothing about HTTP; the `http` module turns its subscriptions into bodies.
+//!
+//! Locking: one map of companies (held only to find or create a company), one lock per
+//! company (publish, subscribe, poll and unsubscribe of that company), and one registry
+//! of all subscribers (heartbeats, expiry, shutdown). No lock is held across an await.
+
+mod company;
+pub mod event;
+pub mod limits;
+pub mod sse;
+pub mod stats;
+pub mod subscriber;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use serde_json::value::RawValue;
+use slab::Slab;
+use tokio::time::Instant;
+
+use company::Company;
+use event::{format_id, parse_cursor, reset_frame, Cursor, Event, ResetReason};
+use limits::{ConnectionLimits, LimitError, Slot};
+use stats::{Counters, StatsSnapshot};
+use subscriber::{Push, Subscriber};
+
+/// Hub tuning, from the host configuration.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// Events kept per channel for resume (the seed's 100).
+    pub history_size: usize,
+    /// Events older than this are dropped from history ("replay the last N minutes").
+    pub history_max_age: Option<Duration>,
+    /// Frames a subscriber may have pending before it is dropped as a slow consumer.
+    pub queue_capacity: usize,
+    /// Largest accepted event payload, in bytes.
+    pub max_event_bytes: usize,
+    /// Concurrent streams per company.
+    pub max_connections_per_company: u32,
+    /// Concurrent streams on this host.
+    pub max_connections: u32,
+    /// Channels with no subscribers and no publishes for this long are dropped.
+    pub idle_timeout: Duration,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        Self {
+            history_size: 100,
+            history_max_age: None,
+            queue_capacity: 256,
+            max_event_bytes: 64 * 1024,
+            max_connections_per_company: 100,
+            max_connections: 15_000,
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The event type is empty, too long or has characters outside `[A-Za-z0-9_.:-]`.
+    #[error("event type must be 1-64 characters of [A-Za-z0-9_.:-]")]
+    InvalidEventType,
+    /// The payload is over `max_event_bytes`.
+    #[error("event data is larger than the maximum event size")]
+    TooLarge,
+}
+
+/// An open subscription: the queue the body drains, the frames to send first, and the
+/// guard that unregisters it and returns its connection slot when dropped.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The queue of live frames.
+    pub subscriber: Arc<Subscriber>,
+    /// Replayed events or a `reset`, to send before live frames.
+    pub initial: Vec<Bytes>,
+    /// Events in `initial` that are replays (for the delivered counter).
+    pub replayed: usize,
+    /// Unique id of this connection.
+    pub connection_id: String,
+    /// The ID of the latest event at subscribe time.
+    pub head_id: String,
+    _guard: SubscriptionGuard,
+}
+
+#[derive(Debug)]
+struct SubscriptionGuard {
+    hub: Hub,
+    company: Arc<Company>,
+    keys: Vec<(String, usize)>,
+    registry_key: usize,
+    _slot: Slot,
+}
+
+/// The answer to a poll.
+#[derive(Debug)]
+pub struct PollOutcome {
+    /// Events after the cursor, in order.
+    pub events: Vec<Arc<Event>>,
+    /// The cursor for the next poll (or `Last-Event-ID` for a stream).
+    pub next: String,
+    /// True when the cursor could not be honoured: refetch state, continue from `next`.
+    pub reset: bool,
+}
+
+/// Cheap-to-clone handle to the hub.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: HubSettings,
+    epoch: String,
+    seq: AtomicU64,
+    connections: AtomicU64,
+    companies: Mutex<HashMap<String, Arc<Company>>>,
+    registry: Mutex<Slab<Registered>>,
+    limits: ConnectionLimits,
+    counters: Counters,
+}
+
+#[derive(Debug)]
+struct Registered {
+    subscriber: Arc<Subscriber>,
+    deadline: Option<Instant>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn new_epoch() -> String {
+    let mut b = [0u8; 4];
+    if getrandom::getrandom(&mut b).is_err() {
+        b = (now_ms() as u32).to_be_bytes();
+    }
+    format!("{:08x}", u32::from_be_bytes(b))
+}
+
+impl Hub {
+    /// A hub with a fresh epoch: IDs issued by earlier instances will get `reset`.
+    pub fn new(settings: HubSettings) -> Self {
+        let limits = ConnectionLimits::new(
+            settings.max_connections_per_company,
+            settings.max_connections,
+        );
+        Self {
+            inner: Arc::new(Inner {
+                settings,
+                epoch: new_epoch(),
+                seq: AtomicU64::new(0),
+                connections: AtomicU64::new(0),
+                companies: Mutex::default(),
+                registry: Mutex::default(),
+                limits,
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// This instance's epoch (the prefix of every event ID).
+    pub fn epoch(&self) -> &str {
+        &self.inner.epoch
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &HubSettings {
+        &self.inner.settings
+    }
+
+    /// Monotonic counters, for the HTTP layer to bump (delivered, polls).
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    fn company(&self, name: &str) -> Arc<Company> {
+        let mut map = self.inner.companies.lock();
+        if let Some(c) = map.get(name) {
+            return c.clone();
+        }
+        let c = Arc::new(Company::new(
+            self.inner.seq.load(Ordering::SeqCst),
+            Instant::now(),
+        ));
+        map.insert(name.to_owned(), c.clone());
+        c
+    }
+
+    /// Publishes one event to (company, channel); returns its ID. Company and channel
+    /// must already be validated by the policy. Never blocks on subscribers.
+    pub fn publish(
+        &self,
+        company: &str,
+        channel: &str,
+        kind: &str,
+        data: Box<RawValue>,
+    ) -> Result<String, PublishError> {
+        self.publish_batch(company, &[(channel, kind, data)])
+            .map(|mut ids| ids.remove(0))
+    }
+
+    /// Publishes several events to one company atomically (all or none), in order.
+    pub fn publish_batch(
+        &self,
+        company: &str,
+        events: &[(&str, &str, Box<RawValue>)],
+    ) -> Result<Vec<String>, PublishError> {
+        for (_, kind, data) in events {
+            if !sse::is_valid_event_type(kind) {
+                return Err(PublishError::InvalidEventType);
+            }
+            if data.get().len() > self.inner.settings.max_event_bytes {
+                return Err(PublishError::TooLarge);
+            }
+        }
+        let s = &self.inner.settings;
+        let epoch = &self.inner.epoch;
+        let company_arc = self.company(company);
+        let mut ids = Vec::with_capacity(events.len());
+        let mut dropped = 0;
+        let mut queued = 0u64;
+        {
+            let mut state = company_arc.state.lock();
+            let now = Instant::now();
+            let ms = now_ms();
+            for (channel, kind, data) in events {
+                let seq = self.inner.seq.fetch_add(1, Ordering::SeqCst) + 1;
+                let event = Arc::new(Event::new(epoch, seq, channel, kind, data.clone(), ms));
+                let ch = state.channel(channel, now);
+                for (_, sub) in ch.subscribers.iter() {
+                    let pushed = sub.push(event.frame.clone(), || {
+                        reset_frame(epoch, seq, ResetReason::SlowConsumer)
+                    });
+                    dropped += usize::from(pushed == Push::Overflowed);
+                    queued += u64::from(pushed == Push::Queued);
+                }
+                ids.push(event.id.clone());
+                ch.record(event, s.history_size, now);
+            }
+            state.evict_expired(s.history_max_age, ms);
+        }
+        company_arc.notify.notify_waiters();
+        let c = &self.inner.counters;
+        Counters::add(&c.published, events.len() as u64);
+        Counters::add(&c.delivered, queued);
+        if dropped > 0 {
+            Counters::add(&c.slow_consumer_drops, dropped as u64);
+            Counters::add(&c.resets, dropped as u64);
+            tracing::warn!(company, dropped, "slow consumers disconnected");
+        }
+        Ok(ids)
+    }
+
+    /// Opens a subscription to `channels` of `company`, resuming after `resume` when
+    /// given. Takes a connection slot (per company and total) for its lifetime.
+    pub fn subscribe(
+        &self,
+        company: &str,
+        channels: &[String],
+        resume: Option<&str>,
+        deadline: Option<Instant>,
+    ) -> Result<Subscription, LimitError> {
+        let slot = self.inner.limits.acquire(company)?;
+        let s = &self.inner.settings;
+        let subscriber = Arc::new(Subscriber::new(s.queue_capacity));
+        let company_arc = self.company(company);
+        let registry_key = self.inner.registry.lock().insert(Registered {
+            subscriber: subscriber.clone(),
+            deadline,
+        });
+        let (initial, replayed, head, keys) = {
+            let mut state = company_arc.state.lock();
+            state.evict_expired(s.history_max_age, now_ms());
+            let head = self.inner.seq.load(Ordering::SeqCst);
+            let (initial, replayed) = match self.resume_point(&state, channels, resume, head) {
+                Ok(None) => (Vec::new(), 0),
+                Ok(Some(cursor)) => {
+                    let events = state.events_after(channels, cursor, usize::MAX);
+                    Counters::add(&self.inner.counters.resumed, 1);
+                    let n = events.len();
+                    Counters::add(&self.inner.counters.delivered, n as u64);
+                    (events.iter().map(|e| e.frame.clone()).collect(), n)
+                }
+                Err(reason) => {
+                    Counters::add(&self.inner.counters.resets, 1);
+                    (vec![reset_frame(&self.inner.epoch, head, reason)], 0)
+                }
+            };
+            let now = Instant::now();
+            let keys = channels
+                .iter()
+                .map(|name| {
+                    (
+                        name.clone(),
+                        state
+                            .channel(name, now)
+                            .subscribers
+                            .insert(subscriber.clone()),
+                    )
+                })
+                .collect();
+            (initial, replayed, head, keys)
+        };
+        let n = self.inner.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        Counters::add(&self.inner.counters.streams_opened, 1);
+        Ok(Subscription {
+            subscriber,
+            initial,
+            replayed,
+            connection_id: format!("{}-c{n}", self.inner.epoch),
+            head_id: format_id(&self.inner.epoch, head),
+            _guard: SubscriptionGuard {
+                hub: self.clone(),
+                company: company_arc,
+                keys,
+                registry_key,
+                _slot: slot,
+            },
+        })
+    }
+
+    /// `Ok(None)`: live only; `Ok(Some(c))`: replay after `c`; `Err`: send `reset`.
+    fn resume_point(
+        &self,
+        state: &company::CompanyState,
+        channels: &[String],
+        resume: Option<&str>,
+        head: u64,
+    ) -> Result<Option<u64>, ResetReason> {
+        let Some(id) = resume.filter(|id| !id.is_empty()) else {
+            return Ok(None);
+        };
+        match parse_cursor(id, &self.inner.epoch) {
+            Cursor::After(c) if c > head => Err(ResetReason::UnknownId),
+            Cursor::After(c) => state.check_cursor(channels, c).map(|()| Some(c)),
+            Cursor::OtherEpoch => Err(ResetReason::Restarted),
+            Cursor::Unknown => Err(ResetReason::UnknownId),
+        }
+    }
+
+    /// Events after `since` on `channels` (live head when `since` is absent).
+    pub fn poll(
+        &self,
+        company: &str,
+        channels: &[String],
+        since: Option<&str>,
+        limit: usize,
+    ) -> PollOutcome {
+        let company_arc = self.company(company);
+        let mut state = company_arc.state.lock();
+        state.evict_expired(self.inner.settings.history_max_age, now_ms());
+        let head = self.inner.seq.load(Ordering::SeqCst);
+        let head_id = format_id(&self.inner.epoch, head);
+        match self.resume_point(&state, channels, since, head) {
+            Ok(None) => PollOutcome {
+                events: Vec::new(),
+                next: head_id,
+                reset: false,
+            },
+            Ok(Some(cursor)) => {
+                let events = state.events_after(channels, cursor, limit.saturating_add(1));
+                let truncated = events.len() > limit;
+                let events: Vec<_> = events.into_iter().take(limit).collect();
+                let next = match events.last() {
+                    Some(last) if truncated => last.id.clone(),
+                    _ => head_id,
+                };
+                PollOutcome {
+                    events,
+                    next,
+                    reset: false,
+                }
+            }
+            Err(_) => PollOutcome {
+                events: Vec::new(),
+                next: head_id,
+                reset: true,
+            },
+        }
+    }
+
+    /// Like [`Hub::poll`], but when nothing is new, waits up to `wait` for an event.
+    pub async fn poll_wait(
+        &self,
+        company: &str,
+        channels: &[String],
+        since: Option<&str>,
+        limit: usize,
+        wait: Duration,
+    ) -> PollOutcome {
+        let deadline = Instant::now() + wait;
+        let company_arc = self.company(company);
+        let mut since = since.map(str::to_owned);
+        loop {
+            let notified = company_arc.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let outcome = self.poll(company, channels, since.as_deref(), limit);
+            if !outcome.events.is_empty() || outcome.reset || Instant::now() >= deadline {
+                return outcome;
+            }
+            // A poll without a cursor waits for events after the head it just saw.
+            since = Some(outcome.next);
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.poll(company, channels, since.as_deref(), limit);
+            }
+        }
+    }
+
+    /// Queues `frame` for every subscriber (heartbeats).
+    pub fn broadcast(&self, frame: &Bytes) {
+        let epoch = &self.inner.epoch;
+        let head = self.inner.seq.load(Ordering::SeqCst);
+        let mut dropped = 0u64;
+        for (_, r) in self.inner.registry.lock().iter() {
+            let pushed = r.subscriber.push(frame.clone(), || {
+                reset_frame(epoch, head, ResetReason::SlowConsumer)
+            });
+            dropped += u64::from(pushed == Push::Overflowed);
+        }
+        if dropped > 0 {
+            Counters::add(&self.inner.counters.slow_consumer_drops, dropped);
+            Counters::add(&self.inner.counters.resets, dropped);
+        }
+    }
+
+    /// Ends every stream after `last` (shutdown: a short `retry:` so clients reconnect).
+    pub fn close_all(&self, last: &Bytes) {
+        for (_, r) in self.inner.registry.lock().iter() {
+            r.subscriber.close(last.clone());
+        }
+    }
+
+    /// Housekeeping, run about once a second: ends streams past their deadline with
+    /// `on_expiry`, drops expired history and idle channels and companies.
+    pub fn sweep(&self, on_expiry: &Bytes) {
+        let now = Instant::now();
+        for (_, r) in self.inner.registry.lock().iter() {
+            if r.deadline.is_some_and(|d| d <= now) {
+                r.subscriber.close(on_expiry.clone());
+            }
+        }
+        let companies: Vec<(String, Arc<Company>)> = self
+            .inner
+            .companies
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let ms = now_ms();
+        let mut idle = Vec::new();
+        for (name, company) in companies {
+            let mut state = company.state.lock();
+            state.evict_expired(self.inner.settings.history_max_age, ms);
+            if state.sweep(now, self.inner.settings.idle_timeout) {
+                idle.push(name);
+            }
+        }
+        if !idle.is_empty() {
+            let mut map = self.inner.companies.lock();
+            for name in idle {
+                // Re-check under the map lock: a subscriber may have arrived meanwhile.
+                let still_idle = map.get(&name).is_some_and(|c| {
+                    Arc::strong_count(c) == 1
+                        && c.state.lock().sweep(now, self.inner.settings.idle_timeout)
+                });
+                if still_idle {
+                    map.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// The numbers behind `GET /sse/stats`.
+    pub fn stats(&self) -> StatsSnapshot {
+        let mut by_channel: BTreeMap<String, u64> = BTreeMap::new();
+        let mut history = 0u64;
+        let mut channels = 0u64;
+        let companies: Vec<Arc<Company>> = self.inner.companies.lock().values().cloned().collect();
+        for company in companies {
+            let state = company.state.lock();
+            for (name, ch) in &state.channels {
+                channels += 1;
+                history += ch.history.len() as u64;
+                if !ch.subscribers.is_empty() {
+                    *by_channel.entry(name.clone()).or_default() += ch.subscribers.len() as u64;
+                }
+            }
+        }
+        StatsSnapshot {
+            total_connections: u64::from(self.inner.limits.total()),
+            connections_by_company: self
+                .inner
+                .limits
+                .by_company()
+                .into_iter()
+                .map(|(k, v)| (k, u64::from(v)))
+                .collect(),
+            connections_by_channel: by_channel,
+            history_size: history,
+            channels,
+            counters: (&self.inner.counters).into(),
+        }
+    }
+}
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        {
+            let mut state = self.company.state.lock();
+            let now = Instant::now();
+            for (name, key) in &self.keys {
+                if let Some(ch) = state.channels.get_mut(name) {
+                    ch.subscribers.try_remove(*key);
+                }
+                let _ = state.channel(name, now); // marks the channel active: idle timer restarts
+            }
+        }
+        self.hub.inner.registry.lock().try_remove(self.registry_key);
+    }
+}

@@ -1,0 +1,219 @@
+//! `sse-host`: the SSE host binary. A thin shell over the `sse_host` library.
+//!
+//! Run with: `sse-host serve --dev` (try it), `sse-host serve --config host.toml`
+//! (production), `sse-host check-config host.toml`, `sse-host token --dev --company acme`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sse_host::dev::{self, DevSecrets};
+use sse_host::{App, EdgeMode, FileConfig, HostConfig};
+
+/// Exit code for an invalid configuration (EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+#[derive(Parser)]
+#[command(
+    name = "sse-host",
+    version,
+    about = "Real-time Server-Sent Events with tenant isolation at the edge"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve: `--dev` for a no-config try-out, `--config FILE` for production.
+    Serve {
+        /// The TOML configuration file.
+        #[arg(long, env = "SSE_HOST_CONFIG", conflicts_with = "dev")]
+        config: Option<PathBuf>,
+        /// Dev mode: no file needed, dev endpoints on, secrets kept in a local file.
+        #[arg(long)]
+        dev: bool,
+        /// Listen address (overrides the file).
+        #[arg(long, env = "SSE_HOST_LISTEN")]
+        listen: Option<String>,
+        /// Edge mode: native, envoy or wasm (overrides the file).
+        #[arg(long, env = "SSE_HOST_EDGE")]
+        edge: Option<EdgeMode>,
+        /// Policy JSON file (overrides the file's policy_file).
+        #[arg(long, env = "SSE_HOST_POLICY")]
+        policy: Option<PathBuf>,
+        /// Where dev mode keeps its secrets.
+        #[arg(long, env = "SSE_HOST_DEV_DIR")]
+        dev_dir: Option<PathBuf>,
+    },
+    /// Validate a configuration file and its policy; report every problem.
+    CheckConfig {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
+    /// Print a token the dev host accepts.
+    Token {
+        /// Required: tokens from this command are for dev hosts only.
+        #[arg(long, required = true)]
+        dev: bool,
+        /// The token's company_id.
+        #[arg(long)]
+        company: String,
+        /// The token's role (VIEWER, ADMIN, PUBLISHER, SUPER_ADMIN, ...).
+        #[arg(long, default_value = "VIEWER")]
+        role: String,
+        /// The token's subject.
+        #[arg(long, default_value = "dev-user")]
+        subject: String,
+        /// Lifetime: 90s, 15m, 1h, 2d.
+        #[arg(long, default_value = "1h", value_parser = dev::parse_duration)]
+        ttl: std::time::Duration,
+        /// Where dev mode keeps its secrets.
+        #[arg(long, env = "SSE_HOST_DEV_DIR")]
+        dev_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sse-host: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig { file } => {
+            match FileConfig::from_path(&file).and_then(|f| f.build(None)) {
+                Ok(cfg) => {
+                    println!(
+                        "{}: ok (listen {}, edge {:?}, {} channels)",
+                        file.display(),
+                        cfg.listen,
+                        cfg.edge,
+                        cfg.policy.channels.len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    Ok(ExitCode::from(EXIT_CONFIG))
+                }
+            }
+        }
+        Command::Token {
+            company,
+            role,
+            subject,
+            ttl,
+            dev_dir,
+            ..
+        } => {
+            let secrets = DevSecrets::load_or_create(&dev_dir.unwrap_or_else(dev::default_dir))?;
+            println!("{}", secrets.token(&company, &role, &subject, ttl));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            config,
+            dev,
+            listen,
+            edge,
+            policy,
+            dev_dir,
+        } => {
+            let (mut file, mut policy_json, secrets) = if dev {
+                let secrets =
+                    DevSecrets::load_or_create(&dev_dir.unwrap_or_else(dev::default_dir))?;
+                (
+                    FileConfig::default(),
+                    Some(secrets.policy_json()),
+                    Some(secrets),
+                )
+            } else {
+                let path = config.context("give --config FILE (production) or --dev (try-out)")?;
+                (FileConfig::from_path(&path)?, None, None)
+            };
+            if let Some(listen) = listen {
+                file.listen = listen;
+            }
+            if let Some(edge) = edge {
+                file.edge = edge;
+            }
+            if let Some(p) = policy {
+                policy_json = Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading policy {}", p.display()))?,
+                );
+            }
+            let cfg = match file.build(policy_json) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("sse-host: {e}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            };
+            init_logging(&cfg);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve(cfg, secrets))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(cfg: &HostConfig) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(cfg: HostConfig, dev: Option<DevSecrets>) -> anyhow::Result<()> {
+    let listen = cfg.listen;
+    let app = App::bind(cfg)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    if let Some(secrets) = dev {
+        print_dev_banner(app.local_addr(), &secrets);
+    }
+    app.run(shutdown_signal()).await;
+    Ok(())
+}
+
+fn print_dev_banner(addr: SocketAddr, secrets: &DevSecrets) {
+    let token = secrets.token(
+        "test-company",
+        "VIEWER",
+        "dev-user",
+        std::time::Duration::from_secs(3600),
+    );
+    println!("sse-host (dev) listening on http://{addr}/");
+    println!("Open a stream (token valid 1 h; more with `sse-host token --dev --company C`):");
+    println!("  curl -N -H 'Authorization: Bearer {token}' 'http://{addr}/sse/stream?companyId=test-company&channel=dashboard-updates'");
+    println!("Publish to it (dev mode needs no token here):");
+    println!("  curl -X POST http://{addr}/sse/test-broadcast -H 'Content-Type: application/json' -d '{{\"companyId\":\"test-company\",\"channel\":\"dashboard-updates\",\"type\":\"dashboard-update\",\"data\":{{\"metric\":\"SROI\",\"value\":2.5}}}}'");
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,83 @@
+//! `GET /metrics`: Prometheus text exposition via `prometheus-client`. Hub numbers are
+//! read at scrape time (no double bookkeeping); edge denials are counted as they happen.
+
+use prometheus_client::encoding::{text::encode, EncodeLabelSet};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::hub::Hub;
+
+/// Label of the denial counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// A stable reason label (see `HostError::label`).
+    pub reason: &'static str,
+}
+
+/// Metrics the HTTP layer records.
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    /// Requests refused, by reason.
+    pub denied: Family<ReasonLabel, Counter>,
+}
+
+impl HttpMetrics {
+    /// Renders every metric as Prometheus text.
+    pub fn render(&self, hub: &Hub) -> String {
+        let s = hub.stats();
+        let c = &s.counters;
+        let mut registry = Registry::with_prefix("sse");
+        registry.register(
+            "connections",
+            "Open SSE streams",
+            ConstGauge::new(s.total_connections as i64),
+        );
+        registry.register(
+            "channels",
+            "Channels in memory",
+            ConstGauge::new(s.channels as i64),
+        );
+        registry.register(
+            "history_events",
+            "Events retained for resume",
+            ConstGauge::new(s.history_size as i64),
+        );
+        registry.register(
+            "published",
+            "Events published",
+            ConstCounter::new(c.published),
+        );
+        registry.register(
+            "delivered",
+            "Events queued to subscribers (live and replayed)",
+            ConstCounter::new(c.delivered),
+        );
+        registry.register(
+            "streams_opened",
+            "Streams opened",
+            ConstCounter::new(c.streams_opened),
+        );
+        registry.register(
+            "resumed",
+            "Streams resumed without loss",
+            ConstCounter::new(c.resumed),
+        );
+        registry.register("resets", "Reset events sent", ConstCounter::new(c.resets));
+        registry.register(
+            "slow_consumer_drops",
+            "Subscribers dropped for falling behind",
+            ConstCounter::new(c.slow_consumer_drops),
+        );
+        registry.register(
+            "poll_requests",
+            "Poll requests answered",
+            ConstCounter::new(c.poll_requests),
+        );
+        registry.register("denied", "Requests refused, by reason", self.denied.clone());
+        let mut out = String::new();
+        encode(&mut out, &registry).expect("writing to a String cannot fail");
+        out
+    }
+}

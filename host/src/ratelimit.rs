@@ -1,0 +1,80 @@
+//! Per-company publish rate limit: a token bucket per company.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+/// Token buckets keyed by company.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl RateLimiter {
+    /// `rate` tokens per second, up to `burst` saved.
+    pub fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes `n` tokens for `company`, or says how long until they would be available.
+    pub fn take(&self, company: &str, n: f64) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut map = self.buckets.lock();
+        let b = map.entry(company.to_owned()).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
+        b.tokens =
+            (b.tokens + now.duration_since(b.updated).as_secs_f64() * self.rate).min(self.burst);
+        b.updated = now;
+        if b.tokens >= n {
+            b.tokens -= n;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                ((n - b.tokens) / self.rate).max(0.001),
+            ))
+        }
+    }
+
+    /// Forgets buckets that have refilled completely (they behave like new ones).
+    pub fn prune(&self) {
+        let now = Instant::now();
+        let (rate, burst) = (self.rate, self.burst);
+        self.buckets
+            .lock()
+            .retain(|_, b| b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn bucket_refills_at_the_configured_rate() {
+        let r = RateLimiter::new(10.0, 5.0);
+        for _ in 0..5 {
+            r.take("a", 1.0).unwrap();
+        }
+        let wait = r.take("a", 1.0).unwrap_err();
+        assert!(wait <= Duration::from_millis(100), "{wait:?}");
+        assert!(r.take("b", 1.0).is_ok(), "companies are independent");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert!(r.take("a", 1.0).is_ok());
+    }
+}
