@@ -1,0 +1,76 @@
+use sse_tests::*;
+
+#[tokio::test]
+async fn over_the_company_limit_is_429_and_aborted_clients_return_their_slots() {
+    let host = TestHost::start().await; // test policy: 5 per company
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        let mut s = host.stream("acme", &["dashboard-updates"]).await;
+        s.next_event().await;
+        open.push(s);
+    }
+    let res = host
+        .open_stream(
+            &token("acme", "VIEWER"),
+            "acme",
+            &["dashboard-updates"],
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["error"],
+        "TOO_MANY_CONNECTIONS"
+    );
+    // Another company is unaffected.
+    let mut other = host.stream("globex", &["dashboard-updates"]).await;
+    other.next_event().await;
+    // Clients vanish without a goodbye: the slots come back.
+    open.truncate(2);
+    host.wait_for_stats("aborted streams to release their slots", |s| {
+        s["connectionsByCompany"]["acme"] == 2
+    })
+    .await;
+    let mut again = host.stream("acme", &["dashboard-updates"]).await;
+    assert_eq!(again.next_event().await.event, "connected");
+    drop((open, again, other));
+    host.wait_for_stats("every slot back", |s| s["totalConnections"] == 0)
+        .await;
+}
+
+#[tokio::test]
+async fn the_host_wide_limit_applies_across_companies() {
+    let mut cfg = config(false);
+    cfg.hub.max_connections = 2;
+    let host = TestHost::start_with(cfg).await;
+    let _a = host.stream("a", &["dashboard-updates"]).await;
+    let _b = host.stream("b", &["dashboard-updates"]).await;
+    let res = host
+        .open_stream(&token("c", "VIEWER"), "c", &["dashboard-updates"], None)
+        .await;
+    assert_eq!(res.status(), 429);
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_token_expires() {
+    let host = TestHost::start().await;
+    let short = token_with(
+        serde_json::json!({"sub": "t", "company_id": "acme", "role": "VIEWER"}),
+        2,
+    );
+    let mut s = host
+        .stream_as(&short, "acme", &["dashboard-updates"], None)
+        .await;
+    s.next_event().await;
+    let rest = s.until_end().await;
+    let closing = rest.last().expect("a closing event before the end");
+    assert_eq!(
+        (closing.event.as_str(), closing.json()["reason"].as_str()),
+        ("closing", Some("expired"))
+    );
+    assert!(
+        s.seen.iter().any(|f| matches!(f, Frame::Retry(_))),
+        "a retry hint precedes the end"
+    );
+}

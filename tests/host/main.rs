@@ -1,0 +1,14 @@
+//! The host end to end on real sockets with a real HTTP client: streaming, resume,
+//! isolation, polling, publish, limits, heartbeats, shutdown, edge modes, bad input.
+
+mod bad_input;
+mod edge_envoy;
+mod heartbeat;
+mod isolation;
+mod limits;
+mod poll;
+mod publish;
+mod resume;
+mod shutdown;
+mod slow_consumer;
+mod streaming;

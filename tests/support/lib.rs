@@ -1,0 +1,226 @@
+//! Test support: start a real host on a loopback port, mint tokens, read SSE streams.
+//!
+//! Helpers read like sentences: `let host = TestHost::start().await;`,
+//! `let mut s = host.stream("acme", &["dashboard-updates"]).await;`.
+#![allow(missing_docs, unreachable_pub)]
+
+pub mod sse;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sse_host::{App, AppState, FileConfig, HostConfig, Hub};
+use sse_policy::Secret;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use sse::{Frame, SseEvent, SseStream};
+
+pub const JWT_SECRET: &str = "integration-jwt-secret-32-bytes-long!!";
+pub const EDGE_SECRET: &str = "integration-edge-secret-32-bytes-long!";
+pub const ISSUER: &str = "https://idp.test";
+
+/// How long any single awaited condition may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The policy JSON used by test hosts; `dev_mode` toggles `/sse/test-broadcast`.
+pub fn policy_json(dev_mode: bool) -> Value {
+    json!({
+        "jwt": {"issuers": [ISSUER], "audiences": ["sse"], "hmac_secret": JWT_SECRET},
+        "channels": [
+            {"name": "dashboard-updates"}, {"name": "evidence-updates"}, {"name": "report-updates"},
+            {"name": "audit-log", "roles": ["AUDITOR"]}
+        ],
+        "limits": {"max_connections_per_company": 5},
+        "routes": {"dev_mode": dev_mode},
+        "edge": {"secret": EDGE_SECRET},
+        "cors": {"allowed_origins": ["https://app.test"]}
+    })
+}
+
+/// A config for a test host: loopback, port 0, the test policy, fast heartbeats off.
+pub fn config(dev_mode: bool) -> HostConfig {
+    let mut file = FileConfig {
+        listen: "127.0.0.1:0".into(),
+        ..FileConfig::default()
+    };
+    file.publish.rate_per_sec = 1_000_000.0;
+    file.publish.burst = 1_000_000.0;
+    file.build(Some(policy_json(dev_mode).to_string()))
+        .expect("test config is valid")
+}
+
+/// A token for `company` with `role`, valid for 10 minutes.
+pub fn token(company: &str, role: &str) -> String {
+    token_with(
+        json!({"sub": "tester", "company_id": company, "role": role}),
+        600,
+    )
+}
+
+/// A token with extra claims (merged over the defaults) and a lifetime in seconds.
+pub fn token_with(claims: Value, ttl_secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut c = json!({"iss": ISSUER, "aud": "sse", "iat": now, "exp": now + ttl_secs});
+    for (k, v) in claims.as_object().expect("claims object") {
+        c[k] = v.clone();
+    }
+    sse_policy::mint::hs256(&Secret::new(JWT_SECRET), &c)
+}
+
+/// A host running in this process on a loopback port.
+pub struct TestHost {
+    pub addr: SocketAddr,
+    pub hub: Hub,
+    pub state: Arc<AppState>,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestHost {
+    /// A host with the test policy (dev mode off).
+    pub async fn start() -> Self {
+        Self::start_with(config(false)).await
+    }
+
+    /// A host with a custom configuration.
+    pub async fn start_with(config: HostConfig) -> Self {
+        let app = App::bind(config).await.expect("bind 127.0.0.1:0");
+        let (addr, hub, state) = (app.local_addr(), app.hub(), app.state());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async move {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        Self {
+            addr,
+            hub,
+            state,
+            client,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    /// Opens a stream as a VIEWER of `company`.
+    pub async fn stream(&self, company: &str, channels: &[&str]) -> SseStream {
+        self.stream_as(&token(company, "VIEWER"), company, channels, None)
+            .await
+    }
+
+    /// Opens a stream with a token and an optional `Last-Event-ID`; asserts 200.
+    pub async fn stream_as(
+        &self,
+        token: &str,
+        company: &str,
+        channels: &[&str],
+        last_id: Option<&str>,
+    ) -> SseStream {
+        let res = self.open_stream(token, company, channels, last_id).await;
+        assert_eq!(res.status(), 200, "stream refused: {:?}", res.text().await);
+        SseStream::new(res)
+    }
+
+    /// Sends the stream request and returns the raw response (for refusals).
+    pub async fn open_stream(
+        &self,
+        token: &str,
+        company: &str,
+        channels: &[&str],
+        last_id: Option<&str>,
+    ) -> reqwest::Response {
+        let mut q = format!("/sse/stream?companyId={company}");
+        for c in channels {
+            q.push_str(&format!("&channel={c}"));
+        }
+        let mut req = self.client.get(self.url(&q)).bearer_auth(token);
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id);
+        }
+        req.send().await.expect("stream request")
+    }
+
+    /// Publishes through the HTTP API as a PUBLISHER of `company`; returns the ID.
+    pub async fn publish(&self, company: &str, channel: &str, kind: &str, data: Value) -> String {
+        let body = json!({"companyId": company, "channel": channel, "type": kind, "data": data});
+        let res = self
+            .client
+            .post(self.url("/sse/publish"))
+            .bearer_auth(token(company, "PUBLISHER"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// GET /sse/stats as an admin.
+    pub async fn stats(&self) -> Value {
+        let res = self
+            .client
+            .get(self.url("/sse/stats"))
+            .bearer_auth(token("ops", "ADMIN"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// Waits until `cond` holds for the stats (e.g. connections back to 0).
+    pub async fn wait_for_stats(&self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let s = self.stats().await;
+            if cond(&s) {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; stats: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Triggers graceful shutdown and waits for the host to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(PATIENCE, task)
+                .await
+                .expect("host stops within the patience")
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
