@@ -224,3 +224,19 @@ impl Drop for TestHost {
         }
     }
 }
+
+/// The filter module built by `plugin/build.sh` (or `$SSE_FILTER_WASM`). Fails with the
+/// command to run when it is missing.
+pub fn filter_wasm() -> std::path::PathBuf {
+    let path = std::env::var_os("SSE_FILTER_WASM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin/dist/sse_filter.wasm")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: build the filter with `plugin/build.sh` (tests/run.sh does it)",
+        path.display()
+    );
+    path
+}

@@ -1,0 +1,3 @@
+//! The built filter module, as Envoy would load it.
+
+mod module;
