@@ -10,6 +10,7 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 
 use crate::config::HostConfig;
+use crate::edge::{EdgeError, WasmEdge};
 use crate::hub::{sse, Hub};
 use crate::metrics::HttpMetrics;
 use crate::ratelimit::RateLimiter;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub metrics: HttpMetrics,
     /// Publish rate limits.
     pub rate: RateLimiter,
+    /// The embedded edge's filter chain (edge mode `wasm`).
+    pub edge: Option<WasmEdge>,
     draining: AtomicBool,
 }
 
@@ -41,8 +44,7 @@ impl AppState {
     pub fn begin_drain(&self) {
         if !self.draining.swap(true, Ordering::SeqCst) {
             tracing::info!("draining: closing streams");
-            self.hub
-                .close_all(&closing_frame(DRAIN_RETRY_MS, "shutdown"));
+            self.hub.close_all(&closing_frame(DRAIN_RETRY_MS, "shutdown"));
         }
     }
 }
@@ -56,6 +58,17 @@ fn closing_frame(retry_ms: u64, reason: &str) -> Bytes {
     Bytes::from(frame)
 }
 
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listener could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+    /// A wasm filter could not be loaded or refused its configuration (fail closed).
+    #[error("edge filter: {0}")]
+    Edge(#[from] EdgeError),
+}
+
 /// A bound, ready-to-run host.
 #[derive(Debug)]
 pub struct App {
@@ -64,8 +77,13 @@ pub struct App {
 }
 
 impl App {
-    /// Binds the listener. Nothing is served until [`App::run`].
-    pub async fn bind(config: HostConfig) -> std::io::Result<Self> {
+    /// Loads the edge filters (if any) and binds the listener. Nothing is served until
+    /// [`App::run`].
+    pub async fn bind(config: HostConfig) -> Result<Self, StartError> {
+        let edge = match &config.wasm {
+            Some(w) => Some(WasmEdge::load(w.plugins.clone(), w.vms, w.limits)?),
+            None => None,
+        };
         let listener = TcpListener::bind(config.listen).await?;
         let hub = Hub::new(config.hub.clone());
         let rate = RateLimiter::new(config.publish.rate_per_sec, config.publish.burst);
@@ -74,6 +92,7 @@ impl App {
             hub,
             metrics: HttpMetrics::default(),
             rate,
+            edge,
             draining: AtomicBool::new(false),
         };
         Ok(Self {
@@ -84,9 +103,7 @@ impl App {
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     /// The hub, for in-process publishing (the seed's `broadcast*` helpers).
@@ -120,6 +137,8 @@ async fn run_ticks(state: Arc<AppState>) {
     let expiry = closing_frame(s.retry_ms.min(1000), "expired");
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + s.heartbeat, s.heartbeat);
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    let mut wasm_tick = tokio::time::interval(Duration::from_millis(50));
+    wasm_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -128,6 +147,11 @@ async fn run_ticks(state: Arc<AppState>) {
             _ = sweep.tick() => {
                 state.hub.sweep(&expiry);
                 state.rate.prune();
+            }
+            _ = wasm_tick.tick(), if state.edge.is_some() => {
+                if let Some(edge) = &state.edge {
+                    edge.tick();
+                }
             }
         }
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sse_policy::PolicyConfig;
 
+use crate::edge::{PluginSpec, VmLimits};
 use crate::hub::HubSettings;
 
 /// How the host learns who is calling.
@@ -57,6 +58,19 @@ pub struct HostConfig {
     pub shutdown_grace: Duration,
     /// Logs as JSON lines instead of text.
     pub log_json: bool,
+    /// The embedded edge's filter chain (edge mode `wasm` only).
+    pub wasm: Option<WasmSettings>,
+}
+
+/// The embedded edge: filters (in order) and VM settings.
+#[derive(Debug, Clone)]
+pub struct WasmSettings {
+    /// The filter chain; ours first.
+    pub plugins: Vec<PluginSpec>,
+    /// VMs per plugin (like Envoy's worker count).
+    pub vms: usize,
+    /// CPU and memory bounds of each VM.
+    pub limits: VmLimits,
 }
 
 /// Stream behaviour.
@@ -122,6 +136,51 @@ pub struct FileConfig {
     pub shutdown_grace_secs: u64,
     /// `log_format = "text" | "json"`
     pub log_format: String,
+    /// `[wasm]`
+    pub wasm: WasmFile,
+}
+
+/// `[wasm]` table: the embedded edge (edge mode `wasm`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WasmFile {
+    /// The filter chain, in order. Empty: our filter from `$SSE_FILTER_WASM` or
+    /// `plugin/dist/sse_filter.wasm` (what `plugin/build.sh` writes).
+    pub plugins: Vec<WasmPluginFile>,
+    /// VMs per plugin (0: one per CPU core).
+    pub vms: usize,
+    /// CPU deadline of one filter callback, in ms.
+    pub call_timeout_ms: u64,
+    /// Memory cap of one VM, in MiB.
+    pub memory_limit_mb: usize,
+}
+
+/// One `[[wasm.plugins]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmPluginFile {
+    /// The `.wasm` file (relative to the config file).
+    pub path: PathBuf,
+    /// Name for logs and metrics (default: the file stem).
+    pub name: Option<String>,
+    /// Its configuration file (default: the policy JSON, which is what our filter takes).
+    pub configuration_file: Option<PathBuf>,
+}
+
+impl Default for WasmFile {
+    fn default() -> Self {
+        Self {
+            plugins: Vec::new(),
+            vms: 0,
+            call_timeout_ms: 100,
+            memory_limit_mb: 64,
+        }
+    }
+}
+
+/// The filter `plugin/build.sh` produces, or `$SSE_FILTER_WASM`.
+pub fn default_filter_path() -> PathBuf {
+    std::env::var_os("SSE_FILTER_WASM").map_or_else(|| PathBuf::from("plugin/dist/sse_filter.wasm"), PathBuf::from)
 }
 
 /// `[stream]` table.
@@ -190,6 +249,7 @@ impl Default for FileConfig {
             poll: PollFile::default(),
             shutdown_grace_secs: 10,
             log_format: "text".into(),
+            wasm: WasmFile::default(),
         }
     }
 }
@@ -250,9 +310,20 @@ impl FileConfig {
             source,
         })?;
         let mut cfg = Self::from_toml(&text)?;
-        if let (Some(p), Some(dir)) = (&cfg.policy_file, path.parent()) {
-            if p.is_relative() {
-                cfg.policy_file = Some(dir.join(p));
+        if let Some(dir) = path.parent() {
+            let resolve = |p: &mut PathBuf| {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            };
+            if let Some(p) = cfg.policy_file.as_mut() {
+                resolve(p);
+            }
+            for plugin in &mut cfg.wasm.plugins {
+                resolve(&mut plugin.path);
+                if let Some(c) = plugin.configuration_file.as_mut() {
+                    resolve(c);
+                }
             }
         }
         Ok(cfg)
@@ -270,19 +341,14 @@ impl FileConfig {
         let policy_json = match (policy_json, &self.policy_file) {
             (Some(json), _) => Some(json),
             (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| {
-                    problems.push(format!("policy_file: cannot read {}: {e}", path.display()))
-                })
+                .map_err(|e| problems.push(format!("policy_file: cannot read {}: {e}", path.display())))
                 .ok(),
             (None, None) => {
-                problems.push(
-                    "policy_file: required (the edge policy JSON, as passed to the Envoy filter)"
-                        .into(),
-                );
+                problems.push("policy_file: required (the edge policy JSON, as passed to the Envoy filter)".into());
                 None
             }
         };
-        let policy = policy_json.and_then(|j| {
+        let policy = policy_json.clone().and_then(|j| {
             PolicyConfig::from_json(&j)
                 .map_err(|e| problems.push(format!("policy: {e}")))
                 .ok()
@@ -309,14 +375,8 @@ impl FileConfig {
             (1..=65_536).contains(&s.queue_capacity),
             "stream.queue_capacity: must be 1-65536",
         );
-        check(
-            s.max_connections >= 1,
-            "stream.max_connections: must be at least 1",
-        );
-        check(
-            self.history.size <= 100_000,
-            "history.size: must be at most 100000",
-        );
+        check(s.max_connections >= 1, "stream.max_connections: must be at least 1");
+        check(self.history.size <= 100_000, "history.size: must be at most 100000");
         check(
             self.history.idle_channel_secs >= 1,
             "history.idle_channel_secs: must be at least 1",
@@ -350,14 +410,24 @@ impl FileConfig {
             matches!(self.log_format.as_str(), "text" | "json"),
             "log_format: must be \"text\" or \"json\"",
         );
-        check(self.edge != EdgeMode::Wasm, "edge: \"wasm\" needs the embedded proxy-wasm host, which this build does not have yet; use \"native\" or \"envoy\"");
+        check(
+            (1..=10_000).contains(&self.wasm.call_timeout_ms),
+            "wasm.call_timeout_ms: must be 1-10000",
+        );
+        check(
+            (1..=4096).contains(&self.wasm.memory_limit_mb),
+            "wasm.memory_limit_mb: must be 1-4096",
+        );
+        let wasm = match (self.edge, &policy_json) {
+            (EdgeMode::Wasm, Some(json)) => Some(self.wasm.load(json, &mut problems)),
+            _ => None,
+        };
         let (Some(listen), Some(policy), true) = (listen, policy, problems.is_empty()) else {
             return Err(ConfigError::Invalid(problems));
         };
         let hub = HubSettings {
             history_size: self.history.size,
-            history_max_age: (self.history.max_age_secs > 0)
-                .then(|| Duration::from_secs(self.history.max_age_secs)),
+            history_max_age: (self.history.max_age_secs > 0).then(|| Duration::from_secs(self.history.max_age_secs)),
             queue_capacity: s.queue_capacity,
             max_event_bytes: p.max_event_bytes,
             max_connections_per_company: policy.limits.max_connections_per_company,
@@ -384,6 +454,69 @@ impl FileConfig {
             poll_max_limit: self.poll.max_limit,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             log_json: self.log_format == "json",
+            wasm,
         })
+    }
+}
+
+impl WasmFile {
+    /// Reads every module and configuration file, reporting each one that fails.
+    fn load(&self, policy_json: &str, problems: &mut Vec<String>) -> WasmSettings {
+        let defaults = [WasmPluginFile {
+            path: default_filter_path(),
+            name: Some("sse-filter".into()),
+            configuration_file: None,
+        }];
+        let files = if self.plugins.is_empty() {
+            &defaults[..]
+        } else {
+            &self.plugins[..]
+        };
+        let mut plugins = Vec::new();
+        for (i, p) in files.iter().enumerate() {
+            let name = p.name.clone().unwrap_or_else(|| {
+                p.path
+                    .file_stem()
+                    .map_or(format!("plugin-{i}"), |s| s.to_string_lossy().into_owned())
+            });
+            let module = match std::fs::read(&p.path) {
+                Ok(m) => m,
+                Err(e) => {
+                    problems.push(format!(
+                        "wasm.plugins[{i}]: cannot read {}: {e} (build our filter with plugin/build.sh)",
+                        p.path.display()
+                    ));
+                    continue;
+                }
+            };
+            let configuration = match &p.configuration_file {
+                None => policy_json.as_bytes().to_vec(),
+                Some(f) => match std::fs::read(f) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        problems.push(format!(
+                            "wasm.plugins[{i}].configuration_file: cannot read {}: {e}",
+                            f.display()
+                        ));
+                        continue;
+                    }
+                },
+            };
+            plugins.push(PluginSpec {
+                name,
+                module,
+                configuration,
+            });
+        }
+        let vms = if self.vms == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            self.vms
+        };
+        let limits = VmLimits {
+            call_timeout: Duration::from_millis(self.call_timeout_ms),
+            memory_bytes: self.memory_limit_mb << 20,
+        };
+        WasmSettings { plugins, vms, limits }
     }
 }

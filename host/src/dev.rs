@@ -62,10 +62,7 @@ impl DevSecrets {
         match std::fs::read(&path) {
             Ok(bytes) => {
                 return serde_json::from_slice(&bytes).map_err(|e| {
-                    std::io::Error::other(format!(
-                        "{} is corrupt ({e}); delete it to start over",
-                        path.display()
-                    ))
+                    std::io::Error::other(format!("{} is corrupt ({e}); delete it to start over", path.display()))
                 })
             }
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),

@@ -37,6 +37,9 @@ pub enum HostError {
     /// No such route.
     #[error("no such route")]
     NotFound,
+    /// The embedded edge failed (trap, deadline, refusal): fail closed.
+    #[error("edge filter unavailable")]
+    EdgeFailed,
 }
 
 impl HostError {
@@ -46,13 +49,11 @@ impl HostError {
             Self::Denied(reason) => reason.code(),
             Self::Edge(_) => ErrorCode::Unauthorized,
             Self::Publish(PublishError::InvalidEventType) => ErrorCode::InvalidRequest,
-            Self::Publish(PublishError::TooLarge) | Self::BodyTooLarge(_) => {
-                ErrorCode::PayloadTooLarge
-            }
+            Self::Publish(PublishError::TooLarge) | Self::BodyTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::Limit(_) => ErrorCode::TooManyConnections,
             Self::BadRequest(_) => ErrorCode::InvalidRequest,
             Self::RateLimited => ErrorCode::RateLimited,
-            Self::Draining => ErrorCode::Unavailable,
+            Self::Draining | Self::EdgeFailed => ErrorCode::Unavailable,
             Self::NotFound => ErrorCode::NotFound,
         }
     }
@@ -61,8 +62,7 @@ impl HostError {
     pub fn token_missing(&self) -> bool {
         matches!(
             self,
-            Self::Denied(DenyReason::Token(sse_policy::jwt::TokenError::Missing))
-                | Self::Edge(EdgeAuthError::Missing)
+            Self::Denied(DenyReason::Token(sse_policy::jwt::TokenError::Missing)) | Self::Edge(EdgeAuthError::Missing)
         )
     }
 
@@ -79,6 +79,7 @@ impl HostError {
             Self::RateLimited => "rate_limited",
             Self::Draining => "draining",
             Self::NotFound => "not_found",
+            Self::EdgeFailed => "edge_failure",
         }
     }
 }

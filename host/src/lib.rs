@@ -18,6 +18,7 @@
 pub mod app;
 pub mod config;
 pub mod dev;
+pub mod edge;
 pub mod error;
 mod http;
 pub mod hub;

@@ -89,24 +89,22 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::CheckConfig { file } => {
-            match FileConfig::from_path(&file).and_then(|f| f.build(None)) {
-                Ok(cfg) => {
-                    println!(
-                        "{}: ok (listen {}, edge {:?}, {} channels)",
-                        file.display(),
-                        cfg.listen,
-                        cfg.edge,
-                        cfg.policy.channels.len()
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("{}: {e}", file.display());
-                    Ok(ExitCode::from(EXIT_CONFIG))
-                }
+        Command::CheckConfig { file } => match FileConfig::from_path(&file).and_then(|f| f.build(None)) {
+            Ok(cfg) => {
+                println!(
+                    "{}: ok (listen {}, edge {:?}, {} channels)",
+                    file.display(),
+                    cfg.listen,
+                    cfg.edge,
+                    cfg.policy.channels.len()
+                );
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                Ok(ExitCode::from(EXIT_CONFIG))
+            }
+        },
         Command::Token {
             company,
             role,
@@ -128,13 +126,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dev_dir,
         } => {
             let (mut file, mut policy_json, secrets) = if dev {
-                let secrets =
-                    DevSecrets::load_or_create(&dev_dir.unwrap_or_else(dev::default_dir))?;
-                (
-                    FileConfig::default(),
-                    Some(secrets.policy_json()),
-                    Some(secrets),
-                )
+                let secrets = DevSecrets::load_or_create(&dev_dir.unwrap_or_else(dev::default_dir))?;
+                (FileConfig::default(), Some(secrets.policy_json()), Some(secrets))
             } else {
                 let path = config.context("give --config FILE (production) or --dev (try-out)")?;
                 (FileConfig::from_path(&path)?, None, None)
@@ -146,10 +139,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 file.edge = edge;
             }
             if let Some(p) = policy {
-                policy_json = Some(
-                    std::fs::read_to_string(&p)
-                        .with_context(|| format!("reading policy {}", p.display()))?,
-                );
+                policy_json =
+                    Some(std::fs::read_to_string(&p).with_context(|| format!("reading policy {}", p.display()))?);
             }
             let cfg = match file.build(policy_json) {
                 Ok(cfg) => cfg,
@@ -159,9 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             init_logging(&cfg);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(cfg, secrets))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -169,8 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(cfg: &HostConfig) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::edge::{MetricKind, WasmEdge};
 use crate::hub::Hub;
 
 /// Label of the denial counter.
@@ -25,7 +26,7 @@ pub struct HttpMetrics {
 
 impl HttpMetrics {
     /// Renders every metric as Prometheus text.
-    pub fn render(&self, hub: &Hub) -> String {
+    pub fn render(&self, hub: &Hub, edge: Option<&WasmEdge>) -> String {
         let s = hub.stats();
         let c = &s.counters;
         let mut registry = Registry::with_prefix("sse");
@@ -34,36 +35,20 @@ impl HttpMetrics {
             "Open SSE streams",
             ConstGauge::new(s.total_connections as i64),
         );
-        registry.register(
-            "channels",
-            "Channels in memory",
-            ConstGauge::new(s.channels as i64),
-        );
+        registry.register("channels", "Channels in memory", ConstGauge::new(s.channels as i64));
         registry.register(
             "history_events",
             "Events retained for resume",
             ConstGauge::new(s.history_size as i64),
         );
-        registry.register(
-            "published",
-            "Events published",
-            ConstCounter::new(c.published),
-        );
+        registry.register("published", "Events published", ConstCounter::new(c.published));
         registry.register(
             "delivered",
             "Events queued to subscribers (live and replayed)",
             ConstCounter::new(c.delivered),
         );
-        registry.register(
-            "streams_opened",
-            "Streams opened",
-            ConstCounter::new(c.streams_opened),
-        );
-        registry.register(
-            "resumed",
-            "Streams resumed without loss",
-            ConstCounter::new(c.resumed),
-        );
+        registry.register("streams_opened", "Streams opened", ConstCounter::new(c.streams_opened));
+        registry.register("resumed", "Streams resumed without loss", ConstCounter::new(c.resumed));
         registry.register("resets", "Reset events sent", ConstCounter::new(c.resets));
         registry.register(
             "slow_consumer_drops",
@@ -76,6 +61,26 @@ impl HttpMetrics {
             ConstCounter::new(c.poll_requests),
         );
         registry.register("denied", "Requests refused, by reason", self.denied.clone());
+        let wasm = registry.sub_registry_with_prefix("wasm");
+        for (plugin, m) in edge.map(WasmEdge::metrics).unwrap_or_default() {
+            // prometheus-client appends `_total` to counters itself.
+            let base = m.name.strip_suffix("_total").unwrap_or(&m.name);
+            let name = format!("{plugin}_{base}")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>();
+            let help = format!("Filter metric {} of plugin {plugin}", m.name);
+            match m.kind {
+                MetricKind::Counter => wasm.register(name, help, ConstCounter::new(m.value.max(0) as u64)),
+                MetricKind::Gauge | MetricKind::Histogram => wasm.register(name, help, ConstGauge::new(m.value)),
+            }
+        }
         let mut out = String::new();
         encode(&mut out, &registry).expect("writing to a String cannot fail");
         out

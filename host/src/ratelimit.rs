@@ -38,16 +38,13 @@ impl RateLimiter {
             tokens: self.burst,
             updated: now,
         });
-        b.tokens =
-            (b.tokens + now.duration_since(b.updated).as_secs_f64() * self.rate).min(self.burst);
+        b.tokens = (b.tokens + now.duration_since(b.updated).as_secs_f64() * self.rate).min(self.burst);
         b.updated = now;
         if b.tokens >= n {
             b.tokens -= n;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64(
-                ((n - b.tokens) / self.rate).max(0.001),
-            ))
+            Err(Duration::from_secs_f64(((n - b.tokens) / self.rate).max(0.001)))
         }
     }
 

@@ -20,11 +20,7 @@ impl Metrics {
     pub(crate) fn define() -> Self {
         Self {
             allowed: hostcalls::define_metric(MetricType::Counter, "sse_filter_allowed_total").ok(),
-            active_streams: hostcalls::define_metric(
-                MetricType::Gauge,
-                "sse_filter_active_streams",
-            )
-            .ok(),
+            active_streams: hostcalls::define_metric(MetricType::Gauge, "sse_filter_active_streams").ok(),
             denied: RefCell::default(),
         }
     }
@@ -43,11 +39,7 @@ impl Metrics {
 
     pub(crate) fn denied(&self, reason: &'static str) {
         let id = *self.denied.borrow_mut().entry(reason).or_insert_with(|| {
-            hostcalls::define_metric(
-                MetricType::Counter,
-                &format!("sse_filter_denied_total.reason.{reason}"),
-            )
-            .ok()
+            hostcalls::define_metric(MetricType::Counter, &format!("sse_filter_denied_total.reason.{reason}")).ok()
         });
         bump(id, 1);
     }

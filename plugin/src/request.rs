@@ -51,10 +51,7 @@ impl FilterRequest {
         let headers = match config {
             Some(c) => {
                 let mut h = reply::error_headers(c, code, false);
-                h.extend(reply::cors_headers(
-                    &c.cors,
-                    self.header_str("origin").as_deref(),
-                ));
+                h.extend(reply::cors_headers(&c.cors, self.header_str("origin").as_deref()));
                 h
             }
             None => vec![
@@ -77,14 +74,7 @@ impl FilterRequest {
         }
     }
 
-    fn forward(
-        &mut self,
-        config: &PolicyConfig,
-        grant: Grant,
-        method: &str,
-        path: &str,
-        now: u64,
-    ) -> Action {
+    fn forward(&mut self, config: &PolicyConfig, grant: Grant, method: &str, path: &str, now: u64) -> Action {
         let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
         match grant.token_source {
             Some(TokenSource::Header) => self.set_http_request_header("authorization", None),
@@ -106,14 +96,7 @@ impl FilterRequest {
             None => {}
         }
         if let Some(who) = &grant.identity {
-            for (name, value) in identity::sign(
-                &config.edge.secret,
-                method,
-                path_only,
-                who,
-                &grant.channels,
-                now,
-            ) {
+            for (name, value) in identity::sign(&config.edge.secret, method, path_only, who, &grant.channels, now) {
                 self.add_http_request_header(name, &value);
             }
         }
@@ -170,9 +153,7 @@ impl HttpContext for FilterRequest {
             .with_authorization(authorization.as_deref())
             .with_cookie(cookie.as_deref().map(str::as_bytes));
         let grant = match decide(&config, &req, now) {
-            sse_policy::Decision::Deny(reason) => {
-                return self.deny(&config, reason, origin.as_deref())
-            }
+            sse_policy::Decision::Deny(reason) => return self.deny(&config, reason, origin.as_deref()),
             sse_policy::Decision::Allow(grant) => grant,
         };
         match grant.route {
@@ -182,27 +163,14 @@ impl HttpContext for FilterRequest {
                 return self.send(204, headers, "");
             }
             Route::Stream => {
-                let company = grant
-                    .identity
-                    .as_ref()
-                    .map(|i| i.company.clone())
-                    .unwrap_or_default();
+                let company = grant.identity.as_ref().map(|i| i.company.clone()).unwrap_or_default();
                 match slots::acquire(&company, config.limits.max_connections_per_company) {
                     Acquire::Taken => {
                         self.slot = Some(company);
                         self.metrics.stream_opened();
                     }
-                    Acquire::Full => {
-                        return self.deny(
-                            &config,
-                            DenyReason::TooManyConnections,
-                            origin.as_deref(),
-                        )
-                    }
-                    Acquire::Failed => {
-                        return self
-                            .unavailable(Some(&config), "connection limit store unavailable")
-                    }
+                    Acquire::Full => return self.deny(&config, DenyReason::TooManyConnections, origin.as_deref()),
+                    Acquire::Failed => return self.unavailable(Some(&config), "connection limit store unavailable"),
                 }
             }
             _ => {}

@@ -48,10 +48,7 @@ impl RootContext for FilterRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(FilterRequest::new(
-            self.config.clone(),
-            self.metrics.clone(),
-        )))
+        Some(Box::new(FilterRequest::new(self.config.clone(), self.metrics.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -69,7 +69,5 @@ pub(crate) fn release(company: &str) {
             _ => return,
         }
     }
-    log::error!(
-        "could not return a connection slot for company {company}: count may be high until restart"
-    );
+    log::error!("could not return a connection slot for company {company}: count may be high until restart");
 }

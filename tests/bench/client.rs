@@ -54,10 +54,7 @@ pub(crate) async fn subscribe(
             if let Some(json) = line.strip_prefix("data: {\"n\":") {
                 let now = start.elapsed().as_micros() as u64;
                 let mut parts = json.trim_end().trim_end_matches('}').split(",\"t\":");
-                let n = parts
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(u64::MAX);
+                let n = parts.next().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
                 let t: u64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(now);
                 seen.push((n, now.saturating_sub(t)));
             }

@@ -91,9 +91,7 @@ async fn open_many(
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..batch {
             let (addr, viewer) = (addr.to_owned(), viewer.clone());
-            set.spawn(
-                async move { client::subscribe(&addr, &viewer, "bench", start, expect).await },
-            );
+            set.spawn(async move { client::subscribe(&addr, &viewer, "bench", start, expect).await });
         }
         while let Some(r) = set.join_next().await {
             out.push(r??);
@@ -120,13 +118,7 @@ async fn idle(host: &host::HostProcess, n: usize) -> Result<serde_json::Value> {
     )
 }
 
-async fn publish(
-    http: &reqwest::Client,
-    addr: &str,
-    publisher: &str,
-    n: u64,
-    start: Instant,
-) -> Result<()> {
+async fn publish(http: &reqwest::Client, addr: &str, publisher: &str, n: u64, start: Instant) -> Result<()> {
     let body = format!(
         r#"{{"companyId":"bench","channel":"dashboard-updates","type":"bench","data":{{"n":{n},"t":{}}}}}"#,
         start.elapsed().as_micros()
@@ -142,12 +134,7 @@ async fn publish(
     Ok(())
 }
 
-async fn fanout(
-    host: &host::HostProcess,
-    subs: usize,
-    events: u64,
-    rate: Option<u64>,
-) -> Result<serde_json::Value> {
+async fn fanout(host: &host::HostProcess, subs: usize, events: u64, rate: Option<u64>) -> Result<serde_json::Value> {
     let start = Instant::now();
     let streams = open_many(&host.addr, subs, start, events).await?;
     let http = reqwest::Client::new();
@@ -165,10 +152,7 @@ async fn fanout(
     let mut latencies = Vec::new();
     let (mut lost, mut dup_or_disorder) = (0u64, 0u64);
     for (task, log) in &streams {
-        while !task.is_finished()
-            && log.lock().await.len() < events as usize
-            && Instant::now() < deadline
-        {
+        while !task.is_finished() && log.lock().await.len() < events as usize && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let seen = log.lock().await.clone();
@@ -216,13 +200,7 @@ async fn main() -> Result<()> {
     let idle = idle(&host, args.idle).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let max_rate = fanout(&host, args.fanout, args.events, None).await?;
-    let fixed = fanout(
-        &host,
-        args.fanout.min(1000),
-        args.rate * args.seconds,
-        Some(args.rate),
-    )
-    .await?;
+    let fixed = fanout(&host, args.fanout.min(1000), args.rate * args.seconds, Some(args.rate)).await?;
     let report = json!({"idle": idle, "fanout_max_rate": max_rate, "fanout_fixed_rate": fixed});
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;

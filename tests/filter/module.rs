@@ -68,9 +68,6 @@ fn filter_exports_the_abi_version_allocator_and_callbacks() {
         "proxy_on_done",
         "proxy_on_delete",
     ] {
-        assert!(
-            exports.iter().any(|e| e == needed),
-            "missing export {needed}"
-        );
+        assert!(exports.iter().any(|e| e == needed), "missing export {needed}");
     }
 }

@@ -35,10 +35,7 @@ async fn every_bad_request_gets_its_status_and_code() {
     let host = TestHost::start().await;
     let v = || Some(token("acme", "VIEWER"));
     let p = || Some(token("acme", "PUBLISHER"));
-    let expired = Some(token_with(
-        json!({"company_id": "acme", "role": "VIEWER", "exp": 1}),
-        0,
-    ));
+    let expired = Some(token_with(json!({"company_id": "acme", "role": "VIEWER", "exp": 1}), 0));
     let cases = [
         case(
             "GET",
@@ -56,14 +53,7 @@ async fn every_bad_request_gets_its_status_and_code() {
             400,
             "INVALID_COMPANY_ID",
         ),
-        case(
-            "GET",
-            "/sse/stream?companyId=acme",
-            v(),
-            None,
-            400,
-            "INVALID_CHANNEL",
-        ),
+        case("GET", "/sse/stream?companyId=acme", v(), None, 400, "INVALID_CHANNEL"),
         case(
             "GET",
             "/sse/stream?companyId=acme&channel=nope",
@@ -131,14 +121,7 @@ async fn every_bad_request_gets_its_status_and_code() {
             "INVALID_REQUEST",
         ),
         case("GET", "/sse/stats", v(), None, 403, "FORBIDDEN"),
-        case(
-            "POST",
-            "/sse/publish",
-            p(),
-            Some("not json"),
-            400,
-            "INVALID_REQUEST",
-        ),
+        case("POST", "/sse/publish", p(), Some("not json"), 400, "INVALID_REQUEST"),
         case(
             "POST",
             "/sse/publish",
@@ -151,9 +134,7 @@ async fn every_bad_request_gets_its_status_and_code() {
             "POST",
             "/sse/publish",
             p(),
-            Some(
-                r#"{"companyId":"acme","channel":"dashboard-updates","type":"x","data":1,"extra":2}"#,
-            ),
+            Some(r#"{"companyId":"acme","channel":"dashboard-updates","type":"x","data":1,"extra":2}"#),
             400,
             "INVALID_REQUEST",
         ),
@@ -161,9 +142,7 @@ async fn every_bad_request_gets_its_status_and_code() {
             "POST",
             "/sse/publish",
             p(),
-            Some(
-                r#"{"companyId":"acme","channel":"dashboard-updates","type":"a\nid: 9","data":1}"#,
-            ),
+            Some(r#"{"companyId":"acme","channel":"dashboard-updates","type":"a\nid: 9","data":1}"#),
             400,
             "INVALID_REQUEST",
         ),
@@ -191,27 +170,11 @@ async fn every_bad_request_gets_its_status_and_code() {
             400,
             "INVALID_REQUEST",
         ),
-        case(
-            "POST",
-            "/sse/publish",
-            None,
-            Some(r#"{}"#),
-            401,
-            "UNAUTHORIZED",
-        ),
-        case(
-            "POST",
-            "/sse/test-broadcast",
-            None,
-            Some(r#"{}"#),
-            404,
-            "NOT_FOUND",
-        ),
+        case("POST", "/sse/publish", None, Some(r#"{}"#), 401, "UNAUTHORIZED"),
+        case("POST", "/sse/test-broadcast", None, Some(r#"{}"#), 404, "NOT_FOUND"),
     ];
     for c in cases {
-        let mut req = host
-            .client
-            .request(c.method.parse().unwrap(), host.url(c.target));
+        let mut req = host.client.request(c.method.parse().unwrap(), host.url(c.target));
         if let Some(t) = &c.token {
             req = req.bearer_auth(t);
         }
@@ -257,10 +220,7 @@ async fn error_replies_carry_cors_headers_so_browsers_can_read_them() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    assert_eq!(
-        res.headers()["access-control-allow-origin"],
-        "https://app.test"
-    );
+    assert_eq!(res.headers()["access-control-allow-origin"], "https://app.test");
     assert_eq!(res.headers()["access-control-allow-credentials"], "true");
     let res = host
         .client

@@ -29,11 +29,7 @@ async fn envoy_host() -> TestHost {
     TestHost::start_with(cfg).await
 }
 
-async fn get(
-    host: &TestHost,
-    target: &str,
-    headers: &[(&'static str, String)],
-) -> reqwest::Response {
+async fn get(host: &TestHost, target: &str, headers: &[(&'static str, String)]) -> reqwest::Response {
     let mut req = host.client.get(host.url(target));
     for (k, v) in headers {
         req = req.header(*k, v);
@@ -62,10 +58,7 @@ async fn a_signed_identity_opens_a_stream() {
     let mut s = SseStream::new(res);
     assert_eq!(s.next_event().await.event, "connected");
     let raw = serde_json::value::to_raw_value(&json!({"via": "hub"})).unwrap();
-    let id = host
-        .hub
-        .publish("acme", "dashboard-updates", "x", raw)
-        .unwrap();
+    let id = host.hub.publish("acme", "dashboard-updates", "x", raw).unwrap();
     assert_eq!(s.next_event().await.id, Some(id));
 }
 
@@ -73,12 +66,7 @@ async fn a_signed_identity_opens_a_stream() {
 async fn direct_requests_with_a_token_but_no_signature_are_refused() {
     let host = envoy_host().await;
     let res = host
-        .open_stream(
-            &token("acme", "VIEWER"),
-            "acme",
-            &["dashboard-updates"],
-            None,
-        )
+        .open_stream(&token("acme", "VIEWER"), "acme", &["dashboard-updates"], None)
         .await;
     assert_eq!(res.status(), 401);
 }
@@ -89,13 +77,9 @@ async fn forged_stale_or_misapplied_identities_are_refused() {
     let mut forged = signed("/sse/stream", "acme", now());
     forged[0].1 = "globex".into(); // x-sse-company changed after signing
     assert_eq!(
-        get(
-            &host,
-            "/sse/stream?companyId=globex&channel=dashboard-updates",
-            &forged
-        )
-        .await
-        .status(),
+        get(&host, "/sse/stream?companyId=globex&channel=dashboard-updates", &forged)
+            .await
+            .status(),
         401
     );
     let wrong_key = identity::sign(
@@ -115,9 +99,7 @@ async fn forged_stale_or_misapplied_identities_are_refused() {
         "stale"
     );
     assert_eq!(
-        get(&host, STREAM, &signed("/sse/poll", "acme", now()))
-            .await
-            .status(),
+        get(&host, STREAM, &signed("/sse/poll", "acme", now())).await.status(),
         401,
         "signed for another route"
     );
@@ -127,20 +109,12 @@ async fn forged_stale_or_misapplied_identities_are_refused() {
         &signed("/sse/stream", "acme", now()),
     )
     .await;
-    assert_eq!(
-        other_company.status(),
-        403,
-        "query must name the signed company"
-    );
+    assert_eq!(other_company.status(), 403, "query must name the signed company");
     let other_channel = get(
         &host,
         "/sse/stream?companyId=acme&channel=report-updates",
         &signed("/sse/stream", "acme", now()),
     )
     .await;
-    assert_eq!(
-        other_channel.status(),
-        403,
-        "query must name the signed channels"
-    );
+    assert_eq!(other_channel.status(), 403, "query must name the signed channels");
 }

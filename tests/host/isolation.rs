@@ -8,21 +8,11 @@ async fn a_company_never_sees_another_companys_events() {
     acme.next_event().await;
     // Similar names and case variants are different tenants.
     for other in ["ACME", "Acme", "acme-corp", "acme_", "acm", "globex"] {
-        host.publish(
-            other,
-            "dashboard-updates",
-            "dashboard-update",
-            json!({"for": other}),
-        )
-        .await;
+        host.publish(other, "dashboard-updates", "dashboard-update", json!({"for": other}))
+            .await;
     }
     let mine = host
-        .publish(
-            "acme",
-            "dashboard-updates",
-            "dashboard-update",
-            json!({"for": "acme"}),
-        )
+        .publish("acme", "dashboard-updates", "dashboard-update", json!({"for": "acme"}))
         .await;
     let e = acme.next_event().await;
     assert_eq!(e.id, Some(mine), "the first event acme sees is its own");
@@ -34,18 +24,10 @@ async fn a_token_for_one_company_cannot_open_another() {
     let host = TestHost::start().await;
     for target in ["globex", "ACME", "acme-corp"] {
         let res = host
-            .open_stream(
-                &token("acme", "VIEWER"),
-                target,
-                &["dashboard-updates"],
-                None,
-            )
+            .open_stream(&token("acme", "VIEWER"), target, &["dashboard-updates"], None)
             .await;
         assert_eq!(res.status(), 403, "{target}");
-        assert_eq!(
-            res.json::<serde_json::Value>().await.unwrap()["error"],
-            "FORBIDDEN"
-        );
+        assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "FORBIDDEN");
     }
 }
 
@@ -71,17 +53,13 @@ async fn super_admin_may_watch_any_company() {
 async fn channel_whitelist_and_channel_roles_are_enforced() {
     let host = TestHost::start().await;
     let viewer = token("acme", "VIEWER");
-    let res = host
-        .open_stream(&viewer, "acme", &["secret-stuff"], None)
-        .await;
+    let res = host.open_stream(&viewer, "acme", &["secret-stuff"], None).await;
     assert_eq!(res.status(), 400);
     assert_eq!(
         res.json::<serde_json::Value>().await.unwrap()["error"],
         "INVALID_CHANNEL"
     );
-    let res = host
-        .open_stream(&viewer, "acme", &["audit-log"], None)
-        .await;
+    let res = host.open_stream(&viewer, "acme", &["audit-log"], None).await;
     assert_eq!(res.status(), 403);
     let auditor = token("acme", "AUDITOR");
     let mut s = host.stream_as(&auditor, "acme", &["audit-log"], None).await;

@@ -10,12 +10,7 @@ async fn over_the_company_limit_is_429_and_aborted_clients_return_their_slots() 
         open.push(s);
     }
     let res = host
-        .open_stream(
-            &token("acme", "VIEWER"),
-            "acme",
-            &["dashboard-updates"],
-            None,
-        )
+        .open_stream(&token("acme", "VIEWER"), "acme", &["dashboard-updates"], None)
         .await;
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
@@ -59,9 +54,7 @@ async fn a_stream_ends_when_its_token_expires() {
         serde_json::json!({"sub": "t", "company_id": "acme", "role": "VIEWER"}),
         2,
     );
-    let mut s = host
-        .stream_as(&short, "acme", &["dashboard-updates"], None)
-        .await;
+    let mut s = host.stream_as(&short, "acme", &["dashboard-updates"], None).await;
     s.next_event().await;
     let rest = s.until_end().await;
     let closing = rest.last().expect("a closing event before the end");

@@ -4,9 +4,7 @@ use sse_tests::*;
 async fn poll(host: &TestHost, query: &str) -> Value {
     let res = host
         .client
-        .get(host.url(&format!(
-            "/sse/poll?companyId=acme&channel=dashboard-updates{query}"
-        )))
+        .get(host.url(&format!("/sse/poll?companyId=acme&channel=dashboard-updates{query}")))
         .bearer_auth(token("acme", "VIEWER"))
         .send()
         .await
@@ -34,13 +32,8 @@ async fn polling_returns_the_same_events_and_ids_as_the_stream() {
     s.next_event().await;
     let mut streamed = Vec::new();
     for i in 0..4 {
-        host.publish(
-            "acme",
-            "dashboard-updates",
-            "dashboard-update",
-            json!({"i": i}),
-        )
-        .await;
+        host.publish("acme", "dashboard-updates", "dashboard-update", json!({"i": i}))
+            .await;
         let e = s.next_event().await;
         streamed.push((e.id.clone().unwrap(), e.event.clone(), e.json()));
     }
@@ -68,24 +61,13 @@ async fn limit_pages_through_with_next() {
     let cursor = poll(&host, "").await["next"].as_str().unwrap().to_owned();
     let mut all = Vec::new();
     for i in 0..5 {
-        all.push(
-            host.publish("acme", "dashboard-updates", "x", json!(i))
-                .await,
-        );
+        all.push(host.publish("acme", "dashboard-updates", "x", json!(i)).await);
     }
     let page1 = poll(&host, &format!("&since={cursor}&limit=2")).await;
     assert_eq!(ids(&page1), all[..2]);
-    let page2 = poll(
-        &host,
-        &format!("&since={}&limit=2", page1["next"].as_str().unwrap()),
-    )
-    .await;
+    let page2 = poll(&host, &format!("&since={}&limit=2", page1["next"].as_str().unwrap())).await;
     assert_eq!(ids(&page2), all[2..4]);
-    let page3 = poll(
-        &host,
-        &format!("&since={}&limit=2", page2["next"].as_str().unwrap()),
-    )
-    .await;
+    let page3 = poll(&host, &format!("&since={}&limit=2", page2["next"].as_str().unwrap())).await;
     assert_eq!(ids(&page3), all[4..]);
 }
 
@@ -111,13 +93,9 @@ async fn long_poll_answers_as_soon_as_an_event_arrives() {
         })
     };
     // The poll is parked until the publish below; wait_for_stats observes it was counted.
-    host.wait_for_stats("the long poll to arrive", |s| {
-        s["counters"]["pollRequests"] == 2
-    })
-    .await;
-    let id = host
-        .publish("acme", "dashboard-updates", "x", json!("now"))
+    host.wait_for_stats("the long poll to arrive", |s| s["counters"]["pollRequests"] == 2)
         .await;
+    let id = host.publish("acme", "dashboard-updates", "x", json!("now")).await;
     let body = tokio::time::timeout(PATIENCE, waiting)
         .await
         .expect("answered before its 30 s wait")
@@ -131,32 +109,21 @@ async fn stream_then_poll_then_stream_loses_and_duplicates_nothing() {
     let viewer = token("acme", "VIEWER");
     let mut received: Vec<String> = Vec::new();
     let mut published: Vec<String> = Vec::new();
-    let mut s = host
-        .stream_as(&viewer, "acme", &["dashboard-updates"], None)
-        .await;
+    let mut s = host.stream_as(&viewer, "acme", &["dashboard-updates"], None).await;
     s.next_event().await;
     for i in 0..3 {
-        published.push(
-            host.publish("acme", "dashboard-updates", "x", json!(i))
-                .await,
-        );
+        published.push(host.publish("acme", "dashboard-updates", "x", json!(i)).await);
         received.push(s.next_event().await.id.unwrap());
     }
     drop(s); // SSE lost: fall back to polling from the last seen ID
     for i in 3..6 {
-        published.push(
-            host.publish("acme", "dashboard-updates", "x", json!(i))
-                .await,
-        );
+        published.push(host.publish("acme", "dashboard-updates", "x", json!(i)).await);
     }
     let body = poll(&host, &format!("&since={}", received.last().unwrap())).await;
     received.extend(ids(&body));
     let cursor = body["next"].as_str().unwrap().to_owned();
     for i in 6..8 {
-        published.push(
-            host.publish("acme", "dashboard-updates", "x", json!(i))
-                .await,
-        );
+        published.push(host.publish("acme", "dashboard-updates", "x", json!(i)).await);
     }
     let mut s = host
         .stream_as(&viewer, "acme", &["dashboard-updates"], Some(&cursor))

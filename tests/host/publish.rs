@@ -7,18 +7,13 @@ async fn post(host: &TestHost, path: &str, token: Option<&str>, body: &Value) ->
         req = req.bearer_auth(t);
     }
     let res = req.send().await.unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]
 async fn batch_publish_returns_ordered_ids_and_is_all_or_nothing() {
     let host = TestHost::start().await;
-    let mut s = host
-        .stream("acme", &["dashboard-updates", "report-updates"])
-        .await;
+    let mut s = host.stream("acme", &["dashboard-updates", "report-updates"]).await;
     s.next_event().await;
     let publisher = token("acme", "PUBLISHER");
     let batch = json!({"events": [
@@ -35,10 +30,7 @@ async fn batch_publish_returns_ordered_ids_and_is_all_or_nothing() {
         {"companyId": "acme", "channel": "dashboard-updates", "type": "bad type", "data": 2}
     ]});
     let (status, body) = post(&host, "/sse/publish", Some(&publisher), &bad).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("INVALID_REQUEST"))
-    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("INVALID_REQUEST")));
     assert_eq!(
         host.stats().await["counters"]["published"],
         2,
@@ -49,31 +41,12 @@ async fn batch_publish_returns_ordered_ids_and_is_all_or_nothing() {
 #[tokio::test]
 async fn publishers_are_scoped_to_their_company() {
     let host = TestHost::start().await;
-    let body =
-        json!({"companyId": "globex", "channel": "dashboard-updates", "type": "x", "data": 1});
-    let (status, err) = post(
-        &host,
-        "/sse/publish",
-        Some(&token("acme", "PUBLISHER")),
-        &body,
-    )
-    .await;
+    let body = json!({"companyId": "globex", "channel": "dashboard-updates", "type": "x", "data": 1});
+    let (status, err) = post(&host, "/sse/publish", Some(&token("acme", "PUBLISHER")), &body).await;
     assert_eq!((status, err["error"].as_str()), (403, Some("FORBIDDEN")));
-    let (status, _) = post(
-        &host,
-        "/sse/publish",
-        Some(&token("acme", "VIEWER")),
-        &json!({}),
-    )
-    .await;
+    let (status, _) = post(&host, "/sse/publish", Some(&token("acme", "VIEWER")), &json!({})).await;
     assert_eq!(status, 403, "viewers cannot publish");
-    let (status, _) = post(
-        &host,
-        "/sse/publish",
-        Some(&token("root", "SUPER_ADMIN")),
-        &body,
-    )
-    .await;
+    let (status, _) = post(&host, "/sse/publish", Some(&token("root", "SUPER_ADMIN")), &body).await;
     assert_eq!(status, 200, "super admins publish anywhere");
 }
 
@@ -86,16 +59,10 @@ async fn oversized_events_and_bodies_get_413() {
     let publisher = token("acme", "PUBLISHER");
     let big = json!({"companyId": "acme", "channel": "dashboard-updates", "type": "x", "data": "y".repeat(2000)});
     let (status, body) = post(&host, "/sse/publish", Some(&publisher), &big).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (413, Some("PAYLOAD_TOO_LARGE"))
-    );
+    assert_eq!((status, body["error"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")));
     let huge = json!({"companyId": "acme", "channel": "dashboard-updates", "type": "x", "data": "y".repeat(5000)});
     let (status, body) = post(&host, "/sse/publish", Some(&publisher), &huge).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (413, Some("PAYLOAD_TOO_LARGE"))
-    );
+    assert_eq!((status, body["error"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")));
 }
 
 #[tokio::test]
@@ -107,10 +74,7 @@ async fn publish_rate_limit_answers_429_with_retry_after() {
     let publisher = token("acme", "PUBLISHER");
     let body = json!({"companyId": "acme", "channel": "dashboard-updates", "type": "x", "data": 1});
     for _ in 0..2 {
-        assert_eq!(
-            post(&host, "/sse/publish", Some(&publisher), &body).await.0,
-            200
-        );
+        assert_eq!(post(&host, "/sse/publish", Some(&publisher), &body).await.0, 200);
     }
     let res = host
         .client
@@ -149,12 +113,9 @@ async fn stats_are_for_admins_and_count_adoption() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    let mut s = host
-        .stream("acme", &["dashboard-updates", "report-updates"])
-        .await;
+    let mut s = host.stream("acme", &["dashboard-updates", "report-updates"]).await;
     s.next_event().await;
-    host.publish("acme", "dashboard-updates", "x", json!(1))
-        .await;
+    host.publish("acme", "dashboard-updates", "x", json!(1)).await;
     s.next_event().await;
     let stats = host.stats().await;
     assert_eq!(stats["totalConnections"], 1);

@@ -5,13 +5,8 @@ async fn publish_n(host: &TestHost, company: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
         ids.push(
-            host.publish(
-                company,
-                "dashboard-updates",
-                "dashboard-update",
-                json!({"n": i}),
-            )
-            .await,
+            host.publish(company, "dashboard-updates", "dashboard-update", json!({"n": i}))
+                .await,
         );
     }
     ids
@@ -21,9 +16,7 @@ async fn publish_n(host: &TestHost, company: &str, n: usize) -> Vec<String> {
 async fn resume_delivers_exactly_the_missed_events_in_order() {
     let host = TestHost::start().await;
     let viewer = token("acme", "VIEWER");
-    let mut s = host
-        .stream_as(&viewer, "acme", &["dashboard-updates"], None)
-        .await;
+    let mut s = host.stream_as(&viewer, "acme", &["dashboard-updates"], None).await;
     s.next_event().await;
     let first = publish_n(&host, "acme", 3).await;
     for id in &first {
@@ -43,12 +36,7 @@ async fn resume_delivers_exactly_the_missed_events_in_order() {
         );
     }
     let live = host
-        .publish(
-            "acme",
-            "dashboard-updates",
-            "dashboard-update",
-            json!("live"),
-        )
+        .publish("acme", "dashboard-updates", "dashboard-update", json!("live"))
         .await;
     assert_eq!(
         s.next_event().await.id,
@@ -133,22 +121,12 @@ async fn an_id_older_than_history_yields_reset() {
     let host = TestHost::start_with(cfg).await;
     let ids = publish_n(&host, "acme", 10).await;
     let mut s = host
-        .stream_as(
-            &token("acme", "VIEWER"),
-            "acme",
-            &["dashboard-updates"],
-            Some(&ids[2]),
-        )
+        .stream_as(&token("acme", "VIEWER"), "acme", &["dashboard-updates"], Some(&ids[2]))
         .await;
     assert_eq!(reset_reason(&mut s).await, "too_old");
     // The boundary: the last evicted ID is too old, the one after resumes exactly.
     let mut s = host
-        .stream_as(
-            &token("acme", "VIEWER"),
-            "acme",
-            &["dashboard-updates"],
-            Some(&ids[4]),
-        )
+        .stream_as(&token("acme", "VIEWER"), "acme", &["dashboard-updates"], Some(&ids[4]))
         .await;
     s.next_event().await;
     assert_eq!(s.next_event().await.id.as_ref(), Some(&ids[5]));
@@ -159,18 +137,9 @@ async fn unknown_and_future_ids_yield_reset() {
     let host = TestHost::start().await;
     let ids = publish_n(&host, "acme", 1).await;
     let (epoch, _) = ids[0].rsplit_once('-').unwrap();
-    for bad in [
-        "event-123".to_owned(),
-        "garbage".to_owned(),
-        format!("{epoch}-999999"),
-    ] {
+    for bad in ["event-123".to_owned(), "garbage".to_owned(), format!("{epoch}-999999")] {
         let mut s = host
-            .stream_as(
-                &token("acme", "VIEWER"),
-                "acme",
-                &["dashboard-updates"],
-                Some(&bad),
-            )
+            .stream_as(&token("acme", "VIEWER"), "acme", &["dashboard-updates"], Some(&bad))
             .await;
         assert_eq!(reset_reason(&mut s).await, "unknown_id", "{bad}");
     }
@@ -183,12 +152,7 @@ async fn an_id_from_before_a_restart_yields_reset() {
     before.stop().await;
     let after = TestHost::start().await;
     let mut s = after
-        .stream_as(
-            &token("acme", "VIEWER"),
-            "acme",
-            &["dashboard-updates"],
-            Some(&old),
-        )
+        .stream_as(&token("acme", "VIEWER"), "acme", &["dashboard-updates"], Some(&old))
         .await;
     assert_eq!(reset_reason(&mut s).await, "restarted");
     let live = after

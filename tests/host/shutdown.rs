@@ -30,18 +30,10 @@ async fn draining_host_refuses_new_streams_and_is_not_ready() {
     let host = TestHost::start().await;
     host.state.begin_drain();
     let res = host
-        .open_stream(
-            &token("acme", "VIEWER"),
-            "acme",
-            &["dashboard-updates"],
-            None,
-        )
+        .open_stream(&token("acme", "VIEWER"), "acme", &["dashboard-updates"], None)
         .await;
     assert_eq!(res.status(), 503);
-    assert_eq!(
-        res.json::<serde_json::Value>().await.unwrap()["error"],
-        "UNAVAILABLE"
-    );
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "UNAVAILABLE");
     let ready = host.client.get(host.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let health = host.client.get(host.url("/healthz")).send().await.unwrap();

@@ -24,10 +24,7 @@ async fn a_slow_consumer_is_reset_and_closed_while_others_keep_receiving() {
     let mut dropped = false;
     for i in 0..400 {
         let raw = serde_json::value::to_raw_value(&json!({"i": i, "pad": payload})).unwrap();
-        let id = host
-            .hub
-            .publish("acme", "dashboard-updates", "bulk", raw)
-            .unwrap();
+        let id = host.hub.publish("acme", "dashboard-updates", "bulk", raw).unwrap();
         assert_eq!(
             fast.next_event().await.id,
             Some(id),
@@ -64,12 +61,8 @@ async fn a_slow_consumer_is_reset_and_closed_while_others_keep_receiving() {
         tail.contains("event: reset") && tail.contains("slow_consumer"),
         "tail: {tail}"
     );
-    host.wait_for_stats("the slow consumer's slot to return", |s| {
-        s["totalConnections"] == 1
-    })
-    .await;
-    let id = host
-        .publish("acme", "dashboard-updates", "after", json!(1))
+    host.wait_for_stats("the slow consumer's slot to return", |s| s["totalConnections"] == 1)
         .await;
+    let id = host.publish("acme", "dashboard-updates", "after", json!(1)).await;
     assert_eq!(fast.next_event().await.id, Some(id));
 }

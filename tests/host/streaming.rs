@@ -33,18 +33,10 @@ async fn stream_starts_with_retry_and_connected_then_delivers_live_events() {
 async fn stream_headers_disable_caching_and_buffering() {
     let host = TestHost::start().await;
     let res = host
-        .open_stream(
-            &token("acme", "VIEWER"),
-            "acme",
-            &["dashboard-updates"],
-            None,
-        )
+        .open_stream(&token("acme", "VIEWER"), "acme", &["dashboard-updates"], None)
         .await;
     let h = res.headers();
-    assert!(h["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/event-stream"));
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     assert_eq!(h["cache-control"], "no-cache, no-transform");
     assert_eq!(h["x-accel-buffering"], "no");
     assert!(h.get("content-length").is_none());
@@ -53,30 +45,22 @@ async fn stream_headers_disable_caching_and_buffering() {
 #[tokio::test]
 async fn one_stream_carries_several_channels_in_publish_order() {
     let host = TestHost::start().await;
-    let mut s = host
-        .stream("acme", &["dashboard-updates", "report-updates"])
-        .await;
+    let mut s = host.stream("acme", &["dashboard-updates", "report-updates"]).await;
     assert_eq!(s.next_event().await.event, "connected");
     let a = host
         .publish("acme", "dashboard-updates", "dashboard-update", json!(1))
         .await;
-    let b = host
-        .publish("acme", "report-updates", "report-ready", json!(2))
-        .await;
+    let b = host.publish("acme", "report-updates", "report-ready", json!(2)).await;
     let c = host
         .publish("acme", "evidence-updates", "evidence-update", json!(3))
         .await; // not subscribed
     let d = host
         .publish("acme", "dashboard-updates", "dashboard-update", json!(4))
         .await;
-    let got: Vec<String> = [
-        s.next_event().await,
-        s.next_event().await,
-        s.next_event().await,
-    ]
-    .into_iter()
-    .map(|e| e.id.unwrap())
-    .collect();
+    let got: Vec<String> = [s.next_event().await, s.next_event().await, s.next_event().await]
+        .into_iter()
+        .map(|e| e.id.unwrap())
+        .collect();
     assert_eq!(got, vec![a, b, d]);
     assert!(!got.contains(&c));
 }
@@ -87,19 +71,11 @@ async fn multi_line_and_unicode_data_round_trip() {
     let mut s = host.stream("acme", &["dashboard-updates"]).await;
     s.next_event().await;
     let data = json!({"text": "line one\nline two\r\nid: fake", "emoji": "✓"});
-    host.publish(
-        "acme",
-        "dashboard-updates",
-        "dashboard-update",
-        data.clone(),
-    )
-    .await;
+    host.publish("acme", "dashboard-updates", "dashboard-update", data.clone())
+        .await;
     let e = s.next_event().await;
     assert_eq!(e.json(), data);
-    assert_eq!(
-        e.event, "dashboard-update",
-        "payload newlines cannot inject fields"
-    );
+    assert_eq!(e.event, "dashboard-update", "payload newlines cannot inject fields");
 }
 
 #[tokio::test]

@@ -54,10 +54,7 @@ pub fn config(dev_mode: bool) -> HostConfig {
 
 /// A token for `company` with `role`, valid for 10 minutes.
 pub fn token(company: &str, role: &str) -> String {
-    token_with(
-        json!({"sub": "tester", "company_id": company, "role": role}),
-        600,
-    )
+    token_with(json!({"sub": "tester", "company_id": company, "role": role}), 600)
 }
 
 /// A token with extra claims (merged over the defaults) and a lifetime in seconds.
@@ -117,18 +114,11 @@ impl TestHost {
 
     /// Opens a stream as a VIEWER of `company`.
     pub async fn stream(&self, company: &str, channels: &[&str]) -> SseStream {
-        self.stream_as(&token(company, "VIEWER"), company, channels, None)
-            .await
+        self.stream_as(&token(company, "VIEWER"), company, channels, None).await
     }
 
     /// Opens a stream with a token and an optional `Last-Event-ID`; asserts 200.
-    pub async fn stream_as(
-        &self,
-        token: &str,
-        company: &str,
-        channels: &[&str],
-        last_id: Option<&str>,
-    ) -> SseStream {
+    pub async fn stream_as(&self, token: &str, company: &str, channels: &[&str], last_id: Option<&str>) -> SseStream {
         let res = self.open_stream(token, company, channels, last_id).await;
         assert_eq!(res.status(), 200, "stream refused: {:?}", res.text().await);
         SseStream::new(res)
@@ -165,10 +155,7 @@ impl TestHost {
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
-        res.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     }
 
     /// GET /sse/stats as an admin.
@@ -230,9 +217,7 @@ impl Drop for TestHost {
 pub fn filter_wasm() -> std::path::PathBuf {
     let path = std::env::var_os("SSE_FILTER_WASM")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin/dist/sse_filter.wasm")
-        });
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin/dist/sse_filter.wasm"));
     assert!(
         path.exists(),
         "{} is missing: build the filter with `plugin/build.sh` (tests/run.sh does it)",

@@ -16,8 +16,7 @@ pub struct SseEvent {
 
 impl SseEvent {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.data)
-            .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {}", self.data))
+        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("event data is not JSON ({e}): {}", self.data))
     }
 }
 
@@ -67,8 +66,7 @@ impl SseStream {
                 Err(_) => return Err(()),
                 Ok(Err(_)) | Ok(Ok(None)) => return Ok(None),
                 Ok(Ok(Some(bytes))) => {
-                    self.buf
-                        .push_str(std::str::from_utf8(&bytes).expect("utf-8 stream"));
+                    self.buf.push_str(std::str::from_utf8(&bytes).expect("utf-8 stream"));
                     while let Some(end) = self.buf.find("\n\n") {
                         let block: String = self.buf.drain(..end + 2).collect();
                         if let Some(f) = parse_block(&block) {
@@ -86,10 +84,7 @@ impl SseStream {
             match self.next_frame().await {
                 Some(Frame::Event(e)) => return e,
                 Some(_) => continue,
-                None => panic!(
-                    "stream ended while waiting for an event; seen: {:?}",
-                    self.seen
-                ),
+                None => panic!("stream ended while waiting for an event; seen: {:?}", self.seen),
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Who is calling: the edge modes of the host.
 //!
 //! - `native`: the host runs `sse-policy` on the request itself.
-//! - `envoy`: the filter in Envoy already decided; the host accepts only identities
+//! - `envoy` and `wasm`: the filter (in Envoy, or embedded) already decided; the host accepts only identities
 //!   whose `x-sse-*` headers carry a valid, fresh signature over this method and path,
 //!   and checks that the query names the same company and channels that were signed.
 
@@ -10,18 +10,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hyper::header::{AUTHORIZATION, COOKIE};
 use hyper::Request;
 use sse_policy::identity;
-use sse_policy::{
-    decide, route_of, subscription, Decision, DenyReason, Grant, Request as PolicyRequest, Route,
-};
+use sse_policy::{decide, route_of, subscription, Decision, DenyReason, Grant, Request as PolicyRequest, Route};
 
 use crate::app::AppState;
 use crate::config::EdgeMode;
 use crate::error::HostError;
 
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Authorizes a request under the host's edge mode.
@@ -29,27 +25,20 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, 
     let policy = &state.config.policy;
     let method = req.method().as_str();
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let cookies: Vec<&[u8]> = req
-        .headers()
-        .get_all(COOKIE)
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
+    let cookies: Vec<&[u8]> = req.headers().get_all(COOKIE).iter().map(|v| v.as_bytes()).collect();
     let cookie = cookies.join(&b"; "[..]);
     let view = PolicyRequest::new(method, target)
         .with_authorization(req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
         .with_cookie((!cookie.is_empty()).then_some(cookie.as_slice()));
     match state.config.edge {
-        EdgeMode::Native | EdgeMode::Wasm => match decide(policy, &view, unix_now()) {
+        EdgeMode::Native => match decide(policy, &view, unix_now()) {
             Decision::Allow(grant) => Ok(grant),
             Decision::Deny(reason) => Err(reason.into()),
         },
-        EdgeMode::Envoy => {
+        // Behind Envoy or the embedded filter: the filter decided and signed.
+        EdgeMode::Envoy | EdgeMode::Wasm => {
             let route = route_of(policy, method, view.path)?;
-            if matches!(
-                route,
-                Route::Other | Route::Preflight | Route::TestBroadcast
-            ) {
+            if matches!(route, Route::Other | Route::Preflight | Route::TestBroadcast) {
                 return Ok(Grant {
                     route,
                     identity: None,
@@ -58,8 +47,7 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, 
                 });
             }
             let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-            let (who, signed_channels) =
-                identity::verify(policy, method, view.path, header, unix_now())?;
+            let (who, signed_channels) = identity::verify(policy, method, view.path, header, unix_now())?;
             let channels = if matches!(route, Route::Stream | Route::Poll) {
                 let (company, channels) = subscription(policy, &view)?;
                 if company != who.company || channels != signed_channels {

@@ -8,3 +8,4 @@ pub(crate) mod reply;
 mod routes;
 pub(crate) mod server;
 mod stream;
+mod wasm;

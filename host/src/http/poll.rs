@@ -29,11 +29,7 @@ struct PollBody<'a> {
     reset: bool,
 }
 
-fn param<T: std::str::FromStr>(
-    query: &[(String, String)],
-    name: &str,
-    what: &str,
-) -> Result<Option<T>, HostError> {
+fn param<T: std::str::FromStr>(query: &[(String, String)], name: &str, what: &str) -> Result<Option<T>, HostError> {
     match query.iter().find(|(k, _)| k == name) {
         None => Ok(None),
         Some((_, v)) => v
@@ -51,16 +47,13 @@ pub(crate) async fn handle<B>(
     origin: Option<&str>,
 ) -> Result<Response<Body>, HostError> {
     let who = grant.identity.ok_or(HostError::NotFound)?;
-    let query: Vec<(String, String)> =
-        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
     let max = state.config.poll_max_limit;
     let limit: usize = param(&query, "limit", "a positive integer")?.unwrap_or(max);
     if limit == 0 || limit > max {
-        return Err(HostError::BadRequest(format!(
-            "limit must be between 1 and {max}"
-        )));
+        return Err(HostError::BadRequest(format!("limit must be between 1 and {max}")));
     }
     let wait: u64 = param(&query, "wait", "a number of seconds")?.unwrap_or(0);
     let max_wait = state.config.poll_max_wait;
@@ -70,21 +63,12 @@ pub(crate) async fn handle<B>(
             max_wait.as_secs()
         )));
     }
-    let since = query
-        .iter()
-        .find(|(k, _)| k == "since")
-        .map(|(_, v)| v.as_str());
+    let since = query.iter().find(|(k, _)| k == "since").map(|(_, v)| v.as_str());
     Counters::add(&state.hub.counters().poll_requests, 1);
     let outcome = if wait > 0 && !state.is_draining() {
         state
             .hub
-            .poll_wait(
-                &who.company,
-                &grant.channels,
-                since,
-                limit,
-                Duration::from_secs(wait),
-            )
+            .poll_wait(&who.company, &grant.channels, since, limit, Duration::from_secs(wait))
             .await
     } else {
         state.hub.poll(&who.company, &grant.channels, since, limit)

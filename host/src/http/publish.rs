@@ -37,9 +37,7 @@ struct PublishIn {
 
 impl PublishIn {
     fn into_events(self) -> Result<(Vec<EventIn>, bool), HostError> {
-        let missing = |f: &str| {
-            HostError::BadRequest(format!("{f} is required (data: any JSON value but null)"))
-        };
+        let missing = |f: &str| HostError::BadRequest(format!("{f} is required (data: any JSON value but null)"));
         match self {
             Self {
                 events: Some(events),

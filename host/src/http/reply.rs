@@ -30,12 +30,7 @@ fn with_headers(status: u16, headers: Vec<(&'static str, String)>, body: Body) -
 }
 
 /// A JSON response with CORS headers for `origin`.
-pub(crate) fn json(
-    policy: &PolicyConfig,
-    origin: Option<&str>,
-    status: u16,
-    value: &impl Serialize,
-) -> Response<Body> {
+pub(crate) fn json(policy: &PolicyConfig, origin: Option<&str>, status: u16, value: &impl Serialize) -> Response<Body> {
     let body = serde_json::to_vec(value).expect("serializing plain data cannot fail");
     let mut headers = vec![
         ("content-type", "application/json".to_owned()),
@@ -47,28 +42,16 @@ pub(crate) fn json(
 
 /// A plain-text response (health, metrics).
 pub(crate) fn text(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
-    with_headers(
-        status,
-        vec![("content-type", content_type.to_owned())],
-        full(body),
-    )
+    with_headers(status, vec![("content-type", content_type.to_owned())], full(body))
 }
 
 /// The reply for an error: status and code from the one mapping, JSON body, CORS, and
 /// `WWW-Authenticate` / `Retry-After` where they belong.
-pub(crate) fn error(
-    policy: &PolicyConfig,
-    origin: Option<&str>,
-    err: &HostError,
-) -> Response<Body> {
+pub(crate) fn error(policy: &PolicyConfig, origin: Option<&str>, err: &HostError) -> Response<Body> {
     let code = err.code();
     let mut headers = policy_reply::error_headers(policy, code, err.token_missing());
     headers.extend(policy_reply::cors_headers(&policy.cors, origin));
-    with_headers(
-        code.status(),
-        headers,
-        full(error_body(code, &err.to_string())),
-    )
+    with_headers(code.status(), headers, full(error_body(code, &err.to_string())))
 }
 
 /// 204 for a CORS preflight.
@@ -79,16 +62,9 @@ pub(crate) fn preflight(policy: &PolicyConfig, origin: Option<&str>) -> Response
 }
 
 /// An SSE response around `body`.
-pub(crate) fn event_stream(
-    policy: &PolicyConfig,
-    origin: Option<&str>,
-    body: Body,
-) -> Response<Body> {
+pub(crate) fn event_stream(policy: &PolicyConfig, origin: Option<&str>, body: Body) -> Response<Body> {
     let mut headers = vec![
-        (
-            "content-type",
-            "text/event-stream; charset=utf-8".to_owned(),
-        ),
+        ("content-type", "text/event-stream; charset=utf-8".to_owned()),
         ("cache-control", "no-cache, no-transform".to_owned()),
         ("x-accel-buffering", "no".to_owned()),
     ];

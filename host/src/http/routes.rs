@@ -8,6 +8,7 @@ use hyper::{Method, Request, Response};
 use sse_policy::Route;
 
 use super::reply::{self, Body};
+use super::wasm::{self, ConnInfo};
 use super::{edge, poll, publish, stream};
 use crate::app::AppState;
 use crate::error::HostError;
@@ -19,50 +20,58 @@ const INDEX: &str = "<!doctype html><meta charset=utf-8><title>sse-edge</title>\
 <code>/metrics</code>.</p>";
 
 /// The service function: never fails at the HTTP level; errors become error replies.
+/// With the embedded edge, requests under the SSE prefix pass the filter chain first.
 pub(crate) async fn handle(
     state: Arc<AppState>,
     req: Request<Incoming>,
+    conn: ConnInfo,
 ) -> Result<Response<Body>, Infallible> {
     let origin = req
         .headers()
         .get("origin")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let res = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/healthz") => reply::text(200, "text/plain", "ok\n"),
-        (&Method::GET, "/readyz") if state.is_draining() => {
-            reply::text(503, "text/plain", "draining\n")
+    let origin = origin.as_deref();
+    let under_prefix = req.uri().path().starts_with(state.config.policy.routes.prefix.as_str());
+    let Some(edge) = state.edge.as_ref().filter(|_| under_prefix) else {
+        return Ok(route(&state, req, origin).await);
+    };
+    Ok(match wasm::filter_request(&state, edge, req, conn, origin) {
+        Err(local_reply) => local_reply,
+        Ok((req, contexts)) => {
+            let res = route(&state, req, origin).await;
+            wasm::filter_response(&state, edge, contexts, res, origin)
         }
+    })
+}
+
+async fn route(state: &AppState, req: Request<Incoming>, origin: Option<&str>) -> Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => reply::text(200, "text/plain", "ok\n"),
+        (&Method::GET, "/readyz") if state.is_draining() => reply::text(503, "text/plain", "draining\n"),
         (&Method::GET, "/readyz") => reply::text(200, "text/plain", "ready\n"),
         (&Method::GET, "/metrics") => reply::text(
             200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            state.metrics.render(&state.hub),
+            state.metrics.render(&state.hub, state.edge.as_ref()),
         ),
         (&Method::GET, "/") => reply::text(200, "text/html; charset=utf-8", INDEX),
-        _ => match sse(&state, req, origin.as_deref()).await {
+        _ => match sse(state, req, origin).await {
             Ok(res) => res,
             Err(err) => {
                 state
                     .metrics
                     .denied
-                    .get_or_create(&ReasonLabel {
-                        reason: err.label(),
-                    })
+                    .get_or_create(&ReasonLabel { reason: err.label() })
                     .inc();
                 tracing::debug!(reason = err.label(), "request refused: {err}");
-                reply::error(&state.config.policy, origin.as_deref(), &err)
+                reply::error(&state.config.policy, origin, &err)
             }
         },
-    };
-    Ok(res)
+    }
 }
 
-async fn sse(
-    state: &AppState,
-    req: Request<Incoming>,
-    origin: Option<&str>,
-) -> Result<Response<Body>, HostError> {
+async fn sse(state: &AppState, req: Request<Incoming>, origin: Option<&str>) -> Result<Response<Body>, HostError> {
     let grant = edge::authorize(state, &req)?;
     let policy = &state.config.policy;
     match grant.route {

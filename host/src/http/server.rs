@@ -12,25 +12,20 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use super::routes;
+use super::wasm::ConnInfo;
 use crate::app::AppState;
 
 /// Serves until `shutdown` resolves, then stops accepting, asks every connection to
 /// finish and waits up to the configured grace period.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl Future<Output = ()>,
-) {
+pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(10_000);
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(10_000);
     let graceful = GracefulShutdown::new();
+    let mut next_conn_id: u64 = 0;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -46,7 +41,9 @@ pub(crate) async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let service = service_fn(move |req| routes::handle(state.clone(), req));
+                next_conn_id += 1;
+                let conn = ConnInfo { peer, id: next_conn_id };
+                let service = service_fn(move |req| routes::handle(state.clone(), req, conn));
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {

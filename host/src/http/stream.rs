@@ -31,10 +31,7 @@ impl HttpBody for SseBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if let Some(head) = self.head.take() {
             return Poll::Ready(Some(Ok(Frame::data(head))));
         }
@@ -78,11 +75,7 @@ pub(crate) fn open<B>(
     }
     let who = grant.identity.ok_or(HostError::NotFound)?;
     if req.method() == Method::HEAD {
-        return Ok(reply::event_stream(
-            policy,
-            origin,
-            reply::full(Bytes::new()),
-        ));
+        return Ok(reply::event_stream(policy, origin, reply::full(Bytes::new())));
     }
     let s = &state.config.stream;
     let mut lifetime = s.max_lifetime;
@@ -105,11 +98,7 @@ pub(crate) fn open<B>(
     });
     let mut head = BytesMut::new();
     head.extend_from_slice(&sse::retry_frame(s.retry_ms));
-    head.extend_from_slice(&sse::event_frame(
-        None,
-        Some("connected"),
-        &connected.to_string(),
-    ));
+    head.extend_from_slice(&sse::event_frame(None, Some("connected"), &connected.to_string()));
     for frame in &sub.initial {
         head.extend_from_slice(frame);
     }

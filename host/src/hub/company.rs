@@ -54,8 +54,7 @@ pub(crate) struct Channel {
 
 impl CompanyState {
     fn floor_of(&self, name: &str) -> u64 {
-        self.floor
-            .max(self.tombstones.get(name).copied().unwrap_or(0))
+        self.floor.max(self.tombstones.get(name).copied().unwrap_or(0))
     }
 
     /// The channel, created on first use.
@@ -90,12 +89,7 @@ impl CompanyState {
     }
 
     /// Retained events after `cursor` on `channels`, in sequence order, at most `limit`.
-    pub(crate) fn events_after(
-        &self,
-        channels: &[String],
-        cursor: u64,
-        limit: usize,
-    ) -> Vec<Arc<Event>> {
+    pub(crate) fn events_after(&self, channels: &[String], cursor: u64, limit: usize) -> Vec<Arc<Event>> {
         let mut out: Vec<Arc<Event>> = channels
             .iter()
             .filter_map(|n| self.channels.get(n))

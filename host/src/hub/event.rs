@@ -83,9 +83,7 @@ pub fn parse_cursor(id: &str, epoch: &str) -> Cursor {
 
 /// Epochs are 8 lowercase hex digits.
 pub fn is_epoch(s: &str) -> bool {
-    s.len() == 8
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Why a subscriber was told to reset its state.

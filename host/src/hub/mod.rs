@@ -151,10 +151,7 @@ fn new_epoch() -> String {
 impl Hub {
     /// A hub with a fresh epoch: IDs issued by earlier instances will get `reset`.
     pub fn new(settings: HubSettings) -> Self {
-        let limits = ConnectionLimits::new(
-            settings.max_connections_per_company,
-            settings.max_connections,
-        );
+        let limits = ConnectionLimits::new(settings.max_connections_per_company, settings.max_connections);
         Self {
             inner: Arc::new(Inner {
                 settings,
@@ -189,10 +186,7 @@ impl Hub {
         if let Some(c) = map.get(name) {
             return c.clone();
         }
-        let c = Arc::new(Company::new(
-            self.inner.seq.load(Ordering::SeqCst),
-            Instant::now(),
-        ));
+        let c = Arc::new(Company::new(self.inner.seq.load(Ordering::SeqCst), Instant::now()));
         map.insert(name.to_owned(), c.clone());
         c
     }
@@ -303,10 +297,7 @@ impl Hub {
                 .map(|name| {
                     (
                         name.clone(),
-                        state
-                            .channel(name, now)
-                            .subscribers
-                            .insert(subscriber.clone()),
+                        state.channel(name, now).subscribers.insert(subscriber.clone()),
                     )
                 })
                 .collect();
@@ -350,13 +341,7 @@ impl Hub {
     }
 
     /// Events after `since` on `channels` (live head when `since` is absent).
-    pub fn poll(
-        &self,
-        company: &str,
-        channels: &[String],
-        since: Option<&str>,
-        limit: usize,
-    ) -> PollOutcome {
+    pub fn poll(&self, company: &str, channels: &[String], since: Option<&str>, limit: usize) -> PollOutcome {
         let company_arc = self.company(company);
         let mut state = company_arc.state.lock();
         state.evict_expired(self.inner.settings.history_max_age, now_ms());
@@ -424,9 +409,9 @@ impl Hub {
         let head = self.inner.seq.load(Ordering::SeqCst);
         let mut dropped = 0u64;
         for (_, r) in self.inner.registry.lock().iter() {
-            let pushed = r.subscriber.push(frame.clone(), || {
-                reset_frame(epoch, head, ResetReason::SlowConsumer)
-            });
+            let pushed = r
+                .subscriber
+                .push(frame.clone(), || reset_frame(epoch, head, ResetReason::SlowConsumer));
             dropped += u64::from(pushed == Push::Overflowed);
         }
         if dropped > 0 {
@@ -472,8 +457,7 @@ impl Hub {
             for name in idle {
                 // Re-check under the map lock: a subscriber may have arrived meanwhile.
                 let still_idle = map.get(&name).is_some_and(|c| {
-                    Arc::strong_count(c) == 1
-                        && c.state.lock().sweep(now, self.inner.settings.idle_timeout)
+                    Arc::strong_count(c) == 1 && c.state.lock().sweep(now, self.inner.settings.idle_timeout)
                 });
                 if still_idle {
                     map.remove(&name);

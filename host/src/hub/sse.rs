@@ -54,10 +54,7 @@ mod tests {
     #[test]
     fn event_with_id_type_and_data() {
         let f = event_frame(Some("e-1"), Some("dashboard-update"), r#"{"a":1}"#);
-        assert_eq!(
-            &f[..],
-            b"id: e-1\nevent: dashboard-update\ndata: {\"a\":1}\n\n"
-        );
+        assert_eq!(&f[..], b"id: e-1\nevent: dashboard-update\ndata: {\"a\":1}\n\n");
     }
 
     #[test]
@@ -68,10 +65,7 @@ mod tests {
 
     #[test]
     fn comments_cannot_break_out() {
-        assert_eq!(
-            &comment_frame("x\n\ndata: evil")[..],
-            b": x  data: evil\n\n"
-        );
+        assert_eq!(&comment_frame("x\n\ndata: evil")[..], b": x  data: evil\n\n");
     }
 
     #[test]

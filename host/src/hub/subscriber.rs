@@ -165,10 +165,7 @@ mod tests {
         let s = Subscriber::new(2);
         s.push(Bytes::from("1"), || unreachable!());
         s.push(Bytes::from("2"), || unreachable!());
-        assert_eq!(
-            s.push(Bytes::from("3"), || Bytes::from("reset")),
-            Push::Overflowed
-        );
+        assert_eq!(s.push(Bytes::from("3"), || Bytes::from("reset")), Push::Overflowed);
         assert_eq!(s.push(Bytes::from("4"), || unreachable!()), Push::Closed);
         assert!(matches!(poll(&s), Poll::Ready(Next::Last(b)) if &b[..] == b"reset"));
         assert!(matches!(poll(&s), Poll::Ready(Next::End)));

@@ -264,16 +264,11 @@ fn default_true() -> bool {
 impl PolicyConfig {
     /// Parses and validates the configuration; on failure lists every problem found.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig =
-            serde_json::from_str(json).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let raw: RawConfig = serde_json::from_str(json).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         let mut problems = Vec::new();
         checks::check(&raw, &mut problems);
         let company_id = compile_pattern(&raw.company_id_pattern, &mut problems);
-        let keys = KeySet::build(
-            raw.jwt.hmac_secret.as_ref(),
-            raw.jwt.jwks.as_ref(),
-            &mut problems,
-        );
+        let keys = KeySet::build(raw.jwt.hmac_secret.as_ref(), raw.jwt.jwks.as_ref(), &mut problems);
         match (company_id, problems.is_empty()) {
             (Some(company_id), true) => Ok(Self {
                 tokens: raw.tokens,

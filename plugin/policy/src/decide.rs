@@ -49,21 +49,13 @@ fn decide_inner(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Result<Gr
         channels: Vec::new(),
         token_source: None,
     };
-    if matches!(
-        route,
-        Route::Other | Route::Preflight | Route::TestBroadcast
-    ) {
+    if matches!(route, Route::Other | Route::Preflight | Route::TestBroadcast) {
         return Ok(open);
     }
-    let (token, source) =
-        find_token(&config.tokens, req).ok_or(DenyReason::Token(TokenError::Missing))?;
+    let (token, source) = find_token(&config.tokens, req).ok_or(DenyReason::Token(TokenError::Missing))?;
     let claims = jwt::verify(&token, &config.jwt, now).map_err(DenyReason::Token)?;
-    let super_admin = claims
-        .roles
-        .iter()
-        .any(|r| config.roles.super_admin.contains(r));
-    let has_role =
-        |allowed: &[String]| super_admin || claims.roles.iter().any(|r| allowed.contains(r));
+    let super_admin = claims.roles.iter().any(|r| config.roles.super_admin.contains(r));
+    let has_role = |allowed: &[String]| super_admin || claims.roles.iter().any(|r| allowed.contains(r));
 
     let (company, channels) = match route {
         Route::Stream | Route::Poll => {
@@ -110,10 +102,7 @@ fn own_company(claims: &Claims) -> String {
 }
 
 /// Parses and validates `companyId` and the `channel` list of a stream or poll.
-pub fn subscription(
-    config: &PolicyConfig,
-    req: &Request<'_>,
-) -> Result<(String, Vec<String>), DenyReason> {
+pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String, Vec<String>), DenyReason> {
     let companies = req.query_values("companyId");
     let [company] = companies.as_slice() else {
         return Err(DenyReason::InvalidCompanyId);

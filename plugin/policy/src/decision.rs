@@ -107,9 +107,7 @@ impl DenyReason {
             Self::InvalidCompanyId => ErrorCode::InvalidCompanyId,
             Self::InvalidChannel(_) => ErrorCode::InvalidChannel,
             Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
-            Self::CompanyMismatch | Self::ChannelForbidden | Self::RoleForbidden => {
-                ErrorCode::Forbidden
-            }
+            Self::CompanyMismatch | Self::ChannelForbidden | Self::RoleForbidden => ErrorCode::Forbidden,
             Self::TooManyConnections => ErrorCode::TooManyConnections,
         }
     }

@@ -63,8 +63,7 @@ struct Fields<'a> {
 impl Fields<'_> {
     /// Length-prefixed, so no choice of field values can collide with another.
     fn mac(&self, secret: &Secret) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose())
-            .expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose()).expect("HMAC takes any key length");
         mac.update(b"sse-edge-v1\n");
         for f in [
             self.method,
@@ -96,10 +95,7 @@ pub fn sign(
 ) -> Vec<(&'static str, String)> {
     let channels = channels.join(",");
     let roles = identity.roles.join(",");
-    let token_exp = identity
-        .expires_at
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let token_exp = identity.expires_at.map(|e| e.to_string()).unwrap_or_default();
     let ts = now.to_string();
     let fields = Fields {
         method,
@@ -144,9 +140,7 @@ pub fn verify<'h>(
         token_exp: get(TOKEN_EXP)?,
         ts: get(EDGE_TS)?,
     };
-    let sig = URL_SAFE_NO_PAD
-        .decode(sig)
-        .map_err(|_| EdgeAuthError::Malformed)?;
+    let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| EdgeAuthError::Malformed)?;
     fields
         .mac(&config.edge.secret)
         .verify_slice(&sig)
@@ -159,12 +153,7 @@ pub fn verify<'h>(
         "" => None,
         e => Some(e.parse().map_err(|_| EdgeAuthError::Malformed)?),
     };
-    let split = |s: &str| -> Vec<String> {
-        s.split(',')
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
+    let split = |s: &str| -> Vec<String> { s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect() };
     let roles = split(fields.roles);
     let super_admin = roles.iter().any(|r| config.roles.super_admin.contains(r));
     let identity = Identity {

@@ -128,11 +128,9 @@ struct RawClaims {
 /// RFC 7519 NumericDate: a non-negative JSON number, fractions allowed (truncated).
 fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let n = serde_json::Number::deserialize(d)?;
-    let secs = n.as_u64().or_else(|| {
-        n.as_f64()
-            .filter(|f| f.is_finite() && *f >= 0.0)
-            .map(|f| f as u64)
-    });
+    let secs = n
+        .as_u64()
+        .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64));
     secs.map(Some)
         .ok_or_else(|| serde::de::Error::custom("NumericDate must be a non-negative number"))
 }
@@ -143,16 +141,12 @@ pub fn verify(token: &str, rules: &JwtRules, now: u64) -> Result<Claims, TokenEr
         return Err(TokenError::TooLarge);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
     };
     let header: Header = decode_json(h)?;
     let alg = Algorithm::from_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| TokenError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Malformed)?;
     let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];
 
     let mut tried = false;
@@ -180,9 +174,7 @@ pub fn verify(token: &str, rules: &JwtRules, now: u64) -> Result<Claims, TokenEr
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str) -> Result<T, TokenError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| TokenError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
 }
 
@@ -198,8 +190,9 @@ fn check_signature(key: &Key, alg: Algorithm, input: &[u8], sig: &[u8]) -> bool 
         (Material::EcP256(vk), Algorithm::ES256) => {
             p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| vk.verify(input, &s).is_ok())
         }
-        (Material::Ed25519(vk), Algorithm::EdDSA) => ed25519_dalek::Signature::from_slice(sig)
-            .is_ok_and(|s| vk.verify_strict(input, &s).is_ok()),
+        (Material::Ed25519(vk), Algorithm::EdDSA) => {
+            ed25519_dalek::Signature::from_slice(sig).is_ok_and(|s| vk.verify_strict(input, &s).is_ok())
+        }
         _ => false,
     }
 }
@@ -249,13 +242,8 @@ fn check_claims(c: RawClaims, rules: &JwtRules, now: u64) -> Result<Claims, Toke
     // commas in roles (the header's separator), bounded length.
     let printable = |s: &str| s.len() <= 256 && !s.chars().any(char::is_control);
     let subject = c.sub.unwrap_or_default();
-    let role_ok = |r: &String| {
-        !r.is_empty() && r.len() <= 128 && r.bytes().all(|b| b.is_ascii_graphic() && b != b',')
-    };
-    if !printable(&subject)
-        || !c.company_id.as_deref().is_none_or(printable)
-        || !roles.iter().all(role_ok)
-    {
+    let role_ok = |r: &String| !r.is_empty() && r.len() <= 128 && r.bytes().all(|b| b.is_ascii_graphic() && b != b',');
+    if !printable(&subject) || !c.company_id.as_deref().is_none_or(printable) || !roles.iter().all(role_ok) {
         return Err(TokenError::BadClaims);
     }
     Ok(Claims {

@@ -92,11 +92,7 @@ pub struct KeySet {
 impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(
-                self.keys
-                    .iter()
-                    .map(|k| (k.material.kind(), k.kid.as_deref(), k.alg)),
-            )
+            .entries(self.keys.iter().map(|k| (k.material.kind(), k.kid.as_deref(), k.alg)))
             .finish()
     }
 }
@@ -104,11 +100,7 @@ impl std::fmt::Debug for KeySet {
 impl KeySet {
     /// Builds the set from an optional shared secret and an optional JWK Set, pushing a
     /// message per invalid key.
-    pub(crate) fn build(
-        secret: Option<&Secret>,
-        jwks: Option<&Value>,
-        problems: &mut Vec<String>,
-    ) -> Self {
+    pub(crate) fn build(secret: Option<&Secret>, jwks: Option<&Value>, problems: &mut Vec<String>) -> Self {
         let mut keys = Vec::new();
         if let Some(secret) = secret {
             keys.push(Key {
@@ -127,9 +119,7 @@ impl KeySet {
                         }
                     }
                 }
-                None => {
-                    problems.push("jwt.jwks: must be a JWK Set object {\"keys\": [...]}".into())
-                }
+                None => problems.push("jwt.jwks: must be a JWK Set object {\"keys\": [...]}".into()),
             }
         }
         if keys.is_empty() && problems.is_empty() {
@@ -140,11 +130,7 @@ impl KeySet {
 
     /// Keys that may verify a token with this `alg` and optional `kid`. With a `kid`,
     /// only keys carrying that id are tried.
-    pub(crate) fn candidates<'a>(
-        &'a self,
-        alg: Algorithm,
-        kid: Option<&'a str>,
-    ) -> impl Iterator<Item = &'a Key> {
+    pub(crate) fn candidates<'a>(&'a self, alg: Algorithm, kid: Option<&'a str>) -> impl Iterator<Item = &'a Key> {
         self.keys.iter().filter(move |k| {
             k.material.admits(alg)
                 && k.alg.is_none_or(|a| a == alg)
@@ -210,10 +196,7 @@ fn parse_jwk(jwk: &Value) -> Result<Key, String> {
             let n = rsa::BigUint::from_bytes_be(&b64(jwk, "n")?);
             let e = rsa::BigUint::from_bytes_be(&b64(jwk, "e")?);
             if n.bits() < MIN_RSA_BITS {
-                return Err(format!(
-                    "RSA modulus of {} bits is below {MIN_RSA_BITS}",
-                    n.bits()
-                ));
+                return Err(format!("RSA modulus of {} bits is below {MIN_RSA_BITS}", n.bits()));
             }
             let key = rsa::RsaPublicKey::new(n, e).map_err(|e| format!("bad RSA key: {e}"))?;
             Material::Rsa(Box::new(rsa::pkcs1v15::VerifyingKey::new(key)))
@@ -229,30 +212,20 @@ fn parse_jwk(jwk: &Value) -> Result<Key, String> {
             let mut sec1 = vec![0x04];
             sec1.extend_from_slice(&x);
             sec1.extend_from_slice(&y);
-            Material::EcP256(
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
-                    .map_err(|_| "point is not on P-256")?,
-            )
+            Material::EcP256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| "point is not on P-256")?)
         }
         "OKP" => {
             if field(jwk, "crv")? != "Ed25519" {
                 return Err("only OKP curve Ed25519 is supported".into());
             }
-            let x: [u8; 32] = b64(jwk, "x")?
-                .try_into()
-                .map_err(|_| "Ed25519 key must be 32 bytes")?;
-            Material::Ed25519(
-                ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| "invalid Ed25519 point")?,
-            )
+            let x: [u8; 32] = b64(jwk, "x")?.try_into().map_err(|_| "Ed25519 key must be 32 bytes")?;
+            Material::Ed25519(ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| "invalid Ed25519 point")?)
         }
         other => return Err(format!("unsupported kty {other:?}")),
     };
     if let Some(alg) = alg {
         if !material.admits(alg) {
-            return Err(format!(
-                "alg {alg:?} does not fit a {} key",
-                material.kind()
-            ));
+            return Err(format!("alg {alg:?} does not fit a {} key", material.kind()));
         }
     }
     Ok(Key { kid, alg, material })

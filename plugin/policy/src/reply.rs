@@ -32,10 +32,7 @@ pub fn cors_headers(cors: &Cors, origin: Option<&str>) -> Vec<(&'static str, Str
 /// Extra headers of a CORS preflight reply.
 pub fn preflight_headers(cors: &Cors) -> Vec<(&'static str, String)> {
     vec![
-        (
-            "access-control-allow-methods",
-            "GET, POST, OPTIONS".to_owned(),
-        ),
+        ("access-control-allow-methods", "GET, POST, OPTIONS".to_owned()),
         (
             "access-control-allow-headers",
             "authorization, content-type, last-event-id, cache-control".to_owned(),
@@ -46,11 +43,7 @@ pub fn preflight_headers(cors: &Cors) -> Vec<(&'static str, String)> {
 
 /// Headers for an error reply with `code`: content type, `WWW-Authenticate` on 401,
 /// `Retry-After` on 429 and 503, never cached.
-pub fn error_headers(
-    config: &PolicyConfig,
-    code: ErrorCode,
-    token_missing: bool,
-) -> Vec<(&'static str, String)> {
+pub fn error_headers(config: &PolicyConfig, code: ErrorCode, token_missing: bool) -> Vec<(&'static str, String)> {
     let mut headers = vec![
         ("content-type", "application/json".to_owned()),
         ("cache-control", "no-store".to_owned()),
@@ -73,11 +66,7 @@ pub fn error_headers(
 }
 
 /// Every header of the local reply for a denial, CORS included.
-pub fn deny_headers(
-    config: &PolicyConfig,
-    reason: &DenyReason,
-    origin: Option<&str>,
-) -> Vec<(&'static str, String)> {
+pub fn deny_headers(config: &PolicyConfig, reason: &DenyReason, origin: Option<&str>) -> Vec<(&'static str, String)> {
     let mut headers = error_headers(
         config,
         reason.code(),

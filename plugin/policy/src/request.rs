@@ -78,10 +78,7 @@ pub fn find_token(sources: &TokenSources, req: &Request<'_>) -> Option<(String, 
         }
     }
     if let (Some(name), Some(cookie)) = (&sources.cookie, req.cookie) {
-        if let Some(token) = std::str::from_utf8(cookie)
-            .ok()
-            .and_then(|c| cookie_value(c, name))
-        {
+        if let Some(token) = std::str::from_utf8(cookie).ok().and_then(|c| cookie_value(c, name)) {
             return Some((token.to_owned(), TokenSource::Cookie));
         }
     }
@@ -142,20 +139,11 @@ mod tests {
         let req = Request::new("GET", "/sse/stream?access_token=q")
             .with_authorization(Some(b"Bearer h"))
             .with_cookie(Some(b"a=1; sse_token=c"));
-        assert_eq!(
-            find_token(&sources(), &req),
-            Some(("h".into(), TokenSource::Header))
-        );
+        assert_eq!(find_token(&sources(), &req), Some(("h".into(), TokenSource::Header)));
         let req = req.with_authorization(None);
-        assert_eq!(
-            find_token(&sources(), &req),
-            Some(("c".into(), TokenSource::Cookie))
-        );
+        assert_eq!(find_token(&sources(), &req), Some(("c".into(), TokenSource::Cookie)));
         let req = req.with_cookie(None);
-        assert_eq!(
-            find_token(&sources(), &req),
-            Some(("q".into(), TokenSource::Query))
-        );
+        assert_eq!(find_token(&sources(), &req), Some(("q".into(), TokenSource::Query)));
     }
 
     #[test]
@@ -180,10 +168,7 @@ mod tests {
             strip_query_param("companyId=a&access_token=t&channel=x", "access_token"),
             "companyId=a&channel=x"
         );
-        assert_eq!(
-            strip_query_param("access%5Ftoken=t&b=2", "access_token"),
-            "b=2"
-        );
+        assert_eq!(strip_query_param("access%5Ftoken=t&b=2", "access_token"), "b=2");
         assert_eq!(strip_query_param("access_token=t", "access_token"), "");
         assert_eq!(
             strip_cookie("a=1; sse_token=t; b=2", "sse_token").as_deref(),

@@ -34,9 +34,7 @@ pub enum Take {
 
 /// Count held by `company` in a shard value.
 pub fn count(shard: &[u8], company: &str) -> u32 {
-    entries(shard)
-        .find(|(c, _)| *c == company)
-        .map_or(0, |(_, n)| n)
+    entries(shard).find(|(c, _)| *c == company).map_or(0, |(_, n)| n)
 }
 
 /// The shard value after taking one slot for `company`, or `Full` at `limit`.
@@ -55,13 +53,10 @@ pub fn give_back(shard: &[u8], company: &str) -> Vec<u8> {
 }
 
 fn entries(shard: &[u8]) -> impl Iterator<Item = (&str, u32)> {
-    std::str::from_utf8(shard)
-        .unwrap_or("")
-        .lines()
-        .filter_map(|line| {
-            let (c, n) = line.rsplit_once('=')?;
-            Some((c, n.parse().ok()?))
-        })
+    std::str::from_utf8(shard).unwrap_or("").lines().filter_map(|line| {
+        let (c, n) = line.rsplit_once('=')?;
+        Some((c, n.parse().ok()?))
+    })
 }
 
 fn with_count(shard: &[u8], company: &str, n: u32) -> Vec<u8> {
@@ -95,11 +90,7 @@ mod tests {
         }
         assert_eq!(count(&shard, "acme"), 0);
         assert!(shard.is_empty(), "an empty company leaves no entry");
-        assert_eq!(
-            give_back(&shard, "acme"),
-            Vec::<u8>::new(),
-            "never below zero"
-        );
+        assert_eq!(give_back(&shard, "acme"), Vec::<u8>::new(), "never below zero");
     }
 
     #[test]

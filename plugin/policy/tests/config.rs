@@ -21,17 +21,11 @@ fn minimal_config_gets_the_seed_defaults() {
     )
     .unwrap();
     let names: Vec<_> = cfg.channels.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["dashboard-updates", "evidence-updates", "report-updates"]
-    );
+    assert_eq!(names, ["dashboard-updates", "evidence-updates", "report-updates"]);
     assert_eq!(cfg.limits.max_connections_per_company, 100);
     assert_eq!(cfg.routes.prefix, "/sse");
     assert!(!cfg.routes.dev_mode);
-    assert_eq!(
-        cfg.tokens.query_param, None,
-        "query tokens are off by default"
-    );
+    assert_eq!(cfg.tokens.query_param, None, "query tokens are off by default");
 }
 
 #[test]
@@ -57,8 +51,7 @@ fn every_invalid_field_is_reported_at_once() {
         "cors": {"allowed_origins": ["*", "ftp://x"], "allow_credentials": true},
         "tokens": {"authorization_header": false, "cookie": "bad cookie", "query_param": null}
     });
-    let ConfigError::Invalid(problems) = PolicyConfig::from_json(&j.to_string()).unwrap_err()
-    else {
+    let ConfigError::Invalid(problems) = PolicyConfig::from_json(&j.to_string()).unwrap_err() else {
         panic!("expected semantic errors");
     };
     for field in [
@@ -87,9 +80,7 @@ fn every_invalid_field_is_reported_at_once() {
 
 #[test]
 fn a_config_without_keys_is_refused() {
-    let err =
-        PolicyConfig::from_json(&json!({"jwt": {}, "edge": {"secret": EDGE_SECRET}}).to_string())
-            .unwrap_err();
+    let err = PolicyConfig::from_json(&json!({"jwt": {}, "edge": {"secret": EDGE_SECRET}}).to_string()).unwrap_err();
     assert!(err.to_string().contains("no verification key"), "{err}");
 }
 
@@ -104,9 +95,6 @@ fn jwk_alg_must_fit_the_key_type() {
 #[test]
 fn debug_output_never_shows_secrets() {
     let shown = format!("{:?}", config());
-    assert!(
-        !shown.contains(HMAC_SECRET) && !shown.contains(EDGE_SECRET),
-        "{shown}"
-    );
+    assert!(!shown.contains(HMAC_SECRET) && !shown.contains(EDGE_SECRET), "{shown}");
     assert!(shown.contains("redacted"));
 }

@@ -4,10 +4,7 @@ mod support;
 
 use serde_json::json;
 use sse_policy::jwt::TokenError;
-use sse_policy::{
-    decide, may_publish_to, Decision, DenyReason, ErrorCode, PolicyConfig, Request, Route,
-    TokenSource,
-};
+use sse_policy::{decide, may_publish_to, Decision, DenyReason, ErrorCode, PolicyConfig, Request, Route, TokenSource};
 use support::*;
 
 fn run(cfg: &PolicyConfig, method: &str, target: &str, token: Option<&str>) -> Decision {
@@ -70,17 +67,9 @@ fn missing_or_bad_token_is_401() {
 fn other_company_is_403_unless_super_admin() {
     let cfg = config();
     let t = hs256(&claims("globex", "VIEWER"));
-    assert_eq!(
-        deny(run(&cfg, "GET", STREAM, Some(&t))),
-        DenyReason::CompanyMismatch
-    );
+    assert_eq!(deny(run(&cfg, "GET", STREAM, Some(&t))), DenyReason::CompanyMismatch);
     let t = hs256(&claims("globex", "SUPER_ADMIN"));
-    assert!(
-        allow(run(&cfg, "GET", STREAM, Some(&t)))
-            .identity
-            .unwrap()
-            .super_admin
-    );
+    assert!(allow(run(&cfg, "GET", STREAM, Some(&t))).identity.unwrap().super_admin);
 }
 
 #[test]
@@ -111,12 +100,7 @@ fn invalid_company_id_is_400() {
             "{bad:?}"
         );
     }
-    let r = deny(run(
-        &cfg,
-        "GET",
-        "/sse/stream?channel=dashboard-updates",
-        Some(&t),
-    ));
+    let r = deny(run(&cfg, "GET", "/sse/stream?channel=dashboard-updates", Some(&t)));
     assert_eq!(r, DenyReason::InvalidCompanyId);
     let r = deny(run(
         &cfg,
@@ -124,11 +108,7 @@ fn invalid_company_id_is_400() {
         "/sse/stream?companyId=acme&companyId=b&channel=dashboard-updates",
         Some(&t),
     ));
-    assert_eq!(
-        r,
-        DenyReason::InvalidCompanyId,
-        "ambiguous duplicate companyId"
-    );
+    assert_eq!(r, DenyReason::InvalidCompanyId, "ambiguous duplicate companyId");
 }
 
 #[test]
@@ -151,21 +131,16 @@ fn channel_must_be_whitelisted_present_and_bounded() {
 fn multi_channel_checks_every_channel_and_dedupes() {
     let cfg = config();
     let t = hs256(&claims("acme", "VIEWER"));
-    let target = "/sse/stream?companyId=acme&channel=dashboard-updates&channel=report-updates&channel=dashboard-updates";
+    let target =
+        "/sse/stream?companyId=acme&channel=dashboard-updates&channel=report-updates&channel=dashboard-updates";
     assert_eq!(
         allow(run(&cfg, "GET", target, Some(&t))).channels,
         vec!["dashboard-updates", "report-updates"]
     );
     let target = "/sse/stream?companyId=acme&channel=dashboard-updates&channel=audit-log";
-    assert_eq!(
-        deny(run(&cfg, "GET", target, Some(&t))),
-        DenyReason::ChannelForbidden
-    );
+    assert_eq!(deny(run(&cfg, "GET", target, Some(&t))), DenyReason::ChannelForbidden);
     let auditor = hs256(&claims("acme", "AUDITOR"));
-    assert!(matches!(
-        run(&cfg, "GET", target, Some(&auditor)),
-        Decision::Allow(_)
-    ));
+    assert!(matches!(run(&cfg, "GET", target, Some(&auditor)), Decision::Allow(_)));
 }
 
 #[test]
@@ -179,10 +154,7 @@ fn stats_needs_an_admin_role() {
     assert_eq!(DenyReason::RoleForbidden.code().status(), 403);
     for role in ["ADMIN", "SUPER_ADMIN"] {
         let t = hs256(&claims("acme", role));
-        assert_eq!(
-            allow(run(&cfg, "GET", "/sse/stats", Some(&t))).route,
-            Route::Stats
-        );
+        assert_eq!(allow(run(&cfg, "GET", "/sse/stats", Some(&t))).route, Route::Stats);
     }
 }
 
@@ -201,9 +173,7 @@ fn publish_needs_publisher_role_and_is_scoped() {
     assert!(may_publish_to(&id, "acme"));
     assert!(!may_publish_to(&id, "globex"));
     let root = hs256(&claims("", "SUPER_ADMIN"));
-    let id = allow(run(&cfg, "POST", "/sse/publish", Some(&root)))
-        .identity
-        .unwrap();
+    let id = allow(run(&cfg, "POST", "/sse/publish", Some(&root))).identity.unwrap();
     assert!(may_publish_to(&id, "globex"));
     let mut no_company = claims("x", "PUBLISHER");
     no_company.as_object_mut().unwrap().remove("company_id");
@@ -240,29 +210,16 @@ fn unknown_routes_and_methods_under_the_prefix_are_404() {
         ("DELETE", "/sse/stats"),
     ] {
         let r = deny(run(&cfg, m, p, Some(&t)));
-        assert_eq!(
-            (r.code(), r.code().status()),
-            (ErrorCode::NotFound, 404),
-            "{m} {p}"
-        );
+        assert_eq!((r.code(), r.code().status()), (ErrorCode::NotFound, 404), "{m} {p}");
     }
 }
 
 #[test]
 fn paths_outside_the_prefix_and_preflights_pass_without_a_token() {
     let cfg = config();
-    assert_eq!(
-        allow(run(&cfg, "GET", "/healthz", None)).route,
-        Route::Other
-    );
-    assert_eq!(
-        allow(run(&cfg, "GET", "/sse-admin/x", None)).route,
-        Route::Other
-    );
-    assert_eq!(
-        allow(run(&cfg, "OPTIONS", STREAM, None)).route,
-        Route::Preflight
-    );
+    assert_eq!(allow(run(&cfg, "GET", "/healthz", None)).route, Route::Other);
+    assert_eq!(allow(run(&cfg, "GET", "/sse-admin/x", None)).route, Route::Other);
+    assert_eq!(allow(run(&cfg, "OPTIONS", STREAM, None)).route, Route::Preflight);
 }
 
 #[test]
@@ -271,10 +228,7 @@ fn cookie_token_is_accepted_and_query_token_only_when_enabled() {
     let t = hs256(&claims("acme", "VIEWER"));
     let cookie = format!("theme=dark; sse_token={t}");
     let req = Request::new("GET", STREAM).with_cookie(Some(cookie.as_bytes()));
-    assert_eq!(
-        allow(decide(&cfg, &req, NOW)).token_source,
-        Some(TokenSource::Cookie)
-    );
+    assert_eq!(allow(decide(&cfg, &req, NOW)).token_source, Some(TokenSource::Cookie));
     let target = format!("{STREAM}&access_token={t}");
     assert_eq!(
         allow(run(&cfg, "GET", &target, None)).token_source,

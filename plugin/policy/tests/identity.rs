@@ -37,12 +37,7 @@ fn check(
         &config(),
         method,
         path,
-        |n| {
-            headers
-                .iter()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| v.as_str())
-        },
+        |n| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()),
         now,
     )
 }
@@ -62,10 +57,7 @@ fn every_field_is_covered_by_the_signature() {
         forged[i].1.push('x');
         let r = check(&forged, "GET", "/sse/stream", NOW);
         assert!(
-            matches!(
-                r,
-                Err(EdgeAuthError::BadSignature | EdgeAuthError::Malformed)
-            ),
+            matches!(r, Err(EdgeAuthError::BadSignature | EdgeAuthError::Malformed)),
             "{} not covered: {r:?}",
             base[i].0
         );

@@ -17,7 +17,9 @@ pub(super) fn check(raw: &RawConfig, problems: &mut Vec<String>) {
         ("roles.publisher", &roles.publisher),
     ] {
         if list.iter().any(|r| !is_token_safe(r)) {
-            problems.push(format!("{field}: role names must be non-empty, without commas, spaces or control characters"));
+            problems.push(format!(
+                "{field}: role names must be non-empty, without commas, spaces or control characters"
+            ));
         }
     }
     if raw.jwt.leeway_secs > 600 {
@@ -26,10 +28,7 @@ pub(super) fn check(raw: &RawConfig, problems: &mut Vec<String>) {
             raw.jwt.leeway_secs
         ));
     }
-    for (field, list) in [
-        ("jwt.issuers", &raw.jwt.issuers),
-        ("jwt.audiences", &raw.jwt.audiences),
-    ] {
+    for (field, list) in [("jwt.issuers", &raw.jwt.issuers), ("jwt.audiences", &raw.jwt.audiences)] {
         if list.iter().any(String::is_empty) {
             problems.push(format!("{field}: entries must not be empty"));
         }
@@ -46,10 +45,7 @@ fn check_tokens(raw: &RawConfig, problems: &mut Vec<String>) {
     if !t.authorization_header && t.cookie.is_none() && t.query_param.is_none() {
         problems.push("tokens: at least one token source must be enabled".into());
     }
-    for (field, name) in [
-        ("tokens.cookie", &t.cookie),
-        ("tokens.query_param", &t.query_param),
-    ] {
+    for (field, name) in [("tokens.cookie", &t.cookie), ("tokens.query_param", &t.query_param)] {
         if let Some(name) = name {
             let ok = !name.is_empty()
                 && name
@@ -76,10 +72,7 @@ fn check_channels(raw: &RawConfig, problems: &mut Vec<String>) {
             ));
         }
         if raw.channels[..i].iter().any(|c| c.name == rule.name) {
-            problems.push(format!(
-                "channels[{i}].name: {:?} is listed twice",
-                rule.name
-            ));
+            problems.push(format!("channels[{i}].name: {:?} is listed twice", rule.name));
         }
         if rule.roles.iter().any(|r| !is_token_safe(r)) {
             problems.push(format!(
@@ -107,8 +100,7 @@ fn check_routes(raw: &RawConfig, problems: &mut Vec<String>) {
     let ok = p.starts_with('/')
         && !p.ends_with('/')
         && p.len() > 1
-        && p.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b));
+        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-.".contains(&b));
     if !ok {
         problems.push(format!(
             "routes.prefix: {p:?} must start with / and not end with / (e.g. /sse)"
@@ -141,9 +133,7 @@ fn check_cors(raw: &RawConfig, problems: &mut Vec<String>) {
     for origin in &c.allowed_origins {
         if origin == "*" {
             if c.allow_credentials {
-                problems.push(
-                    "cors.allowed_origins: \"*\" cannot be combined with allow_credentials".into(),
-                );
+                problems.push("cors.allowed_origins: \"*\" cannot be combined with allow_credentials".into());
             }
         } else if !(origin.starts_with("http://") || origin.starts_with("https://"))
             || origin.ends_with('/')

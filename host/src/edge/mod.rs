@@ -1,0 +1,235 @@
+//! The embedded edge: a proxy-wasm (ABI 0.2.1) host on wasmtime, so the same `.wasm`
+//! filter Envoy loads runs in front of the hub in-process.
+//!
+//! Like Envoy: one VM (store + instance) per worker slot, shared data, queues and
+//! metrics common to all VMs of a plugin (so per-company limits are exact across
+//! them), the lifecycle in Envoy's order (`on_request_headers`, `on_response_headers`,
+//! then `on_log`, `on_done`, `on_delete` when the stream ends for any reason). Unlike a
+//! trusting host: every guest pointer is bounds-checked, each call has a CPU deadline
+//! (epoch interruption) and each VM a memory cap; a trap fails the request closed (503)
+//! and the VM is replaced. There is no `unsafe` here. Response bodies are not exposed
+//! to filters: chunks pass straight through, never buffered.
+//!
+//! # Layout
+//! - `engine`: the process-wide engine, module checks, the linker.
+//! - `abi/`: the hostcalls by area (control, headers, data, stubs).
+//! - `memory`: bounds-checked guest memory access and the pairs encoding.
+//! - `state`, `shared`: per-VM state; what a plugin's VMs share.
+//! - `vm`, `plugin`: one VM and its lifecycle; a plugin's VMs and their replacement.
+
+mod abi;
+mod engine;
+mod memory;
+mod plugin;
+mod shared;
+mod state;
+mod vm;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use shared::{MetricKind, MetricSample};
+pub use state::{HeaderMap, LocalReply};
+
+use plugin::Plugin;
+use vm::Outcome;
+
+/// Why the edge could not load or run a filter.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EdgeError {
+    /// The wasm engine could not start.
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    /// The module is unusable (not proxy-wasm, unknown imports, unreadable).
+    #[error("plugin {plugin}: {message}")]
+    Load {
+        /// Plugin name.
+        plugin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The plugin refused to start or to take its configuration.
+    #[error("plugin {plugin}: {message}")]
+    Refused {
+        /// Plugin name.
+        plugin: String,
+        /// What happened.
+        message: String,
+    },
+    /// The module trapped, ran past its deadline or exceeded its memory.
+    #[error("plugin {plugin} trapped: {message}")]
+    Trap {
+        /// Plugin name.
+        plugin: String,
+        /// The trap.
+        message: String,
+    },
+    /// The filter stopped the request without answering it.
+    #[error("plugin {0} paused or reset the request without a reply")]
+    Stopped(String),
+}
+
+/// One filter of the chain.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    /// Name (logs, metrics, the `plugin_name` property).
+    pub name: String,
+    /// The module bytes.
+    pub module: Vec<u8>,
+    /// The plugin configuration (what Envoy passes as `configuration`).
+    pub configuration: Vec<u8>,
+}
+
+/// Resource bounds of each VM.
+#[derive(Debug, Clone, Copy)]
+pub struct VmLimits {
+    /// Longest a single callback may run.
+    pub call_timeout: Duration,
+    /// Largest linear memory.
+    pub memory_bytes: usize,
+}
+
+impl Default for VmLimits {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_millis(100),
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// The filter chain, in order.
+#[derive(Debug, Clone)]
+pub struct WasmEdge {
+    plugins: Arc<Vec<Plugin>>,
+}
+
+/// A request's contexts in the chain's VMs. Dropping it ends them (`on_log`, `on_done`,
+/// `on_delete`), so it lives inside the response body: the filter sees the stream end
+/// exactly when the client does.
+#[derive(Debug)]
+pub struct Contexts {
+    plugins: Arc<Vec<Plugin>>,
+    held: Vec<(usize, usize, u64, u32)>, // (plugin, vm, generation, context)
+}
+
+/// What the chain decided.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Forward the request with these headers (pseudo-headers included).
+    Forward(HeaderMap),
+    /// Answer with this reply.
+    Reply(LocalReply),
+}
+
+impl WasmEdge {
+    /// Loads and starts every plugin with `vms` VMs each. Fails (closed) if any module is
+    /// unusable or refuses its configuration.
+    pub fn load(specs: Vec<PluginSpec>, vms: usize, limits: VmLimits) -> Result<Self, EdgeError> {
+        let plugins = specs
+            .iter()
+            .map(|s| Plugin::load(s, vms, limits))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            plugins: Arc::new(plugins),
+        })
+    }
+
+    /// Runs the request headers through the chain. An error means: answer 503.
+    pub fn on_request(
+        &self,
+        mut headers: HeaderMap,
+        source: Option<SocketAddr>,
+        connection_id: u64,
+    ) -> Result<(Verdict, Contexts), EdgeError> {
+        let mut contexts = Contexts {
+            plugins: self.plugins.clone(),
+            held: Vec::new(),
+        };
+        for (p, plugin) in self.plugins.iter().enumerate() {
+            let vm = plugin.pick();
+            let ((ctx, outcome), generation) =
+                plugin.with_vm(vm, |v| v.request_headers(headers, source, connection_id))?;
+            contexts.held.push((p, vm, generation, ctx));
+            match outcome {
+                Outcome::Continue(h) => headers = h,
+                Outcome::Reply(reply) => return Ok((Verdict::Reply(reply), contexts)),
+                Outcome::Stopped => return Err(EdgeError::Stopped(plugin.shared.name.clone())),
+            }
+        }
+        Ok((Verdict::Forward(headers), contexts))
+    }
+
+    /// Runs response headers through the chain in reverse order (as Envoy's encoders).
+    pub fn on_response(&self, contexts: &Contexts, mut headers: HeaderMap) -> Result<HeaderMap, EdgeError> {
+        for &(p, vm, generation, ctx) in contexts.held.iter().rev() {
+            let plugin = &self.plugins[p];
+            let mut out = None;
+            let mut failed = None;
+            plugin.with_same_vm(vm, generation, |v| {
+                match v.response_headers(ctx, std::mem::take(&mut headers)) {
+                    Ok(h) => {
+                        out = Some(h);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        failed = Some(e.clone());
+                        Err(e)
+                    }
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if let Some(h) = out {
+                headers = h;
+            }
+        }
+        Ok(headers)
+    }
+
+    /// Delivers due timer ticks (call about every 50 ms).
+    pub fn tick(&self) {
+        for plugin in self.plugins.iter() {
+            plugin.tick();
+        }
+    }
+
+    /// Every plugin metric, as `(plugin, sample)`.
+    pub fn metrics(&self) -> Vec<(String, MetricSample)> {
+        self.plugins
+            .iter()
+            .flat_map(|p| {
+                p.shared
+                    .metrics
+                    .samples()
+                    .into_iter()
+                    .map(|s| (p.shared.name.clone(), s))
+            })
+            .collect()
+    }
+
+    /// HTTP contexts alive in all VMs (0 when every stream was finished).
+    pub fn live_contexts(&self) -> usize {
+        self.plugins.iter().map(Plugin::live_contexts).sum()
+    }
+
+    /// A value in a plugin's shared data (tests and diagnostics).
+    pub fn shared_data(&self, plugin: usize, key: &str) -> Option<Vec<u8>> {
+        self.plugins
+            .get(plugin)?
+            .shared
+            .data
+            .get(key.as_bytes())
+            .map(|(v, _)| v)
+    }
+}
+
+impl Drop for Contexts {
+    fn drop(&mut self) {
+        for &(p, vm, generation, ctx) in self.held.iter().rev() {
+            self.plugins[p].with_same_vm(vm, generation, |v| v.finish(ctx));
+        }
+    }
+}

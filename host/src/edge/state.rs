@@ -1,0 +1,75 @@
+//! Per-VM state, the `T` of `Store<T>`: the plugin's shared parts, resource limits, and
+//! the state of each live HTTP context (header maps, local reply).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use wasmtime::StoreLimits;
+
+use super::shared::{Metrics, SharedData, SharedQueues};
+
+/// A header map as the ABI sees it: lower-case names (pseudo-headers included) and
+/// raw values, in order.
+pub type HeaderMap = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What every VM of a plugin shares.
+#[derive(Debug)]
+pub(crate) struct PluginShared {
+    pub(crate) name: String,
+    pub(crate) configuration: Vec<u8>,
+    pub(crate) data: SharedData,
+    pub(crate) queues: SharedQueues,
+    pub(crate) metrics: Metrics,
+}
+
+/// A reply the filter sent itself (`proxy_send_local_response`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers, as the filter gave them.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// One HTTP context's state.
+#[derive(Debug, Default)]
+pub(crate) struct StreamState {
+    pub(crate) request_headers: HeaderMap,
+    pub(crate) response_headers: HeaderMap,
+    pub(crate) local_reply: Option<LocalReply>,
+    pub(crate) source: Option<SocketAddr>,
+    pub(crate) connection_id: u64,
+    pub(crate) closed: bool,
+}
+
+/// Store data of one VM.
+#[derive(Debug)]
+pub(crate) struct HostState {
+    pub(crate) plugin: Arc<PluginShared>,
+    pub(crate) limits: StoreLimits,
+    pub(crate) root_id: u32,
+    pub(crate) streams: HashMap<u32, StreamState>,
+    /// The context hostcalls act on (set per callback, or by `proxy_set_effective_context`).
+    pub(crate) current: u32,
+    pub(crate) tick_period_ms: u32,
+}
+
+impl HostState {
+    pub(crate) fn new(plugin: Arc<PluginShared>, limits: StoreLimits) -> Self {
+        Self {
+            plugin,
+            limits,
+            root_id: 1,
+            streams: HashMap::new(),
+            current: 1,
+            tick_period_ms: 0,
+        }
+    }
+
+    pub(crate) fn stream(&mut self) -> Option<&mut StreamState> {
+        self.streams.get_mut(&self.current)
+    }
+}

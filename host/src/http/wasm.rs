@@ -1,0 +1,159 @@
+//! Edge mode `wasm`: requests under the SSE prefix go through the embedded filter chain
+//! before the hub sees them, and responses go back through it.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{HeaderMap as Headers, Request, Response, StatusCode};
+
+use super::reply::{self, Body};
+use crate::app::AppState;
+use crate::edge::{Contexts, HeaderMap, Verdict, WasmEdge};
+use crate::error::HostError;
+
+/// Where the request came from, for the filter's properties.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnInfo {
+    pub(crate) peer: std::net::SocketAddr,
+    pub(crate) id: u64,
+}
+
+fn to_pairs(pseudo: &[(&str, &str)], headers: &Headers) -> HeaderMap {
+    let mut map: HeaderMap = pseudo
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    map.extend(
+        headers
+            .iter()
+            .map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec())),
+    );
+    map
+}
+
+/// Rebuilds real headers from the filter's map; pseudo-headers are returned apart.
+fn from_pairs(map: HeaderMap) -> (Headers, Vec<(Vec<u8>, Vec<u8>)>) {
+    let mut headers = Headers::new();
+    let mut pseudo = Vec::new();
+    for (k, v) in map {
+        if k.first() == Some(&b':') {
+            pseudo.push((k, v));
+        } else if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(&k), HeaderValue::from_bytes(&v)) {
+            headers.append(name, value);
+        }
+    }
+    (headers, pseudo)
+}
+
+/// Runs the request through the chain: the (possibly rewritten) request and its
+/// contexts, or the response to send instead.
+pub(crate) fn filter_request(
+    state: &AppState,
+    edge: &WasmEdge,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    origin: Option<&str>,
+) -> Result<(Request<Incoming>, Contexts), Response<Body>> {
+    let (mut parts, body) = req.into_parts();
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let authority = parts
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let pairs = to_pairs(
+        &[
+            (":method", parts.method.as_str()),
+            (":path", &target),
+            (":authority", &authority),
+            (":scheme", "http"),
+        ],
+        &parts.headers,
+    );
+    let fail = |e: &dyn std::fmt::Display| {
+        tracing::error!("edge filter failed, answering 503: {e}");
+        reply::error(&state.config.policy, origin, &HostError::EdgeFailed)
+    };
+    match edge.on_request(pairs, Some(conn.peer), conn.id) {
+        Err(e) => Err(fail(&e)),
+        Ok((Verdict::Reply(local), contexts)) => {
+            let (headers, _) = from_pairs(local.headers);
+            let mut res = Response::new(reply::full(local.body));
+            *res.status_mut() = StatusCode::from_u16(local.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            *res.headers_mut() = headers;
+            drop(contexts); // the stream ends here: on_log, on_done, on_delete
+            Err(res)
+        }
+        Ok((Verdict::Forward(map), contexts)) => {
+            let (headers, pseudo) = from_pairs(map);
+            if let Some((_, path)) = pseudo.iter().find(|(k, _)| k == b":path") {
+                match hyper::Uri::try_from(path.as_slice()) {
+                    Ok(uri) => parts.uri = uri,
+                    Err(e) => return Err(fail(&format!("filter set an invalid :path: {e}"))),
+                }
+            }
+            parts.headers = headers;
+            Ok((Request::from_parts(parts, body), contexts))
+        }
+    }
+}
+
+/// Runs the response headers through the chain and ties the contexts to the body, so
+/// the filters see the stream end when the client does.
+pub(crate) fn filter_response(
+    state: &AppState,
+    edge: &WasmEdge,
+    contexts: Contexts,
+    res: Response<Body>,
+    origin: Option<&str>,
+) -> Response<Body> {
+    let (mut parts, body) = res.into_parts();
+    let status = parts.status.as_u16().to_string();
+    let map = to_pairs(&[(":status", &status)], &parts.headers);
+    match edge.on_response(&contexts, map) {
+        Ok(map) => {
+            parts.headers = from_pairs(map).0;
+            Response::from_parts(
+                parts,
+                GuardedBody {
+                    inner: body,
+                    _contexts: contexts,
+                }
+                .boxed(),
+            )
+        }
+        Err(e) => {
+            tracing::error!("edge filter failed on response headers, answering 503: {e}");
+            reply::error(&state.config.policy, origin, &HostError::EdgeFailed)
+        }
+    }
+}
+
+/// A body that keeps the request's filter contexts alive until it is dropped.
+struct GuardedBody {
+    inner: Body,
+    _contexts: Contexts,
+}
+
+impl HttpBody for GuardedBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
