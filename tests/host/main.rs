@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod edge_envoy;
+mod edge_wasm;
 mod heartbeat;
 mod isolation;
 mod limits;

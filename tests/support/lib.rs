@@ -225,3 +225,38 @@ pub fn filter_wasm() -> std::path::PathBuf {
     );
     path
 }
+
+/// Loads the built filter into an embedded edge with `vms` VMs and the test policy
+/// (tweaked by `policy`).
+pub fn filter_edge(
+    vms: usize,
+    policy: impl FnOnce(&mut Value),
+) -> Result<sse_host::edge::WasmEdge, sse_host::edge::EdgeError> {
+    let mut json = policy_json(false);
+    policy(&mut json);
+    let spec = sse_host::edge::PluginSpec {
+        name: "sse-filter".into(),
+        module: std::fs::read(filter_wasm()).expect("read the filter module"),
+        configuration: json.to_string().into_bytes(),
+    };
+    sse_host::edge::WasmEdge::load(vec![spec], vms, sse_host::edge::VmLimits::default())
+}
+
+/// A host with edge mode `wasm` running the built filter.
+pub fn wasm_config() -> HostConfig {
+    let mut file = FileConfig {
+        listen: "127.0.0.1:0".into(),
+        edge: sse_host::EdgeMode::Wasm,
+        ..FileConfig::default()
+    };
+    file.wasm.plugins = vec![sse_host::config::WasmPluginFile {
+        path: filter_wasm(),
+        name: Some("sse-filter".into()),
+        configuration_file: None,
+    }];
+    file.publish.rate_per_sec = 1_000_000.0;
+    file.publish.burst = 1_000_000.0;
+    file.wasm.vms = 2;
+    file.build(Some(policy_json(false).to_string()))
+        .expect("wasm test config is valid")
+}

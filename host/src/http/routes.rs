@@ -37,8 +37,8 @@ pub(crate) async fn handle(
         return Ok(route(&state, req, origin).await);
     };
     Ok(match wasm::filter_request(&state, edge, req, conn, origin) {
-        Err(local_reply) => local_reply,
-        Ok((req, contexts)) => {
+        wasm::Filtered::Answered(res) => res,
+        wasm::Filtered::Forward(req, contexts) => {
             let res = route(&state, req, origin).await;
             wasm::filter_response(&state, edge, contexts, res, origin)
         }

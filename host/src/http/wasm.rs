@@ -37,7 +37,7 @@ fn to_pairs(pseudo: &[(&str, &str)], headers: &Headers) -> HeaderMap {
 }
 
 /// Rebuilds real headers from the filter's map; pseudo-headers are returned apart.
-fn from_pairs(map: HeaderMap) -> (Headers, Vec<(Vec<u8>, Vec<u8>)>) {
+fn from_pairs(map: HeaderMap) -> (Headers, HeaderMap) {
     let mut headers = Headers::new();
     let mut pseudo = Vec::new();
     for (k, v) in map {
@@ -50,15 +50,22 @@ fn from_pairs(map: HeaderMap) -> (Headers, Vec<(Vec<u8>, Vec<u8>)>) {
     (headers, pseudo)
 }
 
-/// Runs the request through the chain: the (possibly rewritten) request and its
-/// contexts, or the response to send instead.
+/// What the chain made of a request.
+pub(crate) enum Filtered {
+    /// Go on with the (possibly rewritten) request; its contexts end with the response.
+    Forward(Request<Incoming>, Contexts),
+    /// Send this response instead (the filter's local reply, or 503 if it failed).
+    Answered(Response<Body>),
+}
+
+/// Runs the request through the chain.
 pub(crate) fn filter_request(
     state: &AppState,
     edge: &WasmEdge,
     req: Request<Incoming>,
     conn: ConnInfo,
     origin: Option<&str>,
-) -> Result<(Request<Incoming>, Contexts), Response<Body>> {
+) -> Filtered {
     let (mut parts, body) = req.into_parts();
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let authority = parts
@@ -81,25 +88,25 @@ pub(crate) fn filter_request(
         reply::error(&state.config.policy, origin, &HostError::EdgeFailed)
     };
     match edge.on_request(pairs, Some(conn.peer), conn.id) {
-        Err(e) => Err(fail(&e)),
+        Err(e) => Filtered::Answered(fail(&e)),
         Ok((Verdict::Reply(local), contexts)) => {
             let (headers, _) = from_pairs(local.headers);
             let mut res = Response::new(reply::full(local.body));
             *res.status_mut() = StatusCode::from_u16(local.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             *res.headers_mut() = headers;
             drop(contexts); // the stream ends here: on_log, on_done, on_delete
-            Err(res)
+            Filtered::Answered(res)
         }
         Ok((Verdict::Forward(map), contexts)) => {
             let (headers, pseudo) = from_pairs(map);
             if let Some((_, path)) = pseudo.iter().find(|(k, _)| k == b":path") {
                 match hyper::Uri::try_from(path.as_slice()) {
                     Ok(uri) => parts.uri = uri,
-                    Err(e) => return Err(fail(&format!("filter set an invalid :path: {e}"))),
+                    Err(e) => return Filtered::Answered(fail(&format!("filter set an invalid :path: {e}"))),
                 }
             }
             parts.headers = headers;
-            Ok((Request::from_parts(parts, body), contexts))
+            Filtered::Forward(Request::from_parts(parts, body), contexts)
         }
     }
 }
