@@ -2,6 +2,7 @@
 //! isolation, polling, publish, limits, heartbeats, shutdown, edge modes, bad input.
 
 mod bad_input;
+mod config;
 mod edge_envoy;
 mod edge_wasm;
 mod heartbeat;

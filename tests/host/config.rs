@@ -1,0 +1,61 @@
+//! Configuration files: the shipped example is valid, and bad files list every problem.
+
+use sse_host::{EdgeMode, FileConfig};
+
+fn example() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/config/host.example.toml")
+}
+
+#[test]
+fn the_shipped_example_configuration_is_valid() {
+    let cfg = FileConfig::from_path(&example()).unwrap().build(None).unwrap();
+    assert_eq!(cfg.edge, EdgeMode::Native);
+    assert_eq!(cfg.hub.history_size, 100);
+    assert_eq!(cfg.stream.heartbeat.as_secs(), 30);
+    assert_eq!(cfg.policy.channels.len(), 3);
+}
+
+#[test]
+fn every_problem_of_a_bad_configuration_is_reported() {
+    let text = r#"
+        listen = "not an address"
+        [stream]
+        heartbeat_secs = 0
+        queue_capacity = 0
+        [poll]
+        max_wait_secs = 1000
+        [publish]
+        rate_per_sec = 0.0
+    "#;
+    let err = FileConfig::from_toml(text)
+        .unwrap()
+        .build(None)
+        .unwrap_err()
+        .to_string();
+    for field in [
+        "listen",
+        "policy_file",
+        "stream.heartbeat_secs",
+        "stream.queue_capacity",
+        "poll.max_wait_secs",
+        "publish.rate_per_sec",
+    ] {
+        assert!(err.contains(field), "{field} not reported in: {err}");
+    }
+    let err = FileConfig::from_toml("listen = 1\nunknown = 2")
+        .unwrap_err()
+        .to_string();
+    assert!(!err.is_empty());
+}
+
+#[test]
+fn wasm_mode_without_a_built_filter_says_how_to_build_it() {
+    let text = "edge = \"wasm\"\n[[wasm.plugins]]\npath = \"/nonexistent/filter.wasm\"\n";
+    let policy = sse_tests::policy_json(false).to_string();
+    let err = FileConfig::from_toml(text)
+        .unwrap()
+        .build(Some(policy))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("plugin/build.sh"), "{err}");
+}
