@@ -4,6 +4,7 @@
 //! `let mut s = host.stream("acme", &["dashboard-updates"]).await;`.
 #![allow(missing_docs, unreachable_pub)]
 
+pub mod envoy;
 pub mod sse;
 
 use std::net::SocketAddr;

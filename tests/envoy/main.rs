@@ -1,0 +1,209 @@
+//! The real Envoy (V8 runtime, `--concurrency 2`) in front of the host, running the
+//! shipped envoy.yaml and the built filter.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sse_host::EdgeMode;
+use sse_tests::envoy::{envoy_bin, render_config, Envoy};
+use sse_tests::*;
+
+/// A host in `envoy` edge mode (heartbeat `beat`) with Envoy in front of it.
+async fn stack(beat: Duration) -> (TestHost, Envoy) {
+    let mut cfg = config(false);
+    cfg.edge = EdgeMode::Envoy;
+    cfg.stream.heartbeat = beat;
+    let host = TestHost::start_with(cfg).await;
+    let envoy = Envoy::start(host.addr, &policy_json(false)).await;
+    (host, envoy)
+}
+
+async fn get(host: &TestHost, url: &str, token: Option<&str>, extra: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = host.client.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+/// Publishes in-process (the host behind Envoy trusts only signed identities).
+fn publish(host: &TestHost, kind: &str, data: Value) -> String {
+    let raw = serde_json::value::to_raw_value(&data).unwrap();
+    host.hub.publish("acme", "dashboard-updates", kind, raw).unwrap()
+}
+
+const STREAM: &str = "/sse/stream?companyId=acme&channel=dashboard-updates";
+
+#[test]
+fn the_shipped_config_passes_envoy_validation() {
+    let dir = std::env::temp_dir().join(format!("sse-envoy-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("envoy.yaml");
+    std::fs::write(
+        &file,
+        render_config(10000, 9901, "127.0.0.1:4000".parse().unwrap(), &policy_json(false)),
+    )
+    .unwrap();
+    let out = std::process::Command::new(envoy_bin())
+        .args(["--mode", "validate", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn envoy_decides_exactly_like_the_embedded_edge() {
+    let (host, envoy) = stack(Duration::from_secs(30)).await;
+    let embedded = TestHost::start_with(wasm_config()).await;
+    let viewer = token("acme", "VIEWER");
+    let cases: Vec<(&str, Option<String>)> = vec![
+        (STREAM, None),
+        (STREAM, Some("garbage".into())),
+        (
+            "/sse/stream?companyId=globex&channel=dashboard-updates",
+            Some(viewer.clone()),
+        ),
+        (
+            "/sse/stream?companyId=bad!&channel=dashboard-updates",
+            Some(viewer.clone()),
+        ),
+        ("/sse/stream?companyId=acme&channel=nope", Some(viewer.clone())),
+        ("/sse/stream?companyId=acme&channel=audit-log", Some(viewer.clone())),
+        (
+            "/sse/poll?companyId=acme&channel=dashboard-updates",
+            Some(viewer.clone()),
+        ),
+        ("/sse/stats", Some(viewer.clone())),
+        ("/sse/stats", Some(token("acme", "ADMIN"))),
+        ("/sse/nothing", Some(viewer.clone())),
+    ];
+    for (target, tok) in cases {
+        let mut results = Vec::new();
+        for url in [envoy.url(target), embedded.url(target)] {
+            let res = get(&host, &url, tok.as_deref(), &[("origin", "https://app.test")]).await;
+            let status = res.status().as_u16();
+            let cors = res.headers().get("access-control-allow-origin").is_some();
+            let code = res
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|b| b["error"].as_str().map(str::to_owned));
+            results.push((status, code, cors));
+        }
+        assert_eq!(results[0], results[1], "{target}: envoy vs embedded");
+    }
+}
+
+#[tokio::test]
+async fn events_and_heartbeats_pass_one_by_one_without_buffering() {
+    let (host, envoy) = stack(Duration::from_secs(1)).await;
+    let res = get(&host, &envoy.url(STREAM), Some(&token("acme", "VIEWER")), &[]).await;
+    assert_eq!(res.status(), 200, "{}", envoy.log());
+    assert_eq!(res.headers()["x-accel-buffering"], "no");
+    assert_eq!(res.headers()["cache-control"], "no-cache, no-transform");
+    let mut s = SseStream::new(res);
+    assert_eq!(s.next_event().await.event, "connected");
+    let id = publish(&host, "dashboard-update", json!({"n": 1}));
+    assert_eq!(
+        s.next_event().await.id,
+        Some(id),
+        "the first event arrives while the stream is open"
+    );
+    // Heartbeats are a few bytes each: if anything buffered, these would never arrive.
+    for _ in 0..2 {
+        assert_eq!(s.next_frame().await, Some(Frame::Comment("heartbeat".into())));
+    }
+}
+
+#[tokio::test]
+async fn a_stream_outlives_envoys_default_route_timeout() {
+    let (host, envoy) = stack(Duration::from_secs(5)).await;
+    let mut s = SseStream::new(get(&host, &envoy.url(STREAM), Some(&token("acme", "VIEWER")), &[]).await);
+    s.next_event().await;
+    tokio::time::sleep(Duration::from_secs(17)).await; // Envoy's default is 15 s
+    let id = publish(&host, "late", json!(1));
+    assert_eq!(s.next_event().await.id, Some(id), "still open after 17 s");
+}
+
+#[tokio::test]
+async fn the_company_limit_is_exact_across_envoy_workers_and_slots_return() {
+    let (host, envoy) = stack(Duration::from_secs(30)).await; // test policy: 5 per company
+    let viewer = token("acme", "VIEWER");
+    let opens = (0..8).map(|_| {
+        let (client, url, viewer) = (reqwest::Client::new(), envoy.url(STREAM), viewer.clone());
+        tokio::spawn(async move { client.get(url).bearer_auth(viewer).send().await.unwrap() })
+    });
+    let mut admitted = Vec::new();
+    let mut refused = 0;
+    for o in opens {
+        let res = o.await.unwrap();
+        match res.status().as_u16() {
+            200 => admitted.push(SseStream::new(res)),
+            429 => {
+                assert!(res.headers().contains_key("retry-after"));
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        (admitted.len(), refused),
+        (5, 3),
+        "exactly the limit, across both workers"
+    );
+    for s in &mut admitted {
+        s.next_event().await;
+    }
+    drop(admitted); // clients vanish
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while host.hub.stats().total_connections > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the host never saw the aborts");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The filter's counter is back to 0: the full limit opens again.
+    let mut again = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while again.len() < 5 {
+        let res = get(&host, &envoy.url(STREAM), Some(&viewer), &[]).await;
+        if res.status() == 200 {
+            again.push(res);
+        } else {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "slots never came back: {}",
+                res.status()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn forged_identity_headers_never_reach_the_host_as_trusted() {
+    let (host, envoy) = stack(Duration::from_secs(30)).await;
+    let forged = [
+        ("x-sse-company", "globex"),
+        ("x-sse-role", "SUPER_ADMIN"),
+        ("x-sse-edge-sig", "forged"),
+    ];
+    // Without a token, forged headers get nothing.
+    assert_eq!(get(&host, &envoy.url(STREAM), None, &forged).await.status(), 401);
+    let other = "/sse/stream?companyId=globex&channel=dashboard-updates";
+    assert_eq!(
+        get(&host, &envoy.url(other), Some(&token("acme", "VIEWER")), &forged)
+            .await
+            .status(),
+        403
+    );
+    // With a valid token the host sees the filter's identity, not the client's.
+    let mut s = SseStream::new(get(&host, &envoy.url(STREAM), Some(&token("acme", "VIEWER")), &forged).await);
+    assert_eq!(s.next_event().await.json()["companyId"], "acme");
+    // Straight to the host, past Envoy: refused.
+    let direct = get(&host, &host.url(STREAM), Some(&token("acme", "VIEWER")), &forged).await;
+    assert_eq!(direct.status(), 401);
+}
