@@ -10,6 +10,7 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 
 use crate::config::HostConfig;
+use crate::dev::DevSecrets;
 use crate::edge::{EdgeError, WasmEdge};
 use crate::hub::{sse, Hub};
 use crate::metrics::HttpMetrics;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub rate: RateLimiter,
     /// The embedded edge's filter chain (edge mode `wasm`).
     pub edge: Option<WasmEdge>,
+    /// Dev mode's secrets: enables `/dev/token` for the dashboard.
+    pub dev: Option<DevSecrets>,
     draining: AtomicBool,
 }
 
@@ -93,12 +96,21 @@ impl App {
             metrics: HttpMetrics::default(),
             rate,
             edge,
+            dev: None,
             draining: AtomicBool::new(false),
         };
         Ok(Self {
             listener,
             state: Arc::new(state),
         })
+    }
+
+    /// Dev mode: lets the dashboard fetch dev tokens from `/dev/token`.
+    pub fn with_dev_tokens(mut self, secrets: DevSecrets) -> Self {
+        Arc::get_mut(&mut self.state)
+            .expect("state is not shared before run")
+            .dev = Some(secrets);
+        self
     }
 
     /// The bound address (useful with port 0).

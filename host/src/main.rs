@@ -174,9 +174,13 @@ async fn serve(cfg: HostConfig, dev: Option<DevSecrets>) -> anyhow::Result<()> {
     let app = App::bind(cfg)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    if let Some(secrets) = dev {
-        print_dev_banner(app.local_addr(), &secrets);
-    }
+    let app = match dev {
+        Some(secrets) => {
+            print_dev_banner(app.local_addr(), &secrets);
+            app.with_dev_tokens(secrets)
+        }
+        None => app,
+    };
     app.run(shutdown_signal()).await;
     Ok(())
 }
@@ -188,7 +192,7 @@ fn print_dev_banner(addr: SocketAddr, secrets: &DevSecrets) {
         "dev-user",
         std::time::Duration::from_secs(3600),
     );
-    println!("sse-host (dev) listening on http://{addr}/");
+    println!("sse-host (dev) listening on http://{addr}/  (open it in a browser: the live dashboard)");
     println!("Open a stream (token valid 1 h; more with `sse-host token --dev --company C`):");
     println!("  curl -N -H 'Authorization: Bearer {token}' 'http://{addr}/sse/stream?companyId=test-company&channel=dashboard-updates'");
     println!("Publish to it (dev mode needs no token here):");

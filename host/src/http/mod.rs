@@ -9,3 +9,4 @@ mod routes;
 pub(crate) mod server;
 mod stream;
 mod wasm;
+mod web;

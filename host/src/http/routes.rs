@@ -9,15 +9,10 @@ use sse_policy::Route;
 
 use super::reply::{self, Body};
 use super::wasm::{self, ConnInfo};
-use super::{edge, poll, publish, stream};
+use super::{edge, poll, publish, stream, web};
 use crate::app::AppState;
 use crate::error::HostError;
 use crate::metrics::ReasonLabel;
-
-const INDEX: &str = "<!doctype html><meta charset=utf-8><title>sse-edge</title>\
-<h1>sse-edge host</h1><p>Endpoints: <code>GET /sse/stream</code>, <code>GET /sse/poll</code>, \
-<code>POST /sse/publish</code>, <code>GET /sse/stats</code>, <code>/healthz</code>, <code>/readyz</code>, \
-<code>/metrics</code>.</p>";
 
 /// The service function: never fails at the HTTP level; errors become error replies.
 /// With the embedded edge, requests under the SSE prefix pass the filter chain first.
@@ -55,7 +50,12 @@ async fn route(state: &AppState, req: Request<Incoming>, origin: Option<&str>) -
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             state.metrics.render(&state.hub, state.edge.as_ref()),
         ),
-        (&Method::GET, "/") => reply::text(200, "text/html; charset=utf-8", INDEX),
+        (&Method::GET, "/") => web::file("index.html").expect("index.html is compiled in"),
+        (&Method::GET, "/dev/token") => web::dev_token(state, &req)
+            .unwrap_or_else(|| reply::error(&state.config.policy, origin, &HostError::NotFound)),
+        (&Method::GET, path) if path.starts_with("/web/") => {
+            web::file(&path[5..]).unwrap_or_else(|| reply::error(&state.config.policy, origin, &HostError::NotFound))
+        }
         _ => match sse(state, req, origin).await {
             Ok(res) => res,
             Err(err) => {

@@ -1,0 +1,80 @@
+// @ts-check
+/** The demo dashboard: a live feed over createSSEClient, with status and a dev publish form. */
+import { createSSEClient } from './sse-client.js';
+
+const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
+const LABELS = { connected: 'Connected', connecting: 'Connecting…', reconnecting: 'Reconnecting…', failed: 'Failed', disconnected: 'Disconnected' };
+/** @type {import('./sse-client').SSEClient | null} */
+let client = null;
+let count = 0;
+
+function render(state) {
+  const status = $('status');
+  status.dataset.status = state.status;
+  status.dataset.transport = state.transport;
+  status.textContent = state.status === 'connected' && state.transport === 'polling' ? 'Connected (polling)' : LABELS[state.status];
+  const retry = state.nextRetryAt ? ` · retry in ${Math.max(0, Math.ceil((state.nextRetryAt - Date.now()) / 1000))}s` : '';
+  const last = state.lastEventTime ? ` · last event ${new Date(state.lastEventTime).toLocaleTimeString()}` : '';
+  $('details').textContent = `${state.transport}${state.lastEventId ? ` · ${state.lastEventId}` : ''}${last}${retry}`;
+  const banner = $('banner');
+  if (state.status === 'reconnecting' || state.status === 'failed') {
+    $('banner-text').textContent = state.error?.kind === 'auth' ? 'Not authorized: get a new token and connect again.' : state.status === 'failed' ? 'Live updates are offline.' : 'Connection lost; reconnecting…';
+    if (!banner.dataset.dismissed) banner.classList.add('show');
+  } else {
+    banner.classList.remove('show');
+    delete banner.dataset.dismissed;
+  }
+}
+
+function addToFeed(event, cls = '') {
+  const li = document.createElement('li');
+  li.className = cls;
+  li.dataset.id = event.id;
+  li.textContent = `${event.id || '-'}  ${event.type}  ${JSON.stringify(event.data)}`;
+  $('feed').prepend(li);
+  $('count').textContent = String(++count);
+}
+
+async function devToken(company) {
+  const res = await fetch(`/dev/token?company=${encodeURIComponent(company)}&role=VIEWER`);
+  return res.ok ? (await res.json()).token : '';
+}
+
+async function connect(e) {
+  e?.preventDefault();
+  client?.destroy();
+  const companyId = $('company').value;
+  const channel = [...document.querySelectorAll('input[name=channel]:checked')].map((c) => /** @type {HTMLInputElement} */ (c).value);
+  if (!$('token').value) $('token').value = await devToken(companyId);
+  const transport = $('transport').value;
+  if (transport === 'eventsource') document.cookie = `sse_token=${$('token').value}; path=/sse; SameSite=Strict`;
+  client = createSSEClient({
+    companyId,
+    channel,
+    transport,
+    token: () => $('token').value,
+    enablePollingFallback: $('polling').checked,
+    pollInterval: Number(new URLSearchParams(location.search).get('pollInterval') ?? 5000),
+    probeInterval: Number(new URLSearchParams(location.search).get('probeInterval') ?? 30000),
+    initialRetryDelay: 500,
+    onConnectionChange: (_s, state) => render(state),
+    onReset: (info) => addToFeed({ id: info.lastEventId, type: 'reset', data: info }, 'reset'),
+  });
+  client.subscribe((ev) => ev.type !== 'reset' && addToFeed(ev));
+  client.connect();
+}
+
+$('connect-form').addEventListener('submit', connect);
+$('disconnect').addEventListener('click', () => client?.disconnect());
+$('dismiss').addEventListener('click', () => {
+  $('banner').classList.remove('show');
+  $('banner').dataset.dismissed = '1';
+});
+$('publish-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const body = { companyId: $('company').value, channel: $('publish-channel').value, type: $('event-type').value, data: JSON.parse($('event-data').value) };
+  const res = await fetch('/sse/test-broadcast', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  $('publish-result').textContent = res.ok ? `published ${(await res.json()).id}` : `publish failed: ${res.status}`;
+});
+setInterval(() => client && render(client.getState()), 1000);
+connect();
