@@ -157,3 +157,70 @@ fn a_module_refusing_its_configuration_fails_closed() {
     let err = load(wat::parse_str(text).unwrap()).unwrap_err();
     assert!(matches!(err, EdgeError::Refused { .. }), "{err}");
 }
+
+/// A module that uses timers, shared queues, metrics and properties like a real filter.
+fn featured() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+  (import "env" "proxy_set_tick_period_milliseconds" (func $tick_period (param i32) (result i32)))
+  (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_increment_metric" (func $inc (param i32 i64) (result i32)))
+  (import "env" "proxy_register_shared_queue" (func $register (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_enqueue_shared_queue" (func $enqueue (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_dequeue_shared_queue" (func $dequeue (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_property" (func $prop (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "ticks")
+  (data (i32.const 32) "q")
+  (data (i32.const 48) "request\00path")
+  (data (i32.const 64) "hello")
+  (global $heap (mut i32) (i32.const 1024))
+  (global $metric (mut i32) (i32.const 0))
+  (global $queue (mut i32) (i32.const 0))
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    global.get $heap local.set $p
+    global.get $heap local.get $n i32.add global.set $heap
+    local.get $p)
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $tick_period (i32.const 10)))
+    (drop (call $define (i32.const 0) (i32.const 16) (i32.const 5) (i32.const 200)))
+    (global.set $metric (i32.load (i32.const 200)))
+    (drop (call $register (i32.const 32) (i32.const 1) (i32.const 204)))
+    (global.set $queue (i32.load (i32.const 204)))
+    i32.const 1)
+  (func (export "proxy_on_tick") (param i32)
+    (drop (call $inc (global.get $metric) (i64.const 1))))
+  ;; Echo the request path back, after a round trip through the shared queue.
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (if (call $prop (i32.const 48) (i32.const 12) (i32.const 208) (i32.const 212)) (then unreachable))
+    (if (call $enqueue (global.get $queue) (i32.load (i32.const 208)) (i32.load (i32.const 212))) (then unreachable))
+    (if (call $dequeue (global.get $queue) (i32.const 216) (i32.const 220)) (then unreachable))
+    (drop (call $reply (i32.const 200) (i32.const 0) (i32.const 0) (i32.load (i32.const 216)) (i32.load (i32.const 220)) (i32.const 0) (i32.const 0) (i32.const -1)))
+    i32.const 1)
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) i32.const 0)
+  (func (export "proxy_on_log") (param i32))
+  (func (export "proxy_on_done") (param i32) (result i32) i32.const 1)
+  (func (export "proxy_on_delete") (param i32)))"#,
+    )
+    .unwrap()
+}
+
+#[test]
+fn timers_metrics_queues_and_properties_work_like_envoys() {
+    let edge = load(featured()).unwrap();
+    let ticks = || edge.metrics().iter().find(|(_, m)| m.name == "ticks").map_or(0, |(_, m)| m.value);
+    assert_eq!(ticks(), 0);
+    std::thread::sleep(Duration::from_millis(15));
+    edge.tick();
+    std::thread::sleep(Duration::from_millis(15));
+    edge.tick();
+    assert_eq!(ticks(), 2, "on_tick ran once per elapsed period");
+    match run(&edge, &[]).unwrap() {
+        Verdict::Reply(r) => assert_eq!((r.status, r.body.as_slice()), (200, &b"/sse/stream"[..]), "request.path via property and queue"),
+        Verdict::Forward(_) => panic!("expected the echo reply"),
+    }
+}
