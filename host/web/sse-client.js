@@ -222,13 +222,7 @@ export function createSSEClient(options) {
     if (watchdog) timers.clearTimeout(watchdog);
     if (connectedAt && Date.now() - connectedAt >= o.stableAfter) state.retryCount = 0;
     connectedAt = 0;
-    state.error = err;
-    o.onError?.(err);
-    if (err instanceof HttpError && (err.status === 401 || err.status === 403)) {
-      stopPolling();
-      setStatus('failed', { error: Object.assign(err, { kind: 'auth' }) });
-      return;
-    }
+    if (failedAuth(err)) return;
     state.retryCount++;
     if (o.enablePollingFallback && state.retryCount >= o.fallbackAfter) {
       startPolling();
@@ -239,6 +233,16 @@ export function createSSEClient(options) {
       return;
     }
     schedule(err instanceof HttpError ? err.retryAfter : 0);
+  }
+
+  /** Records an error; for 401/403 stops for good (no blind retries) and returns true. */
+  function failedAuth(err) {
+    state.error = err;
+    o.onError?.(err);
+    if (!(err instanceof HttpError && (err.status === 401 || err.status === 403))) return false;
+    stopPolling();
+    setStatus('failed', { error: Object.assign(err, { kind: 'auth' }) });
+    return true;
   }
 
   function schedule(retryAfter) {
@@ -270,13 +274,7 @@ export function createSSEClient(options) {
         if (body.next && !body.reset) state.lastEventId = body.next;
         if (state.status !== 'connected') setStatus('connected', { transport: 'polling', error: null });
       } catch (err) {
-        state.error = err;
-        o.onError?.(err);
-        if (err instanceof HttpError && (err.status === 401 || err.status === 403)) {
-          stopPolling();
-          setStatus('failed', { error: Object.assign(err, { kind: 'auth' }) });
-          return;
-        }
+        if (failedAuth(err)) return;
         setStatus('reconnecting', { transport: 'polling' });
       }
       pollTimer = timers.setTimeout(tick, o.pollInterval);

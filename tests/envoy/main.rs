@@ -61,41 +61,38 @@ async fn envoy_decides_exactly_like_the_embedded_edge() {
     let (host, envoy) = stack(Duration::from_secs(30)).await;
     let embedded = TestHost::start_with(wasm_config()).await;
     let viewer = token("acme", "VIEWER");
-    let cases: Vec<(&str, Option<String>)> = vec![
-        (STREAM, None),
-        (STREAM, Some("garbage".into())),
+    let cases: Vec<Case> = vec![
+        ("GET", STREAM, None),
+        ("GET", STREAM, Some("garbage".into())),
         (
+            "GET",
             "/sse/stream?companyId=globex&channel=dashboard-updates",
             Some(viewer.clone()),
         ),
         (
+            "GET",
             "/sse/stream?companyId=bad!&channel=dashboard-updates",
             Some(viewer.clone()),
         ),
-        ("/sse/stream?companyId=acme&channel=nope", Some(viewer.clone())),
-        ("/sse/stream?companyId=acme&channel=audit-log", Some(viewer.clone())),
+        ("GET", "/sse/stream?companyId=acme&channel=nope", Some(viewer.clone())),
         (
+            "GET",
+            "/sse/stream?companyId=acme&channel=audit-log",
+            Some(viewer.clone()),
+        ),
+        (
+            "GET",
             "/sse/poll?companyId=acme&channel=dashboard-updates",
             Some(viewer.clone()),
         ),
-        ("/sse/stats", Some(viewer.clone())),
-        ("/sse/stats", Some(token("acme", "ADMIN"))),
-        ("/sse/nothing", Some(viewer.clone())),
+        ("GET", "/sse/stats", Some(viewer.clone())),
+        ("GET", "/sse/stats", Some(token("acme", "ADMIN"))),
+        ("GET", "/sse/nothing", Some(viewer.clone())),
     ];
-    for (target, tok) in cases {
-        let mut results = Vec::new();
-        for url in [envoy.url(target), embedded.url(target)] {
-            let res = get(&host, &url, tok.as_deref(), &[("origin", "https://app.test")]).await;
-            let status = res.status().as_u16();
-            let cors = res.headers().get("access-control-allow-origin").is_some();
-            let code = res
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|b| b["error"].as_str().map(str::to_owned));
-            results.push((status, code, cors));
-        }
-        assert_eq!(results[0], results[1], "{target}: envoy vs embedded");
+    let through_envoy = decisions(&host.client, &format!("http://{}", envoy.addr), &cases).await;
+    let embedded = decisions(&host.client, &format!("http://{}", embedded.addr), &cases).await;
+    for ((method, target, _), (a, b)) in cases.iter().zip(through_envoy.iter().zip(&embedded)) {
+        assert_eq!(a, b, "{method} {target}: envoy vs embedded");
     }
 }
 

@@ -7,33 +7,8 @@ use sse_host::edge::{EdgeError, PluginSpec, Verdict, VmLimits, WasmEdge};
 
 use crate::abi_decisions::request;
 
-/// A minimal proxy-wasm module whose `on_request_headers` body is `body`.
 fn module(imports: &str, body: &str) -> Vec<u8> {
-    let wat = format!(
-        r#"(module
-  (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
-  (import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))
-  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
-  {imports}
-  (memory (export "memory") 1)
-  (data (i32.const 16) ":path")
-  (data (i32.const 32) "x-loop")
-  (global $heap (mut i32) (i32.const 1024))
-  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
-    global.get $heap local.set $p
-    global.get $heap local.get $n i32.add global.set $heap
-    local.get $p)
-  (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_context_create") (param i32 i32))
-  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
-  (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 1)
-  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) {body})
-  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) i32.const 0)
-  (func (export "proxy_on_log") (param i32))
-  (func (export "proxy_on_done") (param i32) (result i32) i32.const 1)
-  (func (export "proxy_on_delete") (param i32)))"#
-    );
-    wat::parse_str(wat).expect("test WAT is valid")
+    sse_tests::wat_module(imports, "i32.const 1", body)
 }
 
 fn load(bytes: Vec<u8>) -> Result<WasmEdge, EdgeError> {
@@ -142,19 +117,7 @@ fn modules_the_host_cannot_run_are_refused_at_load() {
 
 #[test]
 fn a_module_refusing_its_configuration_fails_closed() {
-    let text = r#"(module
-  (memory (export "memory") 1)
-  (func (export "malloc") (param i32) (result i32) i32.const 1024)
-  (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_context_create") (param i32 i32))
-  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
-  (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 0)
-  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) i32.const 0)
-  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) i32.const 0)
-  (func (export "proxy_on_log") (param i32))
-  (func (export "proxy_on_done") (param i32) (result i32) i32.const 1)
-  (func (export "proxy_on_delete") (param i32)))"#;
-    let err = load(wat::parse_str(text).unwrap()).unwrap_err();
+    let err = load(sse_tests::wat_module("", "i32.const 0", "i32.const 0")).unwrap_err();
     assert!(matches!(err, EdgeError::Refused { .. }), "{err}");
 }
 
@@ -212,7 +175,12 @@ fn featured() -> Vec<u8> {
 #[test]
 fn timers_metrics_queues_and_properties_work_like_envoys() {
     let edge = load(featured()).unwrap();
-    let ticks = || edge.metrics().iter().find(|(_, m)| m.name == "ticks").map_or(0, |(_, m)| m.value);
+    let ticks = || {
+        edge.metrics()
+            .iter()
+            .find(|(_, m)| m.name == "ticks")
+            .map_or(0, |(_, m)| m.value)
+    };
     assert_eq!(ticks(), 0);
     std::thread::sleep(Duration::from_millis(15));
     edge.tick();
@@ -220,7 +188,11 @@ fn timers_metrics_queues_and_properties_work_like_envoys() {
     edge.tick();
     assert_eq!(ticks(), 2, "on_tick ran once per elapsed period");
     match run(&edge, &[]).unwrap() {
-        Verdict::Reply(r) => assert_eq!((r.status, r.body.as_slice()), (200, &b"/sse/stream"[..]), "request.path via property and queue"),
+        Verdict::Reply(r) => assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, &b"/sse/stream"[..]),
+            "request.path via property and queue"
+        ),
         Verdict::Forward(_) => panic!("expected the echo reply"),
     }
 }

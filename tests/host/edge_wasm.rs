@@ -55,7 +55,7 @@ async fn the_embedded_filter_decides_exactly_like_the_native_edge() {
     let native = TestHost::start().await;
     let wasm = TestHost::start_with(wasm_config()).await;
     let viewer = token("acme", "VIEWER");
-    let cases: Vec<(&str, &str, Option<String>)> = vec![
+    let cases: Vec<Case> = vec![
         ("GET", "/sse/stream?companyId=acme&channel=dashboard-updates", None),
         (
             "GET",
@@ -89,27 +89,10 @@ async fn the_embedded_filter_decides_exactly_like_the_native_edge() {
         ("POST", "/sse/test-broadcast", None),
         ("GET", "/sse/nothing", Some(viewer.clone())),
     ];
-    for (method, target, tok) in cases {
-        let mut results = Vec::new();
-        for host in [&native, &wasm] {
-            let mut req = host
-                .client
-                .request(method.parse().unwrap(), host.url(target))
-                .header("origin", "https://app.test");
-            if let Some(t) = &tok {
-                req = req.bearer_auth(t);
-            }
-            let res = req.send().await.unwrap();
-            let cors = res.headers().get("access-control-allow-origin").is_some();
-            let status = res.status().as_u16();
-            let code = res
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|b| b["error"].as_str().map(str::to_owned));
-            results.push((status, code, cors));
-        }
-        assert_eq!(results[0], results[1], "{method} {target}: native vs wasm");
+    let a = decisions(&native.client, &format!("http://{}", native.addr), &cases).await;
+    let b = decisions(&native.client, &format!("http://{}", wasm.addr), &cases).await;
+    for ((method, target, _), (x, y)) in cases.iter().zip(a.iter().zip(&b)) {
+        assert_eq!(x, y, "{method} {target}: native vs wasm");
     }
 }
 
@@ -145,20 +128,7 @@ async fn filter_slots_return_on_client_abort_normal_end_and_upstream_error() {
 #[tokio::test]
 async fn a_failing_filter_answers_503_and_the_host_stays_up() {
     let mut cfg = wasm_config();
-    let trap = wat::parse_str(
-        r#"(module (memory (export "memory") 1)
-  (func (export "malloc") (param i32) (result i32) i32.const 1024)
-  (func (export "proxy_abi_version_0_2_1"))
-  (func (export "proxy_on_context_create") (param i32 i32))
-  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
-  (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 1)
-  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) unreachable)
-  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) i32.const 0)
-  (func (export "proxy_on_log") (param i32))
-  (func (export "proxy_on_done") (param i32) (result i32) i32.const 1)
-  (func (export "proxy_on_delete") (param i32)))"#,
-    )
-    .unwrap();
+    let trap = wat_module("", "i32.const 1", "unreachable");
     let w = cfg.wasm.as_mut().unwrap();
     w.plugins.insert(
         0,

@@ -261,3 +261,62 @@ pub fn wasm_config() -> HostConfig {
     file.build(Some(policy_json(false).to_string()))
         .expect("wasm test config is valid")
 }
+
+/// A minimal proxy-wasm module in WAT: `configure` is the body of `proxy_on_configure`,
+/// `request_headers` the body of `proxy_on_request_headers` (both return an i32), with
+/// `proxy_get_header_map_value` (`$get`), `proxy_set_shared_data` (`$set`) and
+/// `proxy_log` (`$log`) imported, plus any `imports`. Data: ":path" at 16, "x-loop" at 32.
+pub fn wat_module(imports: &str, configure: &str, request_headers: &str) -> Vec<u8> {
+    let wat = format!(
+        r#"(module
+  (import "env" "proxy_get_header_map_value" (func $get (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  {imports}
+  (memory (export "memory") 1)
+  (data (i32.const 16) ":path")
+  (data (i32.const 32) "x-loop")
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "malloc") (param $n i32) (result i32) (local $p i32)
+    global.get $heap local.set $p
+    global.get $heap local.get $n i32.add global.set $heap
+    local.get $p)
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) {configure})
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) {request_headers})
+  (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) i32.const 0)
+  (func (export "proxy_on_log") (param i32))
+  (func (export "proxy_on_done") (param i32) (result i32) i32.const 1)
+  (func (export "proxy_on_delete") (param i32)))"#
+    );
+    wat::parse_str(wat).expect("test WAT is valid")
+}
+
+/// A request of a decision table: method, target, optional bearer token.
+pub type Case = (&'static str, &'static str, Option<String>);
+
+/// For each case: (status, error code, CORS granted) of the request from origin
+/// `https://app.test` against `base`. Used to show two edges decide alike.
+pub async fn decisions(client: &reqwest::Client, base: &str, cases: &[Case]) -> Vec<(u16, Option<String>, bool)> {
+    let mut out = Vec::new();
+    for (method, target, tok) in cases {
+        let mut req = client
+            .request(method.parse().expect("method"), format!("{base}{target}"))
+            .header("origin", "https://app.test");
+        if let Some(t) = tok {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request");
+        let cors = res.headers().get("access-control-allow-origin").is_some();
+        let status = res.status().as_u16();
+        let code = res
+            .json::<Value>()
+            .await
+            .ok()
+            .and_then(|b| b["error"].as_str().map(str::to_owned));
+        out.push((status, code, cors));
+    }
+    out
+}

@@ -35,6 +35,25 @@ fn key(c: &mut C<'_>, ptr: i32, len: i32) -> Result<Vec<u8>, i32> {
     memory::read(c, ptr, len).map(|k| k.to_ascii_lowercase())
 }
 
+/// Adds a value (or replaces every value of the name, with `replace`), within the map's bounds.
+fn write_value(c: &mut C<'_>, mt: i32, (kp, kl): (i32, i32), (vp, vl): (i32, i32), replace: bool) -> i32 {
+    let (k, v) = match (key(c, kp, kl), memory::read(c, vp, vl)) {
+        (Ok(k), Ok(v)) => (k, v),
+        (Err(s), _) | (_, Err(s)) => return s,
+    };
+    match map(c, mt) {
+        Ok(m) if fits(m, k.len() + v.len()) => {
+            if replace {
+                m.retain(|(name, _)| *name != k);
+            }
+            m.push((k, v));
+            st::OK
+        }
+        Ok(_) => st::BAD_ARGUMENT,
+        Err(s) => s,
+    }
+}
+
 pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     l.func_wrap(
         "env",
@@ -90,37 +109,14 @@ pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_add_header_map_value",
         |mut c: C<'_>, mt: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> i32 {
-            let (k, v) = match (key(&mut c, kp, kl), memory::read(&mut c, vp, vl)) {
-                (Ok(k), Ok(v)) => (k, v),
-                (Err(s), _) | (_, Err(s)) => return s,
-            };
-            match map(&mut c, mt) {
-                Ok(m) if fits(m, k.len() + v.len()) => {
-                    m.push((k, v));
-                    st::OK
-                }
-                Ok(_) => st::BAD_ARGUMENT,
-                Err(s) => s,
-            }
+            write_value(&mut c, mt, (kp, kl), (vp, vl), false)
         },
     )?;
     l.func_wrap(
         "env",
         "proxy_replace_header_map_value",
         |mut c: C<'_>, mt: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> i32 {
-            let (k, v) = match (key(&mut c, kp, kl), memory::read(&mut c, vp, vl)) {
-                (Ok(k), Ok(v)) => (k, v),
-                (Err(s), _) | (_, Err(s)) => return s,
-            };
-            match map(&mut c, mt) {
-                Ok(m) if fits(m, k.len() + v.len()) => {
-                    m.retain(|(name, _)| *name != k);
-                    m.push((k, v));
-                    st::OK
-                }
-                Ok(_) => st::BAD_ARGUMENT,
-                Err(s) => s,
-            }
+            write_value(&mut c, mt, (kp, kl), (vp, vl), true)
         },
     )?;
     l.func_wrap(
