@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`config`]: TOML + env + flags, validated before binding.
 //! - [`app`]: shared state, background ticks (heartbeat, sweep), run and drain.
-//! - [`hub`]: channels, history, fan-out, resume, limits (no HTTP types).
+//! - [`hub`]: channels, history, fan-out, resume, polling, limits (no HTTP types).
+//! - [`edge`]: the embedded proxy-wasm host on wasmtime (edge mode `wasm`).
 //! - `http`: server, routes, edge modes, SSE bodies, poll and publish handlers.
 //! - [`error`]: host errors and their one mapping to wire codes.
 //! - [`dev`]: the no-config dev mode (secrets kept in a local file, dev tokens).

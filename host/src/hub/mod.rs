@@ -6,13 +6,17 @@
 //! of all subscribers (heartbeats, expiry, shutdown). No lock is held across an await.
 
 mod company;
+mod maintenance;
+mod poll;
+
+pub use poll::PollOutcome;
 pub mod event;
 pub mod limits;
 pub mod sse;
 pub mod stats;
 pub mod subscriber;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,7 +30,7 @@ use tokio::time::Instant;
 use company::Company;
 use event::{format_id, parse_cursor, reset_frame, Cursor, Event, ResetReason};
 use limits::{ConnectionLimits, LimitError, Slot};
-use stats::{Counters, StatsSnapshot};
+use stats::Counters;
 use subscriber::{Push, Subscriber};
 
 /// Hub tuning, from the host configuration.
@@ -97,17 +101,6 @@ struct SubscriptionGuard {
     keys: Vec<(String, usize)>,
     registry_key: usize,
     _slot: Slot,
-}
-
-/// The answer to a poll.
-#[derive(Debug)]
-pub struct PollOutcome {
-    /// Events after the cursor, in order.
-    pub events: Vec<Arc<Event>>,
-    /// The cursor for the next poll (or `Last-Event-ID` for a stream).
-    pub next: String,
-    /// True when the cursor could not be honoured: refetch state, continue from `next`.
-    pub reset: bool,
 }
 
 /// Cheap-to-clone handle to the hub.
@@ -337,164 +330,6 @@ impl Hub {
             Cursor::After(c) => state.check_cursor(channels, c).map(|()| Some(c)),
             Cursor::OtherEpoch => Err(ResetReason::Restarted),
             Cursor::Unknown => Err(ResetReason::UnknownId),
-        }
-    }
-
-    /// Events after `since` on `channels` (live head when `since` is absent).
-    pub fn poll(&self, company: &str, channels: &[String], since: Option<&str>, limit: usize) -> PollOutcome {
-        let company_arc = self.company(company);
-        let mut state = company_arc.state.lock();
-        state.evict_expired(self.inner.settings.history_max_age, now_ms());
-        let head = self.inner.seq.load(Ordering::SeqCst);
-        let head_id = format_id(&self.inner.epoch, head);
-        match self.resume_point(&state, channels, since, head) {
-            Ok(None) => PollOutcome {
-                events: Vec::new(),
-                next: head_id,
-                reset: false,
-            },
-            Ok(Some(cursor)) => {
-                let events = state.events_after(channels, cursor, limit.saturating_add(1));
-                let truncated = events.len() > limit;
-                let events: Vec<_> = events.into_iter().take(limit).collect();
-                let next = match events.last() {
-                    Some(last) if truncated => last.id.clone(),
-                    _ => head_id,
-                };
-                PollOutcome {
-                    events,
-                    next,
-                    reset: false,
-                }
-            }
-            Err(_) => PollOutcome {
-                events: Vec::new(),
-                next: head_id,
-                reset: true,
-            },
-        }
-    }
-
-    /// Like [`Hub::poll`], but when nothing is new, waits up to `wait` for an event.
-    pub async fn poll_wait(
-        &self,
-        company: &str,
-        channels: &[String],
-        since: Option<&str>,
-        limit: usize,
-        wait: Duration,
-    ) -> PollOutcome {
-        let deadline = Instant::now() + wait;
-        let company_arc = self.company(company);
-        let mut since = since.map(str::to_owned);
-        loop {
-            let notified = company_arc.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let outcome = self.poll(company, channels, since.as_deref(), limit);
-            if !outcome.events.is_empty() || outcome.reset || Instant::now() >= deadline {
-                return outcome;
-            }
-            // A poll without a cursor waits for events after the head it just saw.
-            since = Some(outcome.next);
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.poll(company, channels, since.as_deref(), limit);
-            }
-        }
-    }
-
-    /// Queues `frame` for every subscriber (heartbeats).
-    pub fn broadcast(&self, frame: &Bytes) {
-        let epoch = &self.inner.epoch;
-        let head = self.inner.seq.load(Ordering::SeqCst);
-        let mut dropped = 0u64;
-        for (_, r) in self.inner.registry.lock().iter() {
-            let pushed = r
-                .subscriber
-                .push(frame.clone(), || reset_frame(epoch, head, ResetReason::SlowConsumer));
-            dropped += u64::from(pushed == Push::Overflowed);
-        }
-        if dropped > 0 {
-            Counters::add(&self.inner.counters.slow_consumer_drops, dropped);
-            Counters::add(&self.inner.counters.resets, dropped);
-        }
-    }
-
-    /// Ends every stream after `last` (shutdown: a short `retry:` so clients reconnect).
-    pub fn close_all(&self, last: &Bytes) {
-        for (_, r) in self.inner.registry.lock().iter() {
-            r.subscriber.close(last.clone());
-        }
-    }
-
-    /// Housekeeping, run about once a second: ends streams past their deadline with
-    /// `on_expiry`, drops expired history and idle channels and companies.
-    pub fn sweep(&self, on_expiry: &Bytes) {
-        let now = Instant::now();
-        for (_, r) in self.inner.registry.lock().iter() {
-            if r.deadline.is_some_and(|d| d <= now) {
-                r.subscriber.close(on_expiry.clone());
-            }
-        }
-        let companies: Vec<(String, Arc<Company>)> = self
-            .inner
-            .companies
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let ms = now_ms();
-        let mut idle = Vec::new();
-        for (name, company) in companies {
-            let mut state = company.state.lock();
-            state.evict_expired(self.inner.settings.history_max_age, ms);
-            if state.sweep(now, self.inner.settings.idle_timeout) {
-                idle.push(name);
-            }
-        }
-        if !idle.is_empty() {
-            let mut map = self.inner.companies.lock();
-            for name in idle {
-                // Re-check under the map lock: a subscriber may have arrived meanwhile.
-                let still_idle = map.get(&name).is_some_and(|c| {
-                    Arc::strong_count(c) == 1 && c.state.lock().sweep(now, self.inner.settings.idle_timeout)
-                });
-                if still_idle {
-                    map.remove(&name);
-                }
-            }
-        }
-    }
-
-    /// The numbers behind `GET /sse/stats`.
-    pub fn stats(&self) -> StatsSnapshot {
-        let mut by_channel: BTreeMap<String, u64> = BTreeMap::new();
-        let mut history = 0u64;
-        let mut channels = 0u64;
-        let companies: Vec<Arc<Company>> = self.inner.companies.lock().values().cloned().collect();
-        for company in companies {
-            let state = company.state.lock();
-            for (name, ch) in &state.channels {
-                channels += 1;
-                history += ch.history.len() as u64;
-                if !ch.subscribers.is_empty() {
-                    *by_channel.entry(name.clone()).or_default() += ch.subscribers.len() as u64;
-                }
-            }
-        }
-        StatsSnapshot {
-            total_connections: u64::from(self.inner.limits.total()),
-            connections_by_company: self
-                .inner
-                .limits
-                .by_company()
-                .into_iter()
-                .map(|(k, v)| (k, u64::from(v)))
-                .collect(),
-            connections_by_channel: by_channel,
-            history_size: history,
-            channels,
-            counters: (&self.inner.counters).into(),
         }
     }
 }

@@ -1,0 +1,86 @@
+//! Polling: the fallback transport reads the same history with the same cursors.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::event::{format_id, Event};
+use super::{now_ms, Hub};
+
+/// The answer to a poll.
+#[derive(Debug)]
+pub struct PollOutcome {
+    /// Events after the cursor, in order.
+    pub events: Vec<Arc<Event>>,
+    /// The cursor for the next poll (or `Last-Event-ID` for a stream).
+    pub next: String,
+    /// True when the cursor could not be honoured: refetch state, continue from `next`.
+    pub reset: bool,
+}
+
+impl Hub {
+    /// Events after `since` on `channels` (live head when `since` is absent).
+    pub fn poll(&self, company: &str, channels: &[String], since: Option<&str>, limit: usize) -> PollOutcome {
+        let company_arc = self.company(company);
+        let mut state = company_arc.state.lock();
+        state.evict_expired(self.inner.settings.history_max_age, now_ms());
+        let head = self.inner.seq.load(Ordering::SeqCst);
+        let head_id = format_id(&self.inner.epoch, head);
+        match self.resume_point(&state, channels, since, head) {
+            Ok(None) => PollOutcome {
+                events: Vec::new(),
+                next: head_id,
+                reset: false,
+            },
+            Ok(Some(cursor)) => {
+                let events = state.events_after(channels, cursor, limit.saturating_add(1));
+                let truncated = events.len() > limit;
+                let events: Vec<_> = events.into_iter().take(limit).collect();
+                let next = match events.last() {
+                    Some(last) if truncated => last.id.clone(),
+                    _ => head_id,
+                };
+                PollOutcome {
+                    events,
+                    next,
+                    reset: false,
+                }
+            }
+            Err(_) => PollOutcome {
+                events: Vec::new(),
+                next: head_id,
+                reset: true,
+            },
+        }
+    }
+
+    /// Like [`Hub::poll`], but when nothing is new, waits up to `wait` for an event.
+    pub async fn poll_wait(
+        &self,
+        company: &str,
+        channels: &[String],
+        since: Option<&str>,
+        limit: usize,
+        wait: Duration,
+    ) -> PollOutcome {
+        let deadline = Instant::now() + wait;
+        let company_arc = self.company(company);
+        let mut since = since.map(str::to_owned);
+        loop {
+            let notified = company_arc.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let outcome = self.poll(company, channels, since.as_deref(), limit);
+            if !outcome.events.is_empty() || outcome.reset || Instant::now() >= deadline {
+                return outcome;
+            }
+            // A poll without a cursor waits for events after the head it just saw.
+            since = Some(outcome.next);
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.poll(company, channels, since.as_deref(), limit);
+            }
+        }
+    }
+}
