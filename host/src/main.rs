@@ -186,6 +186,12 @@ async fn serve(cfg: HostConfig, dev: Option<DevSecrets>) -> anyhow::Result<()> {
 }
 
 fn print_dev_banner(addr: SocketAddr, secrets: &DevSecrets) {
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "sse-host: WARNING: dev mode on a non-loopback address ({addr}): anyone who can reach it can mint tokens \
+             (/dev/token) and publish (/sse/test-broadcast). Use --config for anything shared."
+        );
+    }
     let token = secrets.token(
         "test-company",
         "VIEWER",
