@@ -8,6 +8,7 @@
 #    retry: the download has been seen to hang);
 # 2. otherwise Debian's rustc-web toolchain with build-std (no download from rustup),
 #    in its own target dir so the two compilers never rebuild each other's artifacts.
+# SSE_FILTER_TOOLCHAIN=debian forces the second path (to check it still works).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,7 +26,7 @@ have_rustup_target() {
   return 1
 }
 
-if have_rustup_target; then
+if [ "${SSE_FILTER_TOOLCHAIN:-}" != debian ] && have_rustup_target; then
   cargo build --profile wasm-release --target wasm32-unknown-unknown -p sse-filter --target-dir "$target_dir" >&2
   built=$target_dir/wasm32-unknown-unknown/wasm-release/sse_filter.wasm
 else
