@@ -35,6 +35,9 @@ export interface SSEClientOptions {
   baseUrl?: string;
   /** `fetch` (default, sends the token in a header) or `eventsource` (cookie auth). */
   transport?: 'fetch' | 'eventsource';
+  /** With `eventsource`: named event types to listen for besides those passed to
+   *  `subscribe` (a native EventSource has no wildcard). Default: the seed's types. */
+  eventTypes?: string[];
   initialRetryDelay?: number;
   maxRetryDelay?: number;
   maxRetries?: number;

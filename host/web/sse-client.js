@@ -30,6 +30,9 @@ const DEFAULTS = {
   probeInterval: 30000,
   fallbackAfter: 2,
   transport: /** @type {'fetch'|'eventsource'} */ ('fetch'),
+  // Native EventSource has no wildcard: these named events (the seed's channel table) are
+  // listened for in addition to every type passed to subscribe().
+  eventTypes: ['dashboard-update', 'evidence-update', 'evidence-deleted', 'report-ready', 'report-failed'],
 };
 
 class HttpError extends Error {
@@ -78,6 +81,8 @@ export function createSSEClient(options) {
   let probeTimer = null;
   /** @type {EventSource|null} */
   let source = null;
+  /** Event types the current EventSource listens for. */
+  let esTypes = new Set();
   let connectedAt = 0;
 
   function query(extra) {
@@ -175,13 +180,20 @@ export function createSSEClient(options) {
     }
   }
 
+  /** Native EventSource only reports named events it listens for: listen per type. */
+  function listenFor(type) {
+    if (!source || type === '*' || esTypes.has(type)) return;
+    esTypes.add(type);
+    const gen = generation;
+    source.addEventListener(type, (e) => gen === generation && deliver(type, /** @type {MessageEvent} */ (e).lastEventId, /** @type {MessageEvent} */ (e).data));
+  }
+
   function runEventSource(gen) {
     const url = `${o.baseUrl}/sse/stream?${query({ lastEventId: state.lastEventId })}`;
     const es = new EventSource(url, { withCredentials: true });
     source = es;
-    const types = new Set(['message', 'connected', 'reset', 'closing', ...listeners.keys()]);
-    types.delete('*');
-    for (const t of types) es.addEventListener(t, (e) => gen === generation && deliver(t, /** @type {MessageEvent} */ (e).lastEventId, /** @type {MessageEvent} */ (e).data));
+    esTypes = new Set();
+    for (const t of ['message', 'connected', 'reset', 'closing', ...o.eventTypes, ...listeners.keys()]) listenFor(t);
     es.onopen = () => onOpen(gen, 'sse');
     es.onerror = () => {
       if (gen !== generation) return;
@@ -338,6 +350,7 @@ export function createSSEClient(options) {
       const [key, handler] = typeof type === 'function' ? ['*', type] : [type, fn];
       if (!listeners.has(key)) listeners.set(key, new Set());
       listeners.get(key).add(handler);
+      listenFor(key);
       return () => listeners.get(key)?.delete(handler);
     },
     destroy() {

@@ -125,3 +125,20 @@ test('the dashboard connects, receives, survives a restart and falls back to pol
   }
   await page.close();
 });
+
+test('the native EventSource transport works with the token in a cookie', async () => {
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await status(page).filter({ hasText: /^Connected$/ }).waitFor({ timeout: 10_000 });
+  await page.selectOption('#transport', 'eventsource');
+  const request = page.waitForRequest((r) => r.url().includes('/sse/stream'));
+  await page.click('#connect');
+  const headers = await (await request).allHeaders();
+  assert.equal(headers.authorization, undefined, 'a native EventSource cannot send the header');
+  assert.match(headers.cookie ?? '', /sse_token=/, 'the token travels in the cookie');
+  await status(page).filter({ hasText: /^Connected$/ }).waitFor({ timeout: 10_000 });
+  const id = await publish({ via: 'eventsource' });
+  await page.locator(`#feed li[data-id="${id}"]`).waitFor({ timeout: 10_000 });
+  await shot(page, '6-eventsource');
+  await page.close();
+});
