@@ -1,5 +1,6 @@
 //! The per-request context: every decision comes from `sse-policy`; this file only
-//! moves bytes between the proxy and the policy.
+//! moves bytes between the proxy and the policy. The request headers are read with one
+//! hostcall and, when they change, written back with one.
 
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
@@ -19,6 +20,37 @@ pub(crate) struct FilterRequest {
     metrics: Rc<Metrics>,
     /// The company whose connection slot this stream holds; taken exactly once on end.
     slot: Option<String>,
+}
+
+/// The request headers as the proxy gave them (names lower-case), read once.
+struct Headers(Vec<(String, Vec<u8>)>);
+
+impl Headers {
+    fn bytes(&self, name: &str) -> Option<&[u8]> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+    }
+
+    fn string(&self, name: &str) -> Option<String> {
+        self.bytes(name).and_then(|v| String::from_utf8(v.to_vec()).ok())
+    }
+
+    /// All `cookie` headers joined: HTTP/2 clients may send one per cookie.
+    fn cookie(&self) -> Option<String> {
+        let all: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == "cookie")
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+            .collect();
+        (!all.is_empty()).then(|| all.join("; "))
+    }
+
+    /// True when the client sent headers only the edge may set.
+    fn has_edge_headers(&self) -> bool {
+        self.0
+            .iter()
+            .any(|(k, _)| k.to_ascii_lowercase().starts_with(HEADER_PREFIX))
+    }
 }
 
 impl FilterRequest {
@@ -45,13 +77,13 @@ impl FilterRequest {
         )
     }
 
-    fn unavailable(&self, config: Option<&PolicyConfig>, message: &str) -> Action {
+    fn unavailable(&self, config: Option<&PolicyConfig>, origin: Option<&str>, message: &str) -> Action {
         self.metrics.denied("unavailable");
         let code = ErrorCode::Unavailable;
         let headers = match config {
             Some(c) => {
                 let mut h = reply::error_headers(c, code, false);
-                h.extend(reply::cors_headers(&c.cors, self.header_str("origin").as_deref()));
+                h.extend(reply::cors_headers(&c.cors, origin));
                 h
             }
             None => vec![
@@ -62,11 +94,6 @@ impl FilterRequest {
         self.send(code.status(), headers, &error_body(code, message))
     }
 
-    fn header_str(&self, name: &str) -> Option<String> {
-        self.get_http_request_header_bytes(name)
-            .and_then(|v| String::from_utf8(v).ok())
-    }
-
     fn release_slot(&mut self) {
         if let Some(company) = self.slot.take() {
             slots::release(&company);
@@ -74,14 +101,34 @@ impl FilterRequest {
         }
     }
 
-    fn forward(&mut self, config: &PolicyConfig, grant: Grant, method: &str, path: &str, now: u64) -> Action {
-        let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+    /// Forwards the request: client `x-sse-*` headers and the token removed, the signed
+    /// identity added, in one write of the header map (none if nothing changed).
+    fn forward(&mut self, config: &PolicyConfig, headers: Headers, grant: Grant, now: u64) -> Action {
+        let method = headers.string(":method").unwrap_or_default();
+        let target = headers.string(":path").unwrap_or_default();
+        let (path_only, query) = target.split_once('?').unwrap_or((&target, ""));
+        let changed = headers.has_edge_headers() || grant.token_source.is_some() || grant.identity.is_some();
+        if !changed {
+            self.metrics.allowed();
+            return Action::Continue;
+        }
+        let cookie = headers.cookie();
+        let mut out: Vec<(String, Vec<u8>)> = headers
+            .0
+            .into_iter()
+            .filter(|(k, _)| !k.to_ascii_lowercase().starts_with(HEADER_PREFIX))
+            .filter(|(k, _)| match grant.token_source {
+                Some(TokenSource::Header) => k != "authorization",
+                Some(TokenSource::Cookie) => k != "cookie",
+                _ => true,
+            })
+            .collect();
         match grant.token_source {
-            Some(TokenSource::Header) => self.set_http_request_header("authorization", None),
             Some(TokenSource::Cookie) => {
                 let name = config.tokens.cookie.as_deref().unwrap_or_default();
-                let cookie = self.cookie_header().unwrap_or_default();
-                self.set_http_request_header("cookie", strip_cookie(&cookie, name).as_deref());
+                if let Some(rest) = strip_cookie(&cookie.unwrap_or_default(), name) {
+                    out.push(("cookie".into(), rest.into_bytes()));
+                }
             }
             Some(TokenSource::Query) => {
                 let name = config.tokens.query_param.as_deref().unwrap_or_default();
@@ -91,28 +138,22 @@ impl FilterRequest {
                 } else {
                     format!("{path_only}?{rest}")
                 };
-                self.set_http_request_header(":path", Some(&target));
+                for (k, v) in &mut out {
+                    if k == ":path" {
+                        *v = target.clone().into_bytes();
+                    }
+                }
             }
-            None => {}
+            _ => {}
         }
         if let Some(who) = &grant.identity {
-            for (name, value) in identity::sign(&config.edge.secret, method, path_only, who, &grant.channels, now) {
-                self.add_http_request_header(name, &value);
+            for (name, value) in identity::sign(&config.edge.secret, &method, path_only, who, &grant.channels, now) {
+                out.push((name.to_owned(), value.into_bytes()));
             }
         }
+        self.set_http_request_headers_bytes(out.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect());
         self.metrics.allowed();
         Action::Continue
-    }
-
-    /// All `cookie` headers joined: HTTP/2 clients may send one per cookie.
-    fn cookie_header(&self) -> Option<String> {
-        let all: Vec<String> = self
-            .get_http_request_headers_bytes()
-            .into_iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
-            .filter_map(|(_, v)| String::from_utf8(v).ok())
-            .collect();
-        (!all.is_empty()).then(|| all.join("; "))
     }
 }
 
@@ -125,42 +166,33 @@ impl Context for FilterRequest {
 
 impl HttpContext for FilterRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let headers = Headers(self.get_http_request_headers_bytes());
+        let origin = headers.string("origin");
+        let origin = origin.as_deref();
         let Some(config) = self.config.clone() else {
-            return self.unavailable(None, "edge filter is not configured");
+            return self.unavailable(None, origin, "edge filter is not configured");
         };
-        // Identity headers are the edge's alone: drop whatever the client sent.
-        for (name, _) in self.get_http_request_headers_bytes() {
-            if name.to_ascii_lowercase().starts_with(HEADER_PREFIX) {
-                self.set_http_request_header(&name, None);
-            }
-        }
-        let method = self.header_str(":method").unwrap_or_default();
-        let origin = self.header_str("origin");
-        let Some(path) = self.header_str(":path") else {
-            return self.deny(
-                &config,
-                DenyReason::InvalidRequest("path is not UTF-8"),
-                origin.as_deref(),
-            );
+        let method = headers.string(":method").unwrap_or_default();
+        let Some(path) = headers.string(":path") else {
+            return self.deny(&config, DenyReason::InvalidRequest("path is not UTF-8"), origin);
         };
-        let authorization = self.get_http_request_header_bytes("authorization");
-        let cookie = self.cookie_header();
+        let cookie = headers.cookie();
         let now = self
             .get_current_time()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let req = Request::new(&method, &path)
-            .with_authorization(authorization.as_deref())
+            .with_authorization(headers.bytes("authorization"))
             .with_cookie(cookie.as_deref().map(str::as_bytes));
         let grant = match decide(&config, &req, now) {
-            sse_policy::Decision::Deny(reason) => return self.deny(&config, reason, origin.as_deref()),
+            sse_policy::Decision::Deny(reason) => return self.deny(&config, reason, origin),
             sse_policy::Decision::Allow(grant) => grant,
         };
         match grant.route {
             Route::Preflight => {
-                let mut headers = reply::cors_headers(&config.cors, origin.as_deref());
-                headers.extend(reply::preflight_headers(&config.cors));
-                return self.send(204, headers, "");
+                let mut h = reply::cors_headers(&config.cors, origin);
+                h.extend(reply::preflight_headers(&config.cors));
+                return self.send(204, h, "");
             }
             Route::Stream => {
                 let company = grant.identity.as_ref().map(|i| i.company.clone()).unwrap_or_default();
@@ -169,15 +201,16 @@ impl HttpContext for FilterRequest {
                         self.slot = Some(company);
                         self.metrics.stream_opened();
                     }
-                    Acquire::Full => return self.deny(&config, DenyReason::TooManyConnections, origin.as_deref()),
-                    Acquire::Failed => return self.unavailable(Some(&config), "connection limit store unavailable"),
+                    Acquire::Full => return self.deny(&config, DenyReason::TooManyConnections, origin),
+                    Acquire::Failed => {
+                        return self.unavailable(Some(&config), origin, "connection limit store unavailable")
+                    }
                 }
             }
             _ => {}
         }
-        self.forward(&config, grant, &method, &path, now)
+        self.forward(&config, headers, grant, now)
     }
-
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let is_event_stream = self
             .get_http_response_header_bytes("content-type")
