@@ -60,40 +60,7 @@ fn the_shipped_config_passes_envoy_validation() {
 async fn envoy_decides_exactly_like_the_embedded_edge() {
     let (host, envoy) = stack(Duration::from_secs(30)).await;
     let embedded = TestHost::start_with(wasm_config()).await;
-    let viewer = token("acme", "VIEWER");
-    let cases: Vec<Case> = vec![
-        ("GET", STREAM, None),
-        ("GET", STREAM, Some("garbage".into())),
-        (
-            "GET",
-            "/sse/stream?companyId=globex&channel=dashboard-updates",
-            Some(viewer.clone()),
-        ),
-        (
-            "GET",
-            "/sse/stream?companyId=bad!&channel=dashboard-updates",
-            Some(viewer.clone()),
-        ),
-        ("GET", "/sse/stream?companyId=acme&channel=nope", Some(viewer.clone())),
-        (
-            "GET",
-            "/sse/stream?companyId=acme&channel=audit-log",
-            Some(viewer.clone()),
-        ),
-        (
-            "GET",
-            "/sse/poll?companyId=acme&channel=dashboard-updates",
-            Some(viewer.clone()),
-        ),
-        ("GET", "/sse/stats", Some(viewer.clone())),
-        ("GET", "/sse/stats", Some(token("acme", "ADMIN"))),
-        ("GET", "/sse/nothing", Some(viewer.clone())),
-    ];
-    let through_envoy = decisions(&host.client, &format!("http://{}", envoy.addr), &cases).await;
-    let embedded = decisions(&host.client, &format!("http://{}", embedded.addr), &cases).await;
-    for ((method, target, _), (a, b)) in cases.iter().zip(through_envoy.iter().zip(&embedded)) {
-        assert_eq!(a, b, "{method} {target}: envoy vs embedded");
-    }
+    assert_same_decisions(&host.client, envoy.addr, embedded.addr, "envoy vs embedded").await;
 }
 
 #[tokio::test]

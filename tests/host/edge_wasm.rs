@@ -54,46 +54,7 @@ async fn browser_style_clients_stream_through_the_embedded_filter() {
 async fn the_embedded_filter_decides_exactly_like_the_native_edge() {
     let native = TestHost::start().await;
     let wasm = TestHost::start_with(wasm_config()).await;
-    let viewer = token("acme", "VIEWER");
-    let cases: Vec<Case> = vec![
-        ("GET", "/sse/stream?companyId=acme&channel=dashboard-updates", None),
-        (
-            "GET",
-            "/sse/stream?companyId=acme&channel=dashboard-updates",
-            Some("garbage".into()),
-        ),
-        (
-            "GET",
-            "/sse/stream?companyId=globex&channel=dashboard-updates",
-            Some(viewer.clone()),
-        ),
-        (
-            "GET",
-            "/sse/stream?companyId=bad!&channel=dashboard-updates",
-            Some(viewer.clone()),
-        ),
-        ("GET", "/sse/stream?companyId=acme&channel=nope", Some(viewer.clone())),
-        (
-            "GET",
-            "/sse/stream?companyId=acme&channel=audit-log",
-            Some(viewer.clone()),
-        ),
-        (
-            "GET",
-            "/sse/poll?companyId=acme&channel=dashboard-updates",
-            Some(viewer.clone()),
-        ),
-        ("GET", "/sse/stats", Some(viewer.clone())),
-        ("GET", "/sse/stats", Some(token("acme", "ADMIN"))),
-        ("POST", "/sse/publish", Some(viewer.clone())),
-        ("POST", "/sse/test-broadcast", None),
-        ("GET", "/sse/nothing", Some(viewer.clone())),
-    ];
-    let a = decisions(&native.client, &format!("http://{}", native.addr), &cases).await;
-    let b = decisions(&native.client, &format!("http://{}", wasm.addr), &cases).await;
-    for ((method, target, _), (x, y)) in cases.iter().zip(a.iter().zip(&b)) {
-        assert_eq!(x, y, "{method} {target}: native vs wasm");
-    }
+    assert_same_decisions(&native.client, native.addr, wasm.addr, "native vs wasm").await;
 }
 
 #[tokio::test]

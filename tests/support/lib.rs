@@ -320,3 +320,51 @@ pub async fn decisions(client: &reqwest::Client, base: &str, cases: &[Case]) -> 
     }
     out
 }
+
+/// The table of requests on which two edges must decide alike: no token, a bad token,
+/// another company, a malformed company, an unknown and a role-restricted channel, poll,
+/// stats as viewer and admin, publish as viewer, test-broadcast outside dev mode, an
+/// unknown route.
+pub fn decision_cases() -> Vec<Case> {
+    let viewer = || Some(token("acme", "VIEWER"));
+    vec![
+        ("GET", "/sse/stream?companyId=acme&channel=dashboard-updates", None),
+        (
+            "GET",
+            "/sse/stream?companyId=acme&channel=dashboard-updates",
+            Some("garbage".into()),
+        ),
+        (
+            "GET",
+            "/sse/stream?companyId=globex&channel=dashboard-updates",
+            viewer(),
+        ),
+        ("GET", "/sse/stream?companyId=bad!&channel=dashboard-updates", viewer()),
+        ("GET", "/sse/stream?companyId=acme&channel=nope", viewer()),
+        ("GET", "/sse/stream?companyId=acme&channel=audit-log", viewer()),
+        ("GET", "/sse/poll?companyId=acme&channel=dashboard-updates", viewer()),
+        ("GET", "/sse/stats", viewer()),
+        ("GET", "/sse/stats", Some(token("acme", "ADMIN"))),
+        ("POST", "/sse/publish", viewer()),
+        ("POST", "/sse/test-broadcast", None),
+        ("GET", "/sse/nothing", viewer()),
+    ]
+}
+
+/// Asserts that the edges at `a` and `b` answer every [`decision_cases`] request alike.
+pub async fn assert_same_decisions(
+    client: &reqwest::Client,
+    a: std::net::SocketAddr,
+    b: std::net::SocketAddr,
+    label: &str,
+) {
+    let cases = decision_cases();
+    let left = decisions(client, &format!("http://{a}"), &cases).await;
+    let right = decisions(client, &format!("http://{b}"), &cases).await;
+    for ((method, target, _), (x, y)) in cases.iter().zip(left.iter().zip(&right)) {
+        assert_eq!(x, y, "{method} {target}: {label}");
+    }
+    let statuses: std::collections::BTreeSet<u16> = left.iter().map(|(s, _, _)| *s).collect();
+    let expected: std::collections::BTreeSet<u16> = [200, 400, 401, 403, 404].into();
+    assert_eq!(statuses, expected, "the table exercises every kind of answer: {left:?}");
+}
