@@ -90,3 +90,25 @@ async fn in_process_publish_reaches_http_subscribers() {
         .unwrap();
     assert_eq!(s.next_event().await.id, Some(id));
 }
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_streams_too() {
+    // What Envoy's h2c upstream speaks: several streams on one connection.
+    let host = TestHost::start().await;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let url = host.url("/sse/stream?companyId=acme&channel=dashboard-updates");
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let res = h2.get(&url).bearer_auth(token("acme", "VIEWER")).send().await.unwrap();
+        assert_eq!(res.version(), reqwest::Version::HTTP_2);
+        let mut s = SseStream::new(res);
+        assert_eq!(s.next_event().await.event, "connected");
+        streams.push(s);
+    }
+    let id = host
+        .publish("acme", "dashboard-updates", "dashboard-update", json!(1))
+        .await;
+    for s in &mut streams {
+        assert_eq!(s.next_event().await.id.as_ref(), Some(&id));
+    }
+}
