@@ -164,26 +164,13 @@ impl WasmEdge {
     /// Runs response headers through the chain in reverse order (as Envoy's encoders).
     pub fn on_response(&self, contexts: &Contexts, mut headers: HeaderMap) -> Result<HeaderMap, EdgeError> {
         for &(p, vm, generation, ctx) in contexts.held.iter().rev() {
-            let plugin = &self.plugins[p];
-            let mut out = None;
-            let mut failed = None;
-            plugin.with_same_vm(vm, generation, |v| {
-                match v.response_headers(ctx, std::mem::take(&mut headers)) {
-                    Ok(h) => {
-                        out = Some(h);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        failed = Some(e.clone());
-                        Err(e)
-                    }
-                }
+            let run = self.plugins[p].with_same_vm(vm, generation, |v| {
+                v.response_headers(ctx, std::mem::take(&mut headers))
             });
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            if let Some(h) = out {
-                headers = h;
+            match run {
+                Some(Ok(h)) => headers = h,
+                Some(Err(e)) => return Err(e),
+                None => {} // that VM died earlier: its filter no longer sees this stream
             }
         }
         Ok(headers)
@@ -229,7 +216,7 @@ impl WasmEdge {
 impl Drop for Contexts {
     fn drop(&mut self) {
         for &(p, vm, generation, ctx) in self.held.iter().rev() {
-            self.plugins[p].with_same_vm(vm, generation, |v| v.finish(ctx));
+            let _ = self.plugins[p].with_same_vm(vm, generation, |v| v.finish(ctx));
         }
     }
 }

@@ -78,8 +78,8 @@ impl Plugin {
         self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()
     }
 
-    /// Runs `f` on VM `index`; returns its result and the VM's generation. A trap
-    /// replaces the VM.
+    /// Runs `f` on VM `index` (starting a fresh VM if the last one failed); returns its
+    /// result and the VM's generation.
     pub(crate) fn with_vm<R>(
         &self,
         index: usize,
@@ -90,46 +90,55 @@ impl Plugin {
             slot.vm = Some(Vm::new(&self.module, &self.linker, self.shared.clone(), &self.limits)?);
         }
         let generation = slot.generation;
-        let vm = slot.vm.as_mut().expect("created above");
-        match f(vm) {
-            Ok(r) => Ok((r, generation)),
-            Err(e) => {
-                tracing::error!(plugin = %self.shared.name, vm = index, "wasm VM failed, replacing it: {e}");
-                slot.vm = None;
-                slot.generation += 1;
-                Err(e)
-            }
-        }
+        self.run(&mut slot, index, f).map(|r| (r, generation))
     }
 
-    /// Runs `f` only if VM `index` is still the one of `generation`.
-    pub(crate) fn with_same_vm(&self, index: usize, generation: u64, f: impl FnOnce(&mut Vm) -> Result<(), EdgeError>) {
+    /// Runs `f` only if VM `index` is still the one of `generation`; `None` when that VM
+    /// was replaced (its contexts died with it).
+    pub(crate) fn with_same_vm<R>(
+        &self,
+        index: usize,
+        generation: u64,
+        f: impl FnOnce(&mut Vm) -> Result<R, EdgeError>,
+    ) -> Option<Result<R, EdgeError>> {
         let mut slot = self.slots[index].lock();
-        if slot.generation != generation {
-            return;
+        if slot.generation != generation || slot.vm.is_none() {
+            return None;
         }
-        if let Some(vm) = slot.vm.as_mut() {
-            if let Err(e) = f(vm) {
-                tracing::error!(plugin = %self.shared.name, vm = index, "wasm VM failed, replacing it: {e}");
-                slot.vm = None;
-                slot.generation += 1;
-            }
+        Some(self.run(&mut slot, index, f))
+    }
+
+    /// Runs `f` on the slot's VM; any error (trap, deadline) throws the VM away.
+    fn run<R>(
+        &self,
+        slot: &mut Slot,
+        index: usize,
+        f: impl FnOnce(&mut Vm) -> Result<R, EdgeError>,
+    ) -> Result<R, EdgeError> {
+        let vm = slot
+            .vm
+            .as_mut()
+            .ok_or_else(|| EdgeError::Engine("no VM in slot".into()))?;
+        let result = f(vm);
+        if let Err(e) = &result {
+            tracing::error!(plugin = %self.shared.name, vm = index, "wasm VM failed, replacing it: {e}");
+            slot.vm = None;
+            slot.generation += 1;
         }
+        result
     }
 
     /// Delivers due `on_tick` calls.
     pub(crate) fn tick(&self) {
         for (index, slot) in self.slots.iter().enumerate() {
-            let due = {
-                let s = slot.lock();
-                s.vm.as_ref().is_some_and(|vm| {
-                    let period = vm.tick_period_ms();
-                    period > 0 && s.last_tick.elapsed().as_millis() >= u128::from(period)
-                })
-            };
+            let mut slot = slot.lock();
+            let due = slot.vm.as_ref().is_some_and(|vm| {
+                let period = vm.tick_period_ms();
+                period > 0 && slot.last_tick.elapsed().as_millis() >= u128::from(period)
+            });
             if due {
-                let _ = self.with_vm(index, |vm| vm.tick());
-                self.slots[index].lock().last_tick = Instant::now();
+                slot.last_tick = Instant::now();
+                let _ = self.run(&mut slot, index, Vm::tick);
             }
         }
     }

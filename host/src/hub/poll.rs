@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::company::Company;
 use super::event::{format_id, Event};
 use super::{now_ms, Hub};
 
@@ -23,8 +24,11 @@ pub struct PollOutcome {
 impl Hub {
     /// Events after `since` on `channels` (live head when `since` is absent).
     pub fn poll(&self, company: &str, channels: &[String], since: Option<&str>, limit: usize) -> PollOutcome {
-        let company_arc = self.company(company);
-        let mut state = company_arc.state.lock();
+        self.poll_company(&self.company(company), channels, since, limit)
+    }
+
+    fn poll_company(&self, company: &Company, channels: &[String], since: Option<&str>, limit: usize) -> PollOutcome {
+        let mut state = company.state.lock();
         state.evict_expired(self.inner.settings.history_max_age, now_ms());
         let head = self.inner.seq.load(Ordering::SeqCst);
         let head_id = format_id(&self.inner.epoch, head);
@@ -72,14 +76,14 @@ impl Hub {
             let notified = company_arc.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let outcome = self.poll(company, channels, since.as_deref(), limit);
+            let outcome = self.poll_company(&company_arc, channels, since.as_deref(), limit);
             if !outcome.events.is_empty() || outcome.reset || Instant::now() >= deadline {
                 return outcome;
             }
             // A poll without a cursor waits for events after the head it just saw.
             since = Some(outcome.next);
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.poll(company, channels, since.as_deref(), limit);
+                return self.poll_company(&company_arc, channels, since.as_deref(), limit);
             }
         }
     }
