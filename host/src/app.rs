@@ -9,7 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
-use crate::config::HostConfig;
+use crate::backend::{Backend, BackendError, MemoryBackend, RedisBackend};
+use crate::config::{BackendSettings, HostConfig};
 use crate::dev::DevSecrets;
 use crate::edge::{EdgeError, WasmEdge};
 use crate::hub::{sse, Hub};
@@ -24,8 +25,10 @@ const DRAIN_RETRY_MS: u64 = 500;
 pub struct AppState {
     /// The validated configuration.
     pub config: HostConfig,
-    /// The hub.
+    /// The hub: this host's connections, queues and fan-out.
     pub hub: Hub,
+    /// Where events are stored and read back (memory or Redis).
+    pub backend: Arc<dyn Backend>,
     /// HTTP-level metrics.
     pub metrics: HttpMetrics,
     /// Publish rate limits.
@@ -70,6 +73,9 @@ pub enum StartError {
     /// A wasm filter could not be loaded or refused its configuration (fail closed).
     #[error("edge filter: {0}")]
     Edge(#[from] EdgeError),
+    /// The event store could not be reached (fail at start, not at the first request).
+    #[error("{0}")]
+    Store(#[from] BackendError),
 }
 
 /// A bound, ready-to-run host.
@@ -87,12 +93,19 @@ impl App {
             Some(w) => Some(WasmEdge::load(w.plugins.clone(), w.vms, w.limits)?),
             None => None,
         };
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", config.listen)))?;
         let hub = Hub::new(config.hub.clone());
+        let backend: Arc<dyn Backend> = match &config.backend {
+            BackendSettings::Memory => Arc::new(MemoryBackend::new(hub.clone())),
+            BackendSettings::Redis(r) => Arc::new(RedisBackend::connect(r.clone(), hub.clone()).await?),
+        };
         let rate = RateLimiter::new(config.publish.rate_per_sec, config.publish.burst);
         let state = AppState {
             config,
             hub,
+            backend,
             metrics: HttpMetrics::default(),
             rate,
             edge,
@@ -134,6 +147,7 @@ impl App {
         tracing::info!(addr = %self.local_addr(), edge = ?self.state.config.edge, epoch = self.state.hub.epoch(), "listening");
         crate::http::server::serve(self.listener, self.state.clone(), shutdown).await;
         ticks.abort();
+        self.state.backend.shutdown().await;
     }
 }
 

@@ -10,8 +10,10 @@ use sse_policy::PolicyConfig;
 
 use crate::hub::HubSettings;
 
+mod backend;
 mod wasm;
 
+pub use backend::{BackendKind, BackendSettings, RedisFile};
 pub use wasm::{default_filter_path, WasmFile, WasmPluginFile, WasmSettings};
 
 /// How the host learns who is calling.
@@ -63,6 +65,8 @@ pub struct HostConfig {
     pub log_json: bool,
     /// The embedded edge's filter chain (edge mode `wasm` only).
     pub wasm: Option<WasmSettings>,
+    /// Where events live.
+    pub backend: BackendSettings,
 }
 
 /// Stream behaviour.
@@ -130,6 +134,10 @@ pub struct FileConfig {
     pub log_format: String,
     /// `[wasm]`
     pub wasm: WasmFile,
+    /// `backend = "memory" | "redis"`
+    pub backend: BackendKind,
+    /// `[redis]`
+    pub redis: RedisFile,
 }
 
 /// `[stream]` table.
@@ -199,6 +207,8 @@ impl Default for FileConfig {
             shutdown_grace_secs: 10,
             log_format: "text".into(),
             wasm: WasmFile::default(),
+            backend: BackendKind::Memory,
+            redis: RedisFile::default(),
         }
     }
 }
@@ -367,6 +377,7 @@ impl FileConfig {
             (1..=4096).contains(&self.wasm.memory_limit_mb),
             "wasm.memory_limit_mb: must be 1-4096",
         );
+        let backend = self.redis.build(self.backend, &mut problems);
         let wasm = match (self.edge, &policy_json) {
             (EdgeMode::Wasm, Some(json)) => Some(self.wasm.load(json, &mut problems)),
             _ => None,
@@ -404,6 +415,7 @@ impl FileConfig {
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             log_json: self.log_format == "json",
             wasm,
+            backend,
         })
     }
 }

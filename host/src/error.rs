@@ -4,6 +4,7 @@
 use sse_policy::identity::EdgeAuthError;
 use sse_policy::{DenyReason, ErrorCode};
 
+use crate::backend::BackendError;
 use crate::hub::limits::LimitError;
 use crate::hub::PublishError;
 
@@ -40,6 +41,23 @@ pub enum HostError {
     /// The embedded edge failed (trap, deadline, refusal): fail closed.
     #[error("edge filter unavailable")]
     EdgeFailed,
+    /// The event store (Redis) cannot be reached: nothing was stored.
+    #[error("event store unavailable; retry shortly")]
+    StoreUnavailable,
+}
+
+impl From<BackendError> for HostError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::Publish(p) => Self::Publish(p),
+            BackendError::Limit(l) => Self::Limit(l),
+            BackendError::Unavailable(why) => {
+                // The reason may name hosts; it goes to the log, the client gets the code.
+                tracing::warn!(error = %why, "event store unavailable");
+                Self::StoreUnavailable
+            }
+        }
+    }
 }
 
 impl HostError {
@@ -53,7 +71,7 @@ impl HostError {
             Self::Limit(_) => ErrorCode::TooManyConnections,
             Self::BadRequest(_) => ErrorCode::InvalidRequest,
             Self::RateLimited => ErrorCode::RateLimited,
-            Self::Draining | Self::EdgeFailed => ErrorCode::Unavailable,
+            Self::Draining | Self::EdgeFailed | Self::StoreUnavailable => ErrorCode::Unavailable,
             Self::NotFound => ErrorCode::NotFound,
         }
     }
@@ -80,6 +98,7 @@ impl HostError {
             Self::Draining => "draining",
             Self::NotFound => "not_found",
             Self::EdgeFailed => "edge_failure",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 }

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod backend;
 pub mod config;
 pub mod dev;
 pub mod edge;

@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sse_host::dev::{self, DevSecrets};
-use sse_host::{App, EdgeMode, FileConfig, HostConfig};
+use sse_host::config::{self, FileConfig, HostConfig};
+use sse_host::{App, EdgeMode};
 
 /// Exit code for an invalid configuration (EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
@@ -48,6 +49,10 @@ enum Command {
         /// Where dev mode keeps its secrets.
         #[arg(long, env = "SSE_HOST_DEV_DIR")]
         dev_dir: Option<PathBuf>,
+        /// Use the Redis backend at this URL (redis://HOST:PORT): several hosts share
+        /// history, fan-out and connection limits.
+        #[arg(long, env = "SSE_HOST_REDIS")]
+        redis: Option<String>,
     },
     /// Validate a configuration file and its policy; report every problem.
     CheckConfig {
@@ -124,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             edge,
             policy,
             dev_dir,
+            redis,
         } => {
             let (mut file, mut policy_json, secrets) = if dev {
                 let secrets = DevSecrets::load_or_create(&dev_dir.unwrap_or_else(dev::default_dir))?;
@@ -137,6 +143,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(edge) = edge {
                 file.edge = edge;
+            }
+            if let Some(url) = redis {
+                file.backend = config::BackendKind::Redis;
+                file.redis.url = url;
             }
             if let Some(p) = policy {
                 policy_json =
@@ -170,10 +180,7 @@ fn init_logging(cfg: &HostConfig) {
 }
 
 async fn serve(cfg: HostConfig, dev: Option<DevSecrets>) -> anyhow::Result<()> {
-    let listen = cfg.listen;
-    let app = App::bind(cfg)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let app = App::bind(cfg).await?;
     let app = match dev {
         Some(secrets) => {
             print_dev_banner(app.local_addr(), &secrets);

@@ -9,6 +9,7 @@ use sse_policy::Grant;
 
 use super::reply::{self, Body};
 use crate::app::AppState;
+use crate::backend::PollRequest;
 use crate::error::HostError;
 use crate::hub::stats::Counters;
 
@@ -65,14 +66,17 @@ pub(crate) async fn handle<B>(
     }
     let since = query.iter().find(|(k, _)| k == "since").map(|(_, v)| v.as_str());
     Counters::add(&state.hub.counters().poll_requests, 1);
-    let outcome = if wait > 0 && !state.is_draining() {
-        state
-            .hub
-            .poll_wait(&who.company, &grant.channels, since, limit, Duration::from_secs(wait))
-            .await
-    } else {
-        state.hub.poll(&who.company, &grant.channels, since, limit)
-    };
+    let wait = if state.is_draining() { 0 } else { wait };
+    let outcome = state
+        .backend
+        .poll(PollRequest {
+            company: &who.company,
+            channels: &grant.channels,
+            since,
+            limit,
+            wait: Duration::from_secs(wait),
+        })
+        .await?;
     let body = PollBody {
         events: outcome
             .events

@@ -126,7 +126,7 @@ pub(crate) async fn handle(
         .iter()
         .map(|e| (e.channel.as_str(), e.kind.as_str(), e.data.clone()))
         .collect();
-    let ids = state.hub.publish_batch(&company, &items)?;
+    let ids = state.backend.publish(&company, &items).await?;
     tracing::info!(
         company = %company,
         publisher = grant.identity.as_ref().map_or("dev", |w| w.subject.as_str()),

@@ -76,9 +76,13 @@ async fn sse(state: &AppState, req: Request<Incoming>, origin: Option<&str>) -> 
     let policy = &state.config.policy;
     match grant.route {
         Route::Preflight => Ok(reply::preflight(policy, origin)),
-        Route::Stream => stream::open(state, &req, grant, origin),
+        Route::Stream => stream::open(state, &req, grant, origin).await,
         Route::Poll => poll::handle(state, &req, grant, origin).await,
-        Route::Stats => Ok(reply::json(policy, origin, 200, &state.hub.stats())),
+        Route::Stats => {
+            let mut stats = serde_json::to_value(state.hub.stats()).unwrap_or_default();
+            stats["backend"] = state.backend.status();
+            Ok(reply::json(policy, origin, 200, &stats))
+        }
         Route::Publish | Route::TestBroadcast => publish::handle(state, req, grant, origin).await,
         Route::Other => Err(HostError::NotFound),
     }

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::edge::unix_now;
 use super::reply::{self, Body};
 use crate::app::AppState;
+use crate::backend::StreamRequest;
 use crate::error::HostError;
 use crate::hub::subscriber::Next;
 use crate::hub::{sse, Subscription};
@@ -63,7 +64,7 @@ fn resume_id<B>(req: &Request<B>) -> Option<String> {
 }
 
 /// Opens a stream for an authorized request.
-pub(crate) fn open<B>(
+pub(crate) async fn open<B>(
     state: &AppState,
     req: &Request<B>,
     grant: Grant,
@@ -83,12 +84,15 @@ pub(crate) fn open<B>(
         lifetime = lifetime.min(Duration::from_secs(exp.saturating_sub(unix_now())));
     }
     let resume = resume_id(req);
-    let sub = state.hub.subscribe(
-        &who.company,
-        &grant.channels,
-        resume.as_deref(),
-        Some(Instant::now() + lifetime),
-    )?;
+    let sub = state
+        .backend
+        .subscribe(StreamRequest {
+            company: &who.company,
+            channels: &grant.channels,
+            resume: resume.as_deref(),
+            deadline: Some(Instant::now() + lifetime),
+        })
+        .await?;
     let connected = serde_json::json!({
         "connectionId": sub.connection_id,
         "companyId": who.company,

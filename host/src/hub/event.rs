@@ -14,8 +14,11 @@ use super::sse;
 /// A published event. Encoded once; the frame is shared by every subscriber.
 #[derive(Debug)]
 pub struct Event {
-    /// Position in the hub's sequence.
+    /// Position in the memory hub's sequence (0 for events from Redis).
     pub seq: u64,
+    /// Position in the company's total order (the memory sequence, or the Redis stream
+    /// ID as `ms << 64 | seq`).
+    pub order: u128,
     /// The wire ID (`<epoch>-<seq>`).
     pub id: String,
     /// The channel it was published to.
@@ -31,6 +34,29 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event sequenced elsewhere (the Redis backend): `id` is its stream ID and
+    /// `seq` is unused (0), since ordering is the caller's job.
+    pub fn external(
+        id: String,
+        order: u128,
+        channel: &str,
+        kind: &str,
+        data: Box<RawValue>,
+        timestamp_ms: u64,
+    ) -> Self {
+        let frame = sse::event_frame(Some(&id), Some(kind), data.get());
+        Self {
+            seq: 0,
+            order,
+            id,
+            channel: channel.to_owned(),
+            kind: kind.to_owned(),
+            data,
+            timestamp_ms,
+            frame,
+        }
+    }
+
     pub(crate) fn new(
         epoch: &str,
         seq: u64,
@@ -43,6 +69,7 @@ impl Event {
         let frame = sse::event_frame(Some(&id), Some(kind), data.get());
         Self {
             seq,
+            order: u128::from(seq),
             id,
             channel: channel.to_owned(),
             kind: kind.to_owned(),
@@ -113,9 +140,13 @@ impl ResetReason {
 
 /// The `reset` event: the client must refetch its state, then continue from this ID.
 pub fn reset_frame(epoch: &str, head: u64, reason: ResetReason) -> Bytes {
-    let id = format_id(epoch, head);
+    reset_frame_at(&format_id(epoch, head), reason)
+}
+
+/// The `reset` event carrying an explicit ID (the Redis backend's stream IDs).
+pub fn reset_frame_at(id: &str, reason: ResetReason) -> Bytes {
     let data = serde_json::json!({ "reason": reason.as_str(), "lastEventId": id }).to_string();
-    sse::event_frame(Some(&id), Some("reset"), &data)
+    sse::event_frame(Some(id), Some("reset"), &data)
 }
 
 #[cfg(test)]

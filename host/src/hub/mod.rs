@@ -6,6 +6,7 @@
 //! of all subscribers (heartbeats, expiry, shutdown). No lock is held across an await.
 
 mod company;
+mod external;
 mod maintenance;
 mod poll;
 
@@ -66,6 +67,9 @@ impl Default for HubSettings {
     }
 }
 
+/// An event to publish: (channel, event type, JSON data).
+pub type NewEvent<'a> = (&'a str, &'a str, Box<RawValue>);
+
 /// Why a publish was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PublishError {
@@ -100,7 +104,41 @@ struct SubscriptionGuard {
     company: Arc<Company>,
     keys: Vec<(String, usize)>,
     registry_key: usize,
-    _slot: Slot,
+    // Dropped before the slot: a cluster-wide release is queued before the local count
+    // falls, so a count resync in between can only over-count (fail closed).
+    _hold: Option<Hold>,
+    _slot: Option<Slot>,
+}
+
+/// Something a backend keeps alive for as long as a subscription (for Redis: the
+/// cluster-wide connection slot and the channel follow references).
+pub struct Hold(pub Box<dyn Send + Sync>);
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hold")
+    }
+}
+
+/// A subscriber registered in the registry and its channels, not yet wrapped.
+struct Opened {
+    company: Arc<Company>,
+    subscriber: Arc<Subscriber>,
+    keys: Vec<(String, usize)>,
+    registry_key: usize,
+}
+
+/// Adds `subscriber` to each channel's list (the caller holds the company lock).
+fn register_channels(
+    state: &mut company::CompanyState,
+    channels: &[String],
+    subscriber: &Arc<Subscriber>,
+) -> Vec<(String, usize)> {
+    let now = Instant::now();
+    channels
+        .iter()
+        .map(|name| (name.clone(), state.channel(name, now).subscribers.insert(subscriber.clone())))
+        .collect()
 }
 
 /// Cheap-to-clone handle to the hub.
@@ -184,6 +222,19 @@ impl Hub {
         c
     }
 
+    /// Checks event types and sizes (every backend stores only what passes).
+    pub fn validate(&self, events: &[NewEvent<'_>]) -> Result<(), PublishError> {
+        for (_, kind, data) in events {
+            if !sse::is_valid_event_type(kind) {
+                return Err(PublishError::InvalidEventType);
+            }
+            if data.get().len() > self.inner.settings.max_event_bytes {
+                return Err(PublishError::TooLarge);
+            }
+        }
+        Ok(())
+    }
+
     /// Publishes one event to (company, channel); returns its ID. Company and channel
     /// must already be validated by the policy. Never blocks on subscribers.
     pub fn publish(
@@ -201,16 +252,9 @@ impl Hub {
     pub fn publish_batch(
         &self,
         company: &str,
-        events: &[(&str, &str, Box<RawValue>)],
+        events: &[NewEvent<'_>],
     ) -> Result<Vec<String>, PublishError> {
-        for (_, kind, data) in events {
-            if !sse::is_valid_event_type(kind) {
-                return Err(PublishError::InvalidEventType);
-            }
-            if data.get().len() > self.inner.settings.max_event_bytes {
-                return Err(PublishError::TooLarge);
-            }
-        }
+        self.validate(events)?;
         let s = &self.inner.settings;
         let epoch = &self.inner.epoch;
         let company_arc = self.company(company);
@@ -284,34 +328,45 @@ impl Hub {
                     (vec![reset_frame(&self.inner.epoch, head, reason)], 0)
                 }
             };
-            let now = Instant::now();
-            let keys = channels
-                .iter()
-                .map(|name| {
-                    (
-                        name.clone(),
-                        state.channel(name, now).subscribers.insert(subscriber.clone()),
-                    )
-                })
-                .collect();
+            let keys = register_channels(&mut state, channels, &subscriber);
             (initial, replayed, head, keys)
         };
+        let opened = Opened {
+            company: company_arc,
+            subscriber,
+            keys,
+            registry_key,
+        };
+        Ok(self.finish(opened, initial, replayed, format_id(&self.inner.epoch, head), Some(slot), None))
+    }
+
+    /// Builds the subscription handle once the subscriber is registered everywhere.
+    fn finish(
+        &self,
+        opened: Opened,
+        initial: Vec<Bytes>,
+        replayed: usize,
+        head_id: String,
+        slot: Option<Slot>,
+        hold: Option<Hold>,
+    ) -> Subscription {
         let n = self.inner.connections.fetch_add(1, Ordering::Relaxed) + 1;
         Counters::add(&self.inner.counters.streams_opened, 1);
-        Ok(Subscription {
-            subscriber,
+        Subscription {
+            subscriber: opened.subscriber,
             initial,
             replayed,
             connection_id: format!("{}-c{n}", self.inner.epoch),
-            head_id: format_id(&self.inner.epoch, head),
+            head_id,
             _guard: SubscriptionGuard {
                 hub: self.clone(),
-                company: company_arc,
-                keys,
-                registry_key,
+                company: opened.company,
+                keys: opened.keys,
+                registry_key: opened.registry_key,
+                _hold: hold,
                 _slot: slot,
             },
-        })
+        }
     }
 
     /// `Ok(None)`: live only; `Ok(Some(c))`: replay after `c`; `Err`: send `reset`.

@@ -25,6 +25,9 @@ struct State {
     closing: Option<Bytes>,
     ended: bool,
     waker: Option<Waker>,
+    /// Highest event order queued (or replayed): events at or below it are duplicates.
+    /// Only the Redis backend's deliveries use it; it makes re-reads harmless.
+    through: u128,
 }
 
 /// What a push did.
@@ -36,6 +39,8 @@ pub enum Push {
     Overflowed,
     /// The subscriber is already closing; the frame was dropped.
     Closed,
+    /// The event was already queued or replayed; dropped.
+    Duplicate,
 }
 
 /// What the body gets next.
@@ -59,6 +64,24 @@ impl Subscriber {
             capacity: capacity.max(1),
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// Marks every event up to `order` as already sent (the replay covered them).
+    pub fn set_through(&self, order: u128) {
+        let mut s = self.state.lock();
+        s.through = s.through.max(order);
+    }
+
+    /// Queues an event's frame unless an event at or after `order` was already queued.
+    pub fn push_event(&self, order: u128, frame: Bytes, on_overflow: impl FnOnce() -> Bytes) -> Push {
+        {
+            let mut s = self.state.lock();
+            if order <= s.through {
+                return Push::Duplicate;
+            }
+            s.through = order;
+        }
+        self.push(frame, on_overflow)
     }
 
     /// Queues a frame; on overflow, drops what is queued and closes with `on_overflow`.

@@ -1,0 +1,85 @@
+//! Where events live. `memory` keeps history in this process (one host); `redis` keeps
+//! it in Redis Streams so that several hosts share history, fan-out and limits. The HTTP
+//! layer sees only [`Backend`]; both implementations fan out through the local [`Hub`],
+//! which owns connections, queues and heartbeats either way.
+//!
+//! [`Hub`]: crate::hub::Hub
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::hub::limits::LimitError;
+use crate::hub::{NewEvent, PollOutcome, PublishError, Subscription};
+
+mod memory;
+pub mod redis;
+
+pub use self::redis::RedisBackend;
+pub use memory::MemoryBackend;
+
+/// A boxed future: the trait is used as `dyn Backend`, chosen at start-up.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a backend refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The event was refused (type, size).
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// A connection limit is reached (on this host or, with Redis, across hosts).
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// The event store cannot be reached: nothing was stored, nothing is lost.
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A stream to open.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamRequest<'a> {
+    /// The company (already authorized).
+    pub company: &'a str,
+    /// The channels (already authorized).
+    pub channels: &'a [String],
+    /// `Last-Event-ID` (or `lastEventId`), if any.
+    pub resume: Option<&'a str>,
+    /// When the stream must end (token expiry, max lifetime).
+    pub deadline: Option<Instant>,
+}
+
+/// A poll to answer.
+#[derive(Debug, Clone, Copy)]
+pub struct PollRequest<'a> {
+    /// The company (already authorized).
+    pub company: &'a str,
+    /// The channels (already authorized).
+    pub channels: &'a [String],
+    /// The cursor (`since`), if any.
+    pub since: Option<&'a str>,
+    /// Most events to return.
+    pub limit: usize,
+    /// Long-poll: wait up to this long when nothing is new.
+    pub wait: Duration,
+}
+
+/// The event store behind the hub.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Stores events for one company, in order, all or none; returns their IDs.
+    fn publish<'a>(&'a self, company: &'a str, events: &'a [NewEvent<'a>])
+        -> BoxFuture<'a, Result<Vec<String>, BackendError>>;
+
+    /// Opens a subscription: the replay (or `reset`) after `resume`, then live events.
+    fn subscribe<'a>(&'a self, req: StreamRequest<'a>) -> BoxFuture<'a, Result<Subscription, BackendError>>;
+
+    /// Answers a poll with the same cursors as streams.
+    fn poll<'a>(&'a self, req: PollRequest<'a>) -> BoxFuture<'a, Result<PollOutcome, BackendError>>;
+
+    /// What `/sse/stats` shows under `backend`.
+    fn status(&self) -> serde_json::Value;
+
+    /// Gives back what this host holds outside the process (leases, slots) at shutdown.
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}

@@ -1,0 +1,104 @@
+//! Redis key names and stream IDs.
+//!
+//! Every key of a company carries the company in a hash tag (`sse:{acme}:…`), so one
+//! company's streams, metadata and connection counts live in one cluster slot and a
+//! script may touch them together.
+
+use std::fmt;
+
+/// Key names under a configurable prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// Hash `{floor, last}`: the first ID this Redis knows for the company, and the
+    /// last ID issued (the company's head).
+    pub(crate) fn meta(&self, company: &str) -> String {
+        format!("{}:{{{company}}}:meta", self.prefix)
+    }
+
+    /// The stream of one (company, channel).
+    pub(crate) fn stream(&self, company: &str, channel: &str) -> String {
+        format!("{}:{{{company}}}:ch:{channel}", self.prefix)
+    }
+
+    /// Hash node → open streams of the company on that node.
+    pub(crate) fn conns(&self, company: &str) -> String {
+        format!("{}:{{{company}}}:conns", self.prefix)
+    }
+
+    /// Prefix of node lease keys (`<prefix>:node:<id>`, expiring).
+    pub(crate) fn lease_prefix(&self) -> String {
+        format!("{}:node:", self.prefix)
+    }
+
+    /// Written once per Redis dataset: when it changes, Redis lost its data.
+    pub(crate) fn instance(&self) -> String {
+        format!("{}:instance", self.prefix)
+    }
+}
+
+/// A Redis stream ID, `<ms>-<seq>`: the event ID clients see and resume with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) struct StreamId {
+    pub(crate) ms: u64,
+    pub(crate) seq: u64,
+}
+
+impl StreamId {
+    /// Parses `<ms>-<seq>` (both decimal); anything else is not one of our IDs.
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        let (ms, seq) = s.split_once('-')?;
+        let digits = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
+        if !digits(ms) || !digits(seq) {
+            return None;
+        }
+        Some(Self {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+
+    /// The position in the company's total order, as the hub compares it.
+    pub(crate) fn order(self) -> u128 {
+        (u128::from(self.ms) << 64) | u128::from(self.seq)
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_and_order() {
+        let a = StreamId::parse("1700000000000-0").unwrap();
+        let b = StreamId::parse("1700000000000-12").unwrap();
+        assert!(a < b && a.order() < b.order());
+        assert_eq!(b.to_string(), "1700000000000-12");
+        for bad in ["", "-", "1-", "-1", "a-1", "1-2-3", "0000ab12-7x", "1 -2"] {
+            assert_eq!(StreamId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn company_keys_share_a_hash_tag() {
+        let k = Keys::new("sse");
+        assert_eq!(k.stream("acme", "orders"), "sse:{acme}:ch:orders");
+        assert_eq!(k.meta("acme"), "sse:{acme}:meta");
+        assert_eq!(k.conns("acme"), "sse:{acme}:conns");
+    }
+}

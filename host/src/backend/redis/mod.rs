@@ -1,0 +1,284 @@
+//! The Redis Streams backend: several hosts share history, fan-out and limits.
+//!
+//! - Each (company, channel) is a stream; a publish is one Lua script that XADDs every
+//!   event with an ID continuing the company's last ID, so IDs are totally ordered per
+//!   company and any host resumes any client (`scripts`).
+//! - One reader task per host follows the streams its subscribers need with blocking
+//!   XREADs and fans out through the local hub (`reader`).
+//! - A subscribe reads its replay in one script (consistent with its resume checks) and is
+//!   then adopted by the reader, which re-reads from the replay's head so nothing falls in
+//!   between (`replay`).
+//! - Connection counts per company are kept in Redis per node, with node leases so a
+//!   crashed node's slots expire (`lease`).
+
+mod keys;
+mod lease;
+mod reader;
+mod replay;
+mod scripts;
+mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Backend, BackendError, BoxFuture, PollRequest, StreamRequest};
+use crate::hub::event::reset_frame_at;
+use crate::hub::{Hub, NewEvent, PollOutcome, Subscription};
+use keys::{Keys, StreamId};
+use replay::{Cursor, Replay};
+use scripts::Scripts;
+use status::Status;
+
+/// Settings of the Redis backend (`[redis]` in the host config).
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://[user:password@]host:port[/db]`. Never logged (it may hold a password).
+    pub url: String,
+    /// Prefix of every key, so several deployments can share one Redis.
+    pub key_prefix: String,
+    /// How long a node's lease lives without renewal; its slots expire after it.
+    pub lease_ttl: Duration,
+    /// Longest blocking read; also how often an idle reader checks in.
+    pub block: Duration,
+    /// Most entries read per stream per round.
+    pub read_count: usize,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "sse".into(),
+            lease_ttl: Duration::from_secs(15),
+            block: Duration::from_secs(5),
+            read_count: 1000,
+        }
+    }
+}
+
+/// State shared by requests and the background tasks.
+#[derive(Debug)]
+struct Shared {
+    hub: Hub,
+    settings: RedisSettings,
+    /// `host:port` of Redis, for messages (the URL may hold a password).
+    addr: String,
+    keys: Keys,
+    scripts: Scripts,
+    client: redis::Client,
+    conn: ConnectionManager,
+    node: String,
+    status: Status,
+    reader: mpsc::UnboundedSender<reader::Request>,
+    releases: mpsc::UnboundedSender<String>,
+}
+
+impl Shared {
+    fn unavailable(&self, e: &redis::RedisError) -> BackendError {
+        self.status.error(e);
+        BackendError::Unavailable(format!("Redis at {}: {e}", self.addr))
+    }
+}
+
+/// Redis-backed event store. Dropping it stops its background tasks.
+#[derive(Debug)]
+pub struct RedisBackend {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for RedisBackend {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl RedisBackend {
+    /// Connects (failing clearly when Redis cannot be reached or is older than 7.0),
+    /// takes this node's lease and starts the reader and lease tasks.
+    pub async fn connect(settings: RedisSettings, hub: Hub) -> Result<Self, BackendError> {
+        let client = redis::Client::open(settings.url.as_str())
+            .map_err(|e| BackendError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        let addr = client.get_connection_info().addr().to_string();
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let down = |e: redis::RedisError| BackendError::Unavailable(format!("cannot reach Redis at {addr}: {e}"));
+        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(down)?;
+        let info: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await.map_err(down)?;
+        check_version(&info).map_err(BackendError::Unavailable)?;
+        let (reader_tx, reader_rx) = mpsc::unbounded_channel();
+        let (release_tx, release_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            hub,
+            keys: Keys::new(&settings.key_prefix),
+            settings,
+            addr: addr.clone(),
+            scripts: Scripts::new(),
+            client,
+            conn,
+            node: new_node_id(),
+            status: Status::default(),
+            reader: reader_tx,
+            releases: release_tx,
+        });
+        lease::renew(&shared).await.map_err(down)?;
+        tracing::info!(redis = %addr, node = %shared.node, "redis backend connected");
+        let tasks = vec![
+            tokio::spawn(reader::Reader::new(shared.clone(), reader_rx).run()),
+            tokio::spawn(lease::run(shared.clone(), release_rx)),
+        ];
+        Ok(Self { shared, tasks })
+    }
+
+    async fn open(&self, req: StreamRequest<'_>) -> Result<Subscription, BackendError> {
+        let s = &self.shared;
+        let slot = s.hub.acquire_slot(req.company)?;
+        let remote = lease::acquire(s, req.company).await?;
+        let replay = replay::read(s, req.company, req.channels, Cursor::from_resume(req.resume), 0).await?;
+        let (initial, replayed) = match replay.reset {
+            None => (replay.events.iter().map(|e| e.frame.clone()).collect(), replay.events.len()),
+            Some(reason) => {
+                s.hub.count_reset();
+                (vec![reset_frame_at(&replay.head.to_string(), reason)], 0)
+            }
+        };
+        self.adopt(reader::Adoption {
+            company: req.company.to_owned(),
+            channels: req.channels.to_vec(),
+            from: replay.head,
+            initial,
+            replayed,
+            deadline: req.deadline,
+            slot: Some(slot),
+            remote: Some(remote),
+            reply: oneshot::channel().0,
+        })
+        .await
+    }
+
+    /// Hands a subscriber to the reader, which attaches it between two reads.
+    async fn adopt(&self, mut adoption: reader::Adoption) -> Result<Subscription, BackendError> {
+        let (tx, rx) = oneshot::channel();
+        adoption.reply = tx;
+        let gone = || BackendError::Unavailable("the Redis reader stopped".into());
+        self.shared
+            .reader
+            .send(reader::Request::Adopt(Box::new(adoption)))
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
+    }
+
+    async fn poll_once(&self, req: &PollRequest<'_>, since: Option<&str>) -> Result<PollOutcome, BackendError> {
+        let cursor = Cursor::from_resume(since);
+        let count = req.limit.saturating_add(1);
+        let Replay { head, mut events, reset } =
+            replay::read(&self.shared, req.company, req.channels, cursor, count).await?;
+        let truncated = events.len() > req.limit;
+        events.truncate(req.limit);
+        let next = match events.last() {
+            Some(last) if truncated && reset.is_none() => last.id.clone(),
+            _ => head.to_string(),
+        };
+        Ok(PollOutcome {
+            events,
+            next,
+            reset: reset.is_some(),
+        })
+    }
+
+    async fn poll_wait(&self, req: PollRequest<'_>) -> Result<PollOutcome, BackendError> {
+        let first = self.poll_once(&req, req.since).await?;
+        if req.wait.is_zero() || !first.events.is_empty() || first.reset {
+            return Ok(first);
+        }
+        let deadline = Instant::now() + req.wait;
+        let since = first.next;
+        let from = StreamId::parse(&since).unwrap_or_default();
+        // Follow the channels from the head just seen; wake on the first frame.
+        let waiter = self
+            .adopt(reader::Adoption {
+                company: req.company.to_owned(),
+                channels: req.channels.to_vec(),
+                from,
+                initial: Vec::new(),
+                replayed: 0,
+                deadline: None,
+                slot: None,
+                remote: None,
+                reply: oneshot::channel().0,
+            })
+            .await?;
+        loop {
+            let frame = std::future::poll_fn(|cx| waiter.subscriber.poll_next(cx));
+            let woke = tokio::time::timeout_at(deadline, frame).await.is_ok();
+            let outcome = self.poll_once(&req, Some(&since)).await?;
+            if !woke || !outcome.events.is_empty() || outcome.reset || Instant::now() >= deadline {
+                return Ok(outcome);
+            }
+        }
+    }
+}
+
+impl Backend for RedisBackend {
+    fn publish<'a>(
+        &'a self,
+        company: &'a str,
+        events: &'a [NewEvent<'a>],
+    ) -> BoxFuture<'a, Result<Vec<String>, BackendError>> {
+        Box::pin(async move {
+            self.shared.hub.validate(events)?;
+            let ids = replay::publish(&self.shared, company, events).await?;
+            self.shared.hub.count_published(ids.len());
+            Ok(ids)
+        })
+    }
+
+    fn subscribe<'a>(&'a self, req: StreamRequest<'a>) -> BoxFuture<'a, Result<Subscription, BackendError>> {
+        Box::pin(self.open(req))
+    }
+
+    fn poll<'a>(&'a self, req: PollRequest<'a>) -> BoxFuture<'a, Result<PollOutcome, BackendError>> {
+        Box::pin(self.poll_wait(req))
+    }
+
+    fn status(&self) -> serde_json::Value {
+        self.shared.status.snapshot(&self.shared)
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(lease::give_back(&self.shared))
+    }
+}
+
+/// A random node ID: a restarted host is a new node (its old lease just expires).
+fn new_node_id() -> String {
+    let mut b = [0u8; 8];
+    let _ = getrandom::getrandom(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// XINFO STREAM's `entries-added` and `recorded-first-entry-id` (resume checks) need 7.0.
+fn check_version(info: &str) -> Result<(), String> {
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .map(str::trim)
+        .unwrap_or("unknown");
+    let major: u32 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    if major < 7 {
+        return Err(format!("Redis {version} is too old: the redis backend needs 7.0 or newer"));
+    }
+    Ok(())
+}

@@ -1,0 +1,381 @@
+//! The reader: one task per host that follows, with blocking XREADs, the streams its
+//! local subscribers need, and fans their entries out through the hub.
+//!
+//! Ordering and gap-freedom rest on one invariant per company: a *cut*, such that every
+//! entry up to the cut in the followed streams was delivered to every subscriber attached
+//! at that time, and none after it was. Each round pipelines a blocking `XREAD COUNT 1`
+//! (a wake-up: when woken it may report a single stream) and a non-blocking XREAD of all
+//! followed streams from their company's cut, which is an atomic snapshot. Because the
+//! publish script makes a company's IDs increase in commit order, a snapshot holds every
+//! entry up to its highest ID, so the company's entries are merged, delivered in ID order
+//! and the cut moves to the highest ID (or to the lowest ID where a stream hit COUNT).
+//!
+//! A subscriber arrives with a replay that covers everything up to the head its script
+//! saw. Adoption happens here, between rounds: the company's cut is lowered to that head
+//! if needed and the subscriber is attached, so the next round continues exactly after
+//! its replay; subscribers already attached drop the re-read entries as duplicates
+//! (`Subscriber::push_event`). A round that was in flight during an adoption is not
+//! delivered for that company; it is read again from the new cut.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::aio::MultiplexedConnection;
+use redis::streams::StreamReadReply;
+use redis::{AsyncConnectionConfig, RedisResult};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::keys::StreamId;
+use super::lease::RemoteSlot;
+use super::replay::{self, decode, Cursor};
+use super::Shared;
+use crate::hub::event::{reset_frame_at, Event, ResetReason};
+use crate::hub::limits::Slot;
+use crate::hub::{Hold, Subscription};
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What requests ask of the reader.
+pub(crate) enum Request {
+    /// Attach a subscriber whose replay is computed.
+    Adopt(Box<Adoption>),
+    /// A subscriber ended: stop following its channels if nobody else needs them.
+    Release { company: String, channels: Vec<String> },
+}
+
+/// A subscriber to attach: its replay covers everything up to `from`.
+pub(crate) struct Adoption {
+    pub(crate) company: String,
+    pub(crate) channels: Vec<String>,
+    pub(crate) from: StreamId,
+    pub(crate) initial: Vec<Bytes>,
+    pub(crate) replayed: usize,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) slot: Option<Slot>,
+    pub(crate) remote: Option<RemoteSlot>,
+    pub(crate) reply: oneshot::Sender<Subscription>,
+}
+
+/// Kept alive by the subscription: when it ends, the channels are released (and the
+/// cluster-wide slot given back).
+struct Follow {
+    company: String,
+    channels: Vec<String>,
+    reader: mpsc::UnboundedSender<Request>,
+    _remote: Option<RemoteSlot>,
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        let _ = self.reader.send(Request::Release {
+            company: std::mem::take(&mut self.company),
+            channels: std::mem::take(&mut self.channels),
+        });
+    }
+}
+
+/// A followed company: its cut, an adoption counter, and channel reference counts.
+struct Followed {
+    cut: StreamId,
+    adoptions: u64,
+    channels: HashMap<String, usize>,
+}
+
+/// The reader task's state.
+pub(crate) struct Reader {
+    shared: Arc<Shared>,
+    rx: mpsc::UnboundedReceiver<Request>,
+    companies: HashMap<String, Followed>,
+    /// The Redis dataset's instance mark, to notice a Redis that lost its data.
+    instance: Option<String>,
+}
+
+impl Reader {
+    pub(crate) fn new(shared: Arc<Shared>, rx: mpsc::UnboundedReceiver<Request>) -> Self {
+        Self {
+            shared,
+            rx,
+            companies: HashMap::new(),
+            instance: None,
+        }
+    }
+
+    /// Reads until the backend is dropped; reconnects with backoff, adopting and
+    /// releasing meanwhile (streams stay open; they catch up from their cuts).
+    pub(crate) async fn run(mut self) {
+        let mut delay = MIN_BACKOFF;
+        loop {
+            match self.connect().await {
+                Ok((mut conn, client_id)) => {
+                    delay = MIN_BACKOFF;
+                    self.shared.status.reader_up(true);
+                    tracing::info!(redis = %self.shared.addr, "redis reader connected");
+                    match self.serve(&mut conn, client_id).await {
+                        Ok(()) => return,
+                        Err(e) => {
+                            self.shared.status.reader_up(false);
+                            self.shared.status.error(&e);
+                            tracing::warn!(error = %e, "redis reader lost Redis; streams stay open, reconnecting");
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.shared.status.error(&e);
+                    tracing::warn!(error = %e, retry_ms = delay.as_millis() as u64, "redis reader cannot connect");
+                }
+            }
+            let until = Instant::now() + delay;
+            delay = (delay * 2).min(MAX_BACKOFF);
+            loop {
+                tokio::select! {
+                    req = self.rx.recv() => match req {
+                        Some(req) => self.handle(req),
+                        None => return,
+                    },
+                    _ = tokio::time::sleep_until(until) => break,
+                }
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> RedisResult<(MultiplexedConnection, i64)> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(self.shared.settings.block + Duration::from_secs(5)));
+        let mut conn = self
+            .shared
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let id: i64 = redis::cmd("CLIENT").arg("ID").query_async(&mut conn).await?;
+        self.check_dataset(&mut conn).await?;
+        Ok((conn, id))
+    }
+
+    /// After a (re)connect: if Redis lost its data, every open stream gets `reset`
+    /// (restarted); otherwise any company whose history was trimmed past its cut while
+    /// we were away gets `reset` (too_old). Everyone else just catches up.
+    async fn check_dataset(&mut self, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+        let mut mark = [0u8; 8];
+        let _ = getrandom::getrandom(&mut mark);
+        let mark: String = mark.iter().map(|b| format!("{b:02x}")).collect();
+        let key = self.shared.keys.instance();
+        let (current,): (String,) = redis::pipe()
+            .cmd("SET")
+            .arg(&key)
+            .arg(&mark)
+            .arg("NX")
+            .ignore()
+            .cmd("GET")
+            .arg(&key)
+            .query_async(conn)
+            .await?;
+        let lost = self.instance.as_ref().is_some_and(|known| *known != current);
+        self.instance = Some(current);
+        if lost {
+            self.shared.status.data_lost();
+            tracing::error!("redis lost its data (restart without persistence?); resetting every stream");
+            for (company, f) in &self.companies {
+                let frame = reset_frame_at(&f.cut.to_string(), ResetReason::Restarted);
+                self.shared.hub.close_company(company, &frame);
+            }
+            return Ok(());
+        }
+        let followed: Vec<(String, StreamId, Vec<String>)> = self
+            .companies
+            .iter()
+            .map(|(c, f)| (c.clone(), f.cut, f.channels.keys().cloned().collect()))
+            .collect();
+        for (company, cut, channels) in followed {
+            let check = replay::read(&self.shared, &company, &channels, Cursor::After(cut), 1).await;
+            if let Ok(replay::Replay { reset: Some(reason), head, .. }) = check {
+                tracing::warn!(company, reason = reason.as_str(), "history moved past this host while Redis was away");
+                self.shared
+                    .hub
+                    .close_company(&company, &reset_frame_at(&head.to_string(), reason));
+            }
+        }
+        Ok(())
+    }
+
+    async fn serve(&mut self, conn: &mut MultiplexedConnection, client_id: i64) -> RedisResult<()> {
+        loop {
+            while let Ok(req) = self.rx.try_recv() {
+                self.handle(req);
+            }
+            let streams = self.companies.values().map(|f| f.channels.len()).sum();
+            self.shared.status.following(self.companies.len(), streams);
+            if self.companies.is_empty() {
+                match self.rx.recv().await {
+                    Some(req) => self.handle(req),
+                    None => return Ok(()),
+                }
+                continue;
+            }
+            self.round(conn, client_id).await?;
+        }
+    }
+
+    async fn round(&mut self, conn: &mut MultiplexedConnection, client_id: i64) -> RedisResult<()> {
+        let mut keys = Vec::new();
+        let mut ids = Vec::new();
+        let mut owners: HashMap<String, (String, String)> = HashMap::new();
+        let mut adoptions: HashMap<String, u64> = HashMap::new();
+        for (company, f) in &self.companies {
+            adoptions.insert(company.clone(), f.adoptions);
+            for channel in f.channels.keys() {
+                let key = self.shared.keys.stream(company, channel);
+                owners.insert(key.clone(), (company.clone(), channel.clone()));
+                keys.push(key);
+                ids.push(f.cut.to_string());
+            }
+        }
+        let count = self.shared.settings.read_count;
+        let mut pipe = redis::pipe();
+        pipe.cmd("XREAD")
+            .arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(self.shared.settings.block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&keys)
+            .arg(&ids)
+            .ignore();
+        pipe.cmd("XREAD")
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS")
+            .arg(&keys)
+            .arg(&ids);
+        let read = pipe.query_async::<(Option<StreamReadReply>,)>(conn);
+        tokio::pin!(read);
+        let mut unblocked = false;
+        let reply = loop {
+            tokio::select! {
+                r = &mut read => break r?.0,
+                req = self.rx.recv() => {
+                    let Some(req) = req else { return Ok(()) };
+                    let adopt = matches!(req, Request::Adopt(_));
+                    self.handle(req);
+                    if adopt && !unblocked {
+                        // Cut the wait short so the new subscriber's streams join now.
+                        unblocked = true;
+                        let _: RedisResult<i64> = redis::cmd("CLIENT")
+                            .arg("UNBLOCK")
+                            .arg(client_id)
+                            .query_async(&mut self.shared.conn.clone())
+                            .await;
+                    }
+                }
+            }
+        };
+        if let Some(reply) = reply {
+            self.dispatch(reply, &owners, &adoptions, count);
+        }
+        Ok(())
+    }
+
+    fn dispatch(
+        &mut self,
+        reply: StreamReadReply,
+        owners: &HashMap<String, (String, String)>,
+        adoptions: &HashMap<String, u64>,
+        count: usize,
+    ) {
+        #[derive(Default)]
+        struct Batch {
+            entries: Vec<(StreamId, String, String, String, String)>,
+            limit: Option<StreamId>,
+        }
+        let mut batches: HashMap<&str, Batch> = HashMap::new();
+        for stream in reply.keys {
+            let Some((company, channel)) = owners.get(&stream.key) else { continue };
+            let batch = batches.entry(company.as_str()).or_default();
+            let truncated = stream.ids.len() >= count;
+            let mut last = None;
+            for entry in stream.ids {
+                let Some(id) = StreamId::parse(&entry.id) else { continue };
+                let kind: String = entry.get("t").unwrap_or_default();
+                let data: String = entry.get("d").unwrap_or_else(|| "null".into());
+                last = Some(id);
+                batch.entries.push((id, entry.id, channel.clone(), kind, data));
+            }
+            if let (true, Some(last)) = (truncated, last) {
+                batch.limit = Some(batch.limit.map_or(last, |l| l.min(last)));
+            }
+        }
+        for (company, mut batch) in batches {
+            let Some(f) = self.companies.get_mut(company) else { continue };
+            if adoptions.get(company) != Some(&f.adoptions) {
+                continue; // adopted meanwhile: read again from the (lowered) cut
+            }
+            batch.entries.sort_unstable_by_key(|e| e.0);
+            let Some(max) = batch.entries.last().map(|e| e.0) else { continue };
+            let cut = batch.limit.map_or(max, |l| l.min(max));
+            let events: Vec<Arc<Event>> = batch
+                .entries
+                .iter()
+                .filter(|e| e.0 <= cut)
+                .filter_map(|(_, id, channel, kind, data)| decode(id, channel, kind, data).map(Arc::new))
+                .collect();
+            self.shared.hub.deliver(company, &events);
+            f.cut = f.cut.max(cut);
+        }
+    }
+
+    fn handle(&mut self, req: Request) {
+        match req {
+            Request::Adopt(a) => self.adopt(*a),
+            Request::Release { company, channels } => {
+                let Some(f) = self.companies.get_mut(&company) else { return };
+                for channel in channels {
+                    if let Some(n) = f.channels.get_mut(&channel) {
+                        *n -= 1;
+                        if *n == 0 {
+                            f.channels.remove(&channel);
+                        }
+                    }
+                }
+                if f.channels.is_empty() {
+                    self.companies.remove(&company);
+                }
+            }
+        }
+    }
+
+    fn adopt(&mut self, a: Adoption) {
+        let f = self.companies.entry(a.company.clone()).or_insert_with(|| Followed {
+            cut: a.from,
+            adoptions: 0,
+            channels: HashMap::new(),
+        });
+        f.cut = f.cut.min(a.from);
+        f.adoptions += 1;
+        for channel in &a.channels {
+            *f.channels.entry(channel.clone()).or_default() += 1;
+        }
+        let follow = Follow {
+            company: a.company.clone(),
+            channels: a.channels.clone(),
+            reader: self.shared.reader.clone(),
+            _remote: a.remote,
+        };
+        let sub = self.shared.hub.attach(
+            &a.company,
+            &a.channels,
+            a.initial,
+            a.replayed,
+            a.from.to_string(),
+            a.from.order(),
+            a.deadline,
+            a.slot,
+            Some(Hold(Box::new(follow))),
+        );
+        // If the request gave up meanwhile, dropping `sub` releases everything again.
+        let _ = a.reply.send(sub);
+    }
+}

@@ -1,0 +1,149 @@
+//! The Lua scripts: each runs atomically in Redis, which is what makes IDs totally
+//! ordered per company, resume checks consistent with the data they return, and
+//! connection counts exact across hosts.
+
+use redis::Script;
+
+/// Helpers shared by the scripts. IDs are compared as (ms, seq) numbers; ms values fit
+/// a Lua double exactly.
+const PRELUDE: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function id_str(ms, seq) return string.format('%.0f-%.0f', ms, seq) end
+local function parse(id)
+  local a, b = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(a), tonumber(b)
+end
+local function less(a, b)
+  local ams, aseq = parse(a)
+  local bms, bseq = parse(b)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+local function meta(key)
+  local m = redis.call('HMGET', key, 'floor', 'last')
+  if not m[1] then
+    local id = id_str(now_ms(), 0)
+    redis.call('HSET', key, 'floor', id, 'last', id)
+    return {id, id}
+  end
+  return m
+end
+"#;
+
+/// Publishes a batch for one company. KEYS: meta, then one stream per channel.
+/// ARGV: maxlen, max age in ms (0: none), then (stream index, type, data) per event.
+/// IDs continue the company's last ID (never the stream's own), so they are ordered
+/// across all of its channels; trimming is approximate (whole radix nodes), as XADD does.
+const PUBLISH: &str = r#"
+local m = meta(KEYS[1])
+local lms, lseq = parse(m[2])
+local now = now_ms()
+local maxlen = tonumber(ARGV[1])
+local age = tonumber(ARGV[2])
+local ids = {}
+for i = 3, #ARGV, 3 do
+  if now > lms then lms = now; lseq = 0 else lseq = lseq + 1 end
+  local id = id_str(lms, lseq)
+  local key = KEYS[tonumber(ARGV[i]) + 2]
+  if maxlen == 0 then
+    redis.call('XADD', key, 'MAXLEN', 0, id, 't', ARGV[i + 1], 'd', ARGV[i + 2])
+  else
+    redis.call('XADD', key, 'MAXLEN', '~', maxlen, id, 't', ARGV[i + 1], 'd', ARGV[i + 2])
+  end
+  ids[#ids + 1] = id
+end
+if age > 0 then
+  for k = 2, #KEYS do redis.call('XTRIM', KEYS[k], 'MINID', '~', id_str(now - age, 0)) end
+end
+redis.call('HSET', KEYS[1], 'last', ids[#ids])
+return ids
+"#;
+
+/// Reads what follows a cursor. KEYS: meta, then the channel streams. ARGV: cursor
+/// ('' = the head: nothing to replay), upper bound ('+' or an ID), count per stream
+/// (0: all). Returns {status, head, flat [stream index, id, type, data]...} where status
+/// is ok, too_old (history trimmed past the cursor, or from before this Redis dataset)
+/// or unknown_id (after the head). A trimmed stream keeps no record of the highest ID it
+/// dropped, so a cursor before its first entry counts as a gap: clients that missed fewer
+/// events of a channel than the history size always replay exactly.
+const REPLAY: &str = r#"
+local m = meta(KEYS[1])
+local cursor = ARGV[1]
+if cursor == '' then return {'ok', m[2], {}} end
+if less(m[2], cursor) then return {'unknown_id', m[2], {}} end
+if less(cursor, m[1]) then return {'too_old', m[2], {}} end
+for k = 2, #KEYS do
+  local info = redis.pcall('XINFO', 'STREAM', KEYS[k])
+  if type(info) == 'table' and not info['err'] then
+    local f = {}
+    for j = 1, #info, 2 do f[info[j]] = info[j + 1] end
+    if tonumber(f['entries-added']) > tonumber(f['length']) then
+      local first = f['last-generated-id']
+      if tonumber(f['length']) > 0 then first = f['recorded-first-entry-id'] or f['first-entry'][1] end
+      if less(cursor, first) then return {'too_old', m[2], {}} end
+    end
+  end
+end
+local out = {}
+local count = tonumber(ARGV[3])
+for k = 2, #KEYS do
+  local r
+  if count > 0 then
+    r = redis.call('XRANGE', KEYS[k], '(' .. cursor, ARGV[2], 'COUNT', count)
+  else
+    r = redis.call('XRANGE', KEYS[k], '(' .. cursor, ARGV[2])
+  end
+  for _, e in ipairs(r) do
+    local t, d = '', 'null'
+    local fields = e[2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 't' then t = fields[j + 1] elseif fields[j] == 'd' then d = fields[j + 1] end
+    end
+    out[#out + 1] = tostring(k - 2)
+    out[#out + 1] = e[1]
+    out[#out + 1] = t
+    out[#out + 1] = d
+  end
+end
+return {'ok', m[2], out}
+"#;
+
+/// Takes a cluster-wide connection slot. KEYS: the company's conns hash. ARGV: this
+/// node, the limit, the lease key prefix. Counts of nodes whose lease expired are
+/// dropped first, so a crashed node's slots come back once its lease runs out.
+const ACQUIRE: &str = r#"
+local counts = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #counts, 2 do
+  local node = counts[i]
+  if node ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. node) == 0 then
+    redis.call('HDEL', KEYS[1], node)
+  else
+    total = total + tonumber(counts[i + 1])
+  end
+end
+if total >= tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return 1
+"#;
+
+/// The compiled scripts (sent by SHA; reloaded transparently after a Redis restart).
+#[derive(Debug)]
+pub(crate) struct Scripts {
+    pub(crate) publish: Script,
+    pub(crate) replay: Script,
+    pub(crate) acquire: Script,
+}
+
+impl Scripts {
+    pub(crate) fn new() -> Self {
+        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
+        Self {
+            publish: with_prelude(PUBLISH),
+            replay: with_prelude(REPLAY),
+            acquire: Script::new(ACQUIRE),
+        }
+    }
+}

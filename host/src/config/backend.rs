@@ -1,0 +1,94 @@
+//! `backend = "memory" | "redis"` and the `[redis]` table.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::backend::redis::RedisSettings;
+
+/// Which event store the host uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// History in this process (one host).
+    #[default]
+    Memory,
+    /// Redis Streams shared by several hosts.
+    Redis,
+}
+
+/// The backend as configured and validated.
+#[derive(Debug, Clone)]
+pub enum BackendSettings {
+    /// In-process history.
+    Memory,
+    /// Redis Streams.
+    Redis(RedisSettings),
+}
+
+/// `[redis]` table (used when `backend = "redis"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisFile {
+    /// `redis://[user:password@]host:port[/db]`
+    pub url: String,
+    /// Prefix of every key.
+    pub key_prefix: String,
+    /// Seconds a node's lease lives without renewal (its slots expire after it).
+    pub lease_ttl_secs: u64,
+    /// Longest blocking read, in ms.
+    pub block_ms: u64,
+    /// Entries read per stream per round.
+    pub read_count: usize,
+}
+
+impl Default for RedisFile {
+    fn default() -> Self {
+        let d = RedisSettings::default();
+        Self {
+            url: d.url,
+            key_prefix: d.key_prefix,
+            lease_ttl_secs: d.lease_ttl.as_secs(),
+            block_ms: d.block.as_millis() as u64,
+            read_count: d.read_count,
+        }
+    }
+}
+
+impl RedisFile {
+    /// Validates the table for `kind`, pushing every problem.
+    pub(crate) fn build(&self, kind: BackendKind, problems: &mut Vec<String>) -> BackendSettings {
+        if kind == BackendKind::Memory {
+            return BackendSettings::Memory;
+        }
+        let mut check = |ok: bool, msg: &str| {
+            if !ok {
+                problems.push(msg.to_owned());
+            }
+        };
+        check(
+            self.url.starts_with("redis://") || self.url.starts_with("rediss://"),
+            "redis.url: must start with redis:// (give --redis redis://HOST:PORT)",
+        );
+        check(
+            !self.key_prefix.is_empty() && !self.key_prefix.contains(['{', '}', ' ']),
+            "redis.key_prefix: must be non-empty, without braces or spaces",
+        );
+        check(
+            (2..=3600).contains(&self.lease_ttl_secs),
+            "redis.lease_ttl_secs: must be 2-3600",
+        );
+        check((10..=60_000).contains(&self.block_ms), "redis.block_ms: must be 10-60000");
+        check(
+            (1..=100_000).contains(&self.read_count),
+            "redis.read_count: must be 1-100000",
+        );
+        BackendSettings::Redis(RedisSettings {
+            url: self.url.clone(),
+            key_prefix: self.key_prefix.clone(),
+            lease_ttl: Duration::from_secs(self.lease_ttl_secs),
+            block: Duration::from_millis(self.block_ms),
+            read_count: self.read_count,
+        })
+    }
+}
