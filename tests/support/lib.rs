@@ -4,7 +4,10 @@
 //! `let mut s = host.stream("acme", &["dashboard-updates"]).await;`.
 #![allow(missing_docs, unreachable_pub)]
 
+mod client;
 pub mod envoy;
+pub mod node;
+pub mod redis;
 pub mod sse;
 
 use std::net::SocketAddr;
@@ -17,6 +20,7 @@ use sse_policy::Secret;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use client::HostClient;
 pub use sse::{Frame, SseEvent, SseStream};
 
 pub const JWT_SECRET: &str = "integration-jwt-secret-32-bytes-long!!";
@@ -76,7 +80,8 @@ pub struct TestHost {
     pub addr: SocketAddr,
     pub hub: Hub,
     pub state: Arc<AppState>,
-    pub client: reqwest::Client,
+    /// The HTTP helpers (`host.stream(..)`, `host.publish(..)` through `Deref`).
+    pub api: HostClient,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -95,96 +100,13 @@ impl TestHost {
         let task = tokio::spawn(app.run(async move {
             let _ = rx.await;
         }));
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .expect("client");
         Self {
+            api: HostClient::new(&format!("http://{addr}")),
             addr,
             hub,
             state,
-            client,
             shutdown: Some(tx),
             task: Some(task),
-        }
-    }
-
-    pub fn url(&self, path_and_query: &str) -> String {
-        format!("http://{}{}", self.addr, path_and_query)
-    }
-
-    /// Opens a stream as a VIEWER of `company`.
-    pub async fn stream(&self, company: &str, channels: &[&str]) -> SseStream {
-        self.stream_as(&token(company, "VIEWER"), company, channels, None).await
-    }
-
-    /// Opens a stream with a token and an optional `Last-Event-ID`; asserts 200.
-    pub async fn stream_as(&self, token: &str, company: &str, channels: &[&str], last_id: Option<&str>) -> SseStream {
-        let res = self.open_stream(token, company, channels, last_id).await;
-        assert_eq!(res.status(), 200, "stream refused: {:?}", res.text().await);
-        SseStream::new(res)
-    }
-
-    /// Sends the stream request and returns the raw response (for refusals).
-    pub async fn open_stream(
-        &self,
-        token: &str,
-        company: &str,
-        channels: &[&str],
-        last_id: Option<&str>,
-    ) -> reqwest::Response {
-        let mut q = format!("/sse/stream?companyId={company}");
-        for c in channels {
-            q.push_str(&format!("&channel={c}"));
-        }
-        let mut req = self.client.get(self.url(&q)).bearer_auth(token);
-        if let Some(id) = last_id {
-            req = req.header("last-event-id", id);
-        }
-        req.send().await.expect("stream request")
-    }
-
-    /// Publishes through the HTTP API as a PUBLISHER of `company`; returns the ID.
-    pub async fn publish(&self, company: &str, channel: &str, kind: &str, data: Value) -> String {
-        let body = json!({"companyId": company, "channel": channel, "type": kind, "data": data});
-        let res = self
-            .client
-            .post(self.url("/sse/publish"))
-            .bearer_auth(token(company, "PUBLISHER"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
-    }
-
-    /// GET /sse/stats as an admin.
-    pub async fn stats(&self) -> Value {
-        let res = self
-            .client
-            .get(self.url("/sse/stats"))
-            .bearer_auth(token("ops", "ADMIN"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json().await.unwrap()
-    }
-
-    /// Waits until `cond` holds for the stats (e.g. connections back to 0).
-    pub async fn wait_for_stats(&self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let s = self.stats().await;
-            if cond(&s) {
-                return s;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}; stats: {s}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -199,6 +121,13 @@ impl TestHost {
                 .expect("host stops within the patience")
                 .unwrap();
         }
+    }
+}
+
+impl std::ops::Deref for TestHost {
+    type Target = HostClient;
+    fn deref(&self) -> &HostClient {
+        &self.api
     }
 }
 
@@ -367,4 +296,33 @@ pub async fn assert_same_decisions(
     let statuses: std::collections::BTreeSet<u16> = left.iter().map(|(s, _, _)| *s).collect();
     let expected: std::collections::BTreeSet<u16> = [200, 400, 401, 403, 404].into();
     assert_eq!(statuses, expected, "the table exercises every kind of answer: {left:?}");
+}
+
+/// A free loopback port (for processes that cannot be told to use port 0).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A temporary directory, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("sse-{what}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -68,8 +68,11 @@ pub struct PollRequest<'a> {
 /// The event store behind the hub.
 pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Stores events for one company, in order, all or none; returns their IDs.
-    fn publish<'a>(&'a self, company: &'a str, events: &'a [NewEvent<'a>])
-        -> BoxFuture<'a, Result<Vec<String>, BackendError>>;
+    fn publish<'a>(
+        &'a self,
+        company: &'a str,
+        events: &'a [NewEvent<'a>],
+    ) -> BoxFuture<'a, Result<Vec<String>, BackendError>>;
 
     /// Opens a subscription: the replay (or `reset`) after `resume`, then live events.
     fn subscribe<'a>(&'a self, req: StreamRequest<'a>) -> BoxFuture<'a, Result<Subscription, BackendError>>;

@@ -78,7 +78,10 @@ impl RedisFile {
             (2..=3600).contains(&self.lease_ttl_secs),
             "redis.lease_ttl_secs: must be 2-3600",
         );
-        check((10..=60_000).contains(&self.block_ms), "redis.block_ms: must be 10-60000");
+        check(
+            (10..=60_000).contains(&self.block_ms),
+            "redis.block_ms: must be 10-60000",
+        );
         check(
             (1..=100_000).contains(&self.read_count),
             "redis.read_count: must be 1-100000",

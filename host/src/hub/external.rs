@@ -31,7 +31,9 @@ impl Hub {
         {
             let state = company_arc.state.lock();
             for event in events {
-                let Some(ch) = state.channels.get(&event.channel) else { continue };
+                let Some(ch) = state.channels.get(&event.channel) else {
+                    continue;
+                };
                 for (_, sub) in ch.subscribers.iter() {
                     let pushed = sub.push_event(event.order, event.frame.clone(), || {
                         reset_frame_at(&event.id, ResetReason::SlowConsumer)

@@ -137,7 +137,12 @@ fn register_channels(
     let now = Instant::now();
     channels
         .iter()
-        .map(|name| (name.clone(), state.channel(name, now).subscribers.insert(subscriber.clone())))
+        .map(|name| {
+            (
+                name.clone(),
+                state.channel(name, now).subscribers.insert(subscriber.clone()),
+            )
+        })
         .collect()
 }
 
@@ -249,11 +254,7 @@ impl Hub {
     }
 
     /// Publishes several events to one company atomically (all or none), in order.
-    pub fn publish_batch(
-        &self,
-        company: &str,
-        events: &[NewEvent<'_>],
-    ) -> Result<Vec<String>, PublishError> {
+    pub fn publish_batch(&self, company: &str, events: &[NewEvent<'_>]) -> Result<Vec<String>, PublishError> {
         self.validate(events)?;
         let s = &self.inner.settings;
         let epoch = &self.inner.epoch;
@@ -337,7 +338,14 @@ impl Hub {
             keys,
             registry_key,
         };
-        Ok(self.finish(opened, initial, replayed, format_id(&self.inner.epoch, head), Some(slot), None))
+        Ok(self.finish(
+            opened,
+            initial,
+            replayed,
+            format_id(&self.inner.epoch, head),
+            Some(slot),
+            None,
+        ))
     }
 
     /// Builds the subscription handle once the subscriber is registered everywhere.

@@ -122,7 +122,8 @@ async fn sync(shared: &Shared, reported: &mut HashSet<String>) -> redis::RedisRe
 /// At shutdown: deletes the lease and this node's counts, so its slots free at once.
 pub(crate) async fn give_back(shared: &Shared) {
     let mut pipe = redis::pipe();
-    pipe.del(format!("{}{}", shared.keys.lease_prefix(), shared.node)).ignore();
+    pipe.del(format!("{}{}", shared.keys.lease_prefix(), shared.node))
+        .ignore();
     for company in shared.hub.connections_by_company().keys() {
         pipe.hdel(shared.keys.conns(company), &shared.node).ignore();
     }

@@ -116,7 +116,11 @@ impl RedisBackend {
         let mut conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(down)?;
-        let info: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await.map_err(down)?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .map_err(down)?;
         check_version(&info).map_err(BackendError::Unavailable)?;
         let (reader_tx, reader_rx) = mpsc::unbounded_channel();
         let (release_tx, release_rx) = mpsc::unbounded_channel();
@@ -148,7 +152,10 @@ impl RedisBackend {
         let remote = lease::acquire(s, req.company).await?;
         let replay = replay::read(s, req.company, req.channels, Cursor::from_resume(req.resume), 0).await?;
         let (initial, replayed) = match replay.reset {
-            None => (replay.events.iter().map(|e| e.frame.clone()).collect(), replay.events.len()),
+            None => (
+                replay.events.iter().map(|e| e.frame.clone()).collect(),
+                replay.events.len(),
+            ),
             Some(reason) => {
                 s.hub.count_reset();
                 (vec![reset_frame_at(&replay.head.to_string(), reason)], 0)
@@ -183,8 +190,11 @@ impl RedisBackend {
     async fn poll_once(&self, req: &PollRequest<'_>, since: Option<&str>) -> Result<PollOutcome, BackendError> {
         let cursor = Cursor::from_resume(since);
         let count = req.limit.saturating_add(1);
-        let Replay { head, mut events, reset } =
-            replay::read(&self.shared, req.company, req.channels, cursor, count).await?;
+        let Replay {
+            head,
+            mut events,
+            reset,
+        } = replay::read(&self.shared, req.company, req.channels, cursor, count).await?;
         let truncated = events.len() > req.limit;
         events.truncate(req.limit);
         let next = match events.last() {
@@ -278,7 +288,9 @@ fn check_version(info: &str) -> Result<(), String> {
         .unwrap_or("unknown");
     let major: u32 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
     if major < 7 {
-        return Err(format!("Redis {version} is too old: the redis backend needs 7.0 or newer"));
+        return Err(format!(
+            "Redis {version} is too old: the redis backend needs 7.0 or newer"
+        ));
     }
     Ok(())
 }

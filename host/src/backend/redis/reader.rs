@@ -192,8 +192,17 @@ impl Reader {
             .collect();
         for (company, cut, channels) in followed {
             let check = replay::read(&self.shared, &company, &channels, Cursor::After(cut), 1).await;
-            if let Ok(replay::Replay { reset: Some(reason), head, .. }) = check {
-                tracing::warn!(company, reason = reason.as_str(), "history moved past this host while Redis was away");
+            if let Ok(replay::Replay {
+                reset: Some(reason),
+                head,
+                ..
+            }) = check
+            {
+                tracing::warn!(
+                    company,
+                    reason = reason.as_str(),
+                    "history moved past this host while Redis was away"
+                );
                 self.shared
                     .hub
                     .close_company(&company, &reset_frame_at(&head.to_string(), reason));
@@ -210,9 +219,11 @@ impl Reader {
             let streams = self.companies.values().map(|f| f.channels.len()).sum();
             self.shared.status.following(self.companies.len(), streams);
             if self.companies.is_empty() {
-                match self.rx.recv().await {
-                    Some(req) => self.handle(req),
-                    None => return Ok(()),
+                // Nothing to read: check in now and then, so health is known while idle.
+                match tokio::time::timeout(self.shared.settings.block, self.rx.recv()).await {
+                    Ok(Some(req)) => self.handle(req),
+                    Ok(None) => return Ok(()),
+                    Err(_) => redis::cmd("PING").query_async::<()>(conn).await?,
                 }
                 continue;
             }
@@ -293,7 +304,9 @@ impl Reader {
         }
         let mut batches: HashMap<&str, Batch> = HashMap::new();
         for stream in reply.keys {
-            let Some((company, channel)) = owners.get(&stream.key) else { continue };
+            let Some((company, channel)) = owners.get(&stream.key) else {
+                continue;
+            };
             let batch = batches.entry(company.as_str()).or_default();
             let truncated = stream.ids.len() >= count;
             let mut last = None;
@@ -309,12 +322,16 @@ impl Reader {
             }
         }
         for (company, mut batch) in batches {
-            let Some(f) = self.companies.get_mut(company) else { continue };
+            let Some(f) = self.companies.get_mut(company) else {
+                continue;
+            };
             if adoptions.get(company) != Some(&f.adoptions) {
                 continue; // adopted meanwhile: read again from the (lowered) cut
             }
             batch.entries.sort_unstable_by_key(|e| e.0);
-            let Some(max) = batch.entries.last().map(|e| e.0) else { continue };
+            let Some(max) = batch.entries.last().map(|e| e.0) else {
+                continue;
+            };
             let cut = batch.limit.map_or(max, |l| l.min(max));
             let events: Vec<Arc<Event>> = batch
                 .entries
@@ -331,7 +348,9 @@ impl Reader {
         match req {
             Request::Adopt(a) => self.adopt(*a),
             Request::Release { company, channels } => {
-                let Some(f) = self.companies.get_mut(&company) else { return };
+                let Some(f) = self.companies.get_mut(&company) else {
+                    return;
+                };
                 for channel in channels {
                     if let Some(n) = f.channels.get_mut(&channel) {
                         *n -= 1;

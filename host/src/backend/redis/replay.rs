@@ -86,7 +86,14 @@ pub(crate) async fn read(
 pub(crate) fn decode(id: &str, channel: &str, kind: &str, data: &str) -> Option<Event> {
     let parsed = StreamId::parse(id)?;
     match RawValue::from_string(data.to_owned()) {
-        Ok(data) => Some(Event::external(id.to_owned(), parsed.order(), channel, kind, data, parsed.ms)),
+        Ok(data) => Some(Event::external(
+            id.to_owned(),
+            parsed.order(),
+            channel,
+            kind,
+            data,
+            parsed.ms,
+        )),
         Err(e) => {
             tracing::warn!(id, channel, error = %e, "skipping a stream entry that is not JSON");
             None

@@ -1,0 +1,179 @@
+//! Two nodes on one Redis: fan-out, resume on the other node, limits across nodes.
+
+use sse_tests::node::Node;
+use sse_tests::redis::RedisServer;
+use sse_tests::token;
+
+use crate::{order, publish_n, read_ids};
+
+const BOTH: [&str; 2] = ["dashboard-updates", "evidence-updates"];
+
+#[tokio::test]
+async fn a_publish_on_either_node_reaches_subscribers_on_both_in_one_order() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (Node::start(&redis.url(), "").await, Node::start(&redis.url(), "").await);
+    let viewer = token("acme", "VIEWER");
+    let mut on_a = a.stream_as(&viewer, "acme", &BOTH, None).await;
+    let mut on_b = b.stream_as(&viewer, "acme", &BOTH, None).await;
+    let mut other = b.stream_as(&token("globex", "VIEWER"), "globex", &BOTH, None).await;
+    for s in [&mut on_a, &mut on_b, &mut other] {
+        assert_eq!(s.next_event().await.event, "connected");
+    }
+    // Interleave channels and publishing nodes: one company-wide order must come out.
+    let mut published = Vec::new();
+    for round in 0..10 {
+        let node = if round % 2 == 0 { &a } else { &b };
+        published.extend(publish_n(node, BOTH[round % 2], 3, "x").await);
+    }
+    assert!(
+        published.windows(2).all(|w| order(&w[0]) < order(&w[1])),
+        "IDs increase across channels"
+    );
+    assert_eq!(read_ids(&mut on_a, 30).await, published, "node A: all, in order");
+    assert_eq!(read_ids(&mut on_b, 30).await, published, "node B: all, in order");
+    let globex = b
+        .publish("globex", "dashboard-updates", "update", serde_json::json!(1))
+        .await;
+    assert_eq!(
+        read_ids(&mut other, 1).await,
+        vec![globex],
+        "other companies see only their own"
+    );
+}
+
+#[tokio::test]
+async fn a_client_resumes_on_the_other_node_with_exactly_the_missed_events() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (Node::start(&redis.url(), "").await, Node::start(&redis.url(), "").await);
+    let viewer = token("acme", "VIEWER");
+    let mut s = a.stream_as(&viewer, "acme", &BOTH, None).await;
+    let seen = publish_n(&a, BOTH[0], 4, "seen").await;
+    assert_eq!(read_ids(&mut s, 4).await, seen);
+    drop(s);
+    let mut missed = publish_n(&a, BOTH[1], 3, "missed").await;
+    missed.extend(publish_n(&b, BOTH[0], 3, "missed").await);
+    let mut s = b.stream_as(&viewer, "acme", &BOTH, Some(&seen[3])).await;
+    assert_eq!(
+        read_ids(&mut s, 6).await,
+        missed,
+        "replay on B: exactly the missed, in order"
+    );
+    let live = publish_n(&a, BOTH[1], 2, "live").await;
+    assert_eq!(read_ids(&mut s, 2).await, live, "then live events, no duplicates");
+    // Polling on either node uses the same IDs.
+    let res = a
+        .client
+        .get(a.url(&format!(
+            "/sse/poll?companyId=acme&channel={}&channel={}&since={}",
+            BOTH[0], BOTH[1], seen[3]
+        )))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    let polled: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = missed.iter().chain(&live).map(String::as_str).collect();
+    assert_eq!(polled, expected);
+    assert_eq!(body["next"], live[1].as_str());
+}
+
+#[tokio::test]
+async fn company_limits_hold_across_nodes_and_a_killed_nodes_slots_expire() {
+    // The test policy allows 5 streams per company.
+    let redis = RedisServer::start().await;
+    let (a, mut b) = (Node::start(&redis.url(), "").await, Node::start(&redis.url(), "").await);
+    let viewer = token("acme", "VIEWER");
+    let mut held = Vec::new();
+    for node in [&a, &a, &a, &b, &b] {
+        held.push(node.stream_as(&viewer, "acme", &BOTH[..1], None).await);
+    }
+    for node in [&a, &b] {
+        let res = node.open_stream(&viewer, "acme", &BOTH[..1], None).await;
+        assert_eq!(res.status(), 429, "the sixth stream is refused on either node");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "TOO_MANY_CONNECTIONS");
+    }
+    let other = a
+        .open_stream(&token("globex", "VIEWER"), "globex", &BOTH[..1], None)
+        .await;
+    assert_eq!(other.status(), 200, "limits are per company");
+    drop(other);
+    b.kill(); // a crash: B's two slots stay counted until its lease (3 s) expires
+    let refused = a.open_stream(&viewer, "acme", &BOTH[..1], None).await;
+    assert_eq!(
+        refused.status(),
+        429,
+        "slots of a node that just died are still counted"
+    );
+    drop(refused);
+    let deadline = tokio::time::Instant::now() + sse_tests::PATIENCE;
+    let first = loop {
+        let res = a.open_stream(&viewer, "acme", &BOTH[..1], None).await;
+        if res.status() == 200 {
+            break res;
+        }
+        assert_eq!(res.status(), 429);
+        assert!(tokio::time::Instant::now() < deadline, "B's slots never came back");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let second = a.open_stream(&viewer, "acme", &BOTH[..1], None).await;
+    assert_eq!(second.status(), 200, "both of B's slots came back");
+    let sixth = a.open_stream(&viewer, "acme", &BOTH[..1], None).await;
+    assert_eq!(sixth.status(), 429, "and the limit still holds");
+    drop((first, second, held));
+}
+
+#[tokio::test]
+async fn subscribers_joining_during_a_publish_storm_get_every_later_event_once_in_order() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (Node::start(&redis.url(), "").await, Node::start(&redis.url(), "").await);
+    let viewer = token("acme", "VIEWER");
+    let published = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::<String>::new()));
+    let publisher = |node_url: String, channel: &'static str| {
+        let published = published.clone();
+        tokio::spawn(async move {
+            let node = sse_tests::HostClient::new(&node_url);
+            for i in 0..150 {
+                let id = node.publish("acme", channel, "update", serde_json::json!(i)).await;
+                published.lock().await.push(id);
+            }
+        })
+    };
+    let pubs = [publisher(a.base.clone(), BOTH[0]), publisher(b.base.clone(), BOTH[1])];
+    // Join while events flow: live-only on both nodes, and resuming from a seen ID.
+    let mut joined = Vec::new();
+    for i in 0..5 {
+        // (five: the test policy's per-company limit)
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let node = if i % 2 == 0 { &a } else { &b };
+        let resume_from = if i % 3 == 2 {
+            published.lock().await.first().cloned()
+        } else {
+            None
+        };
+        let mut s = node.stream_as(&viewer, "acme", &BOTH, resume_from.as_deref()).await;
+        let connected = s.next_event().await;
+        assert_eq!(connected.event, "connected");
+        let after = resume_from.unwrap_or_else(|| connected.json()["lastEventId"].as_str().unwrap().to_owned());
+        joined.push((s, after));
+    }
+    for p in pubs {
+        p.await.unwrap();
+    }
+    let mut all = published.lock().await.clone();
+    all.sort_by_key(|id| order(id));
+    for (i, (mut s, after)) in joined.into_iter().enumerate() {
+        let expected: Vec<String> = all.iter().filter(|id| order(id) > order(&after)).cloned().collect();
+        assert_eq!(
+            read_ids(&mut s, expected.len()).await,
+            expected,
+            "subscriber {i} (after {after})"
+        );
+    }
+}

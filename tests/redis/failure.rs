@@ -1,0 +1,125 @@
+//! Redis unavailable at start, lost while running, restarted with and without its data.
+
+use std::time::Duration;
+
+use serde_json::json;
+use sse_tests::node::{host_bin, write_config, Node};
+use sse_tests::redis::RedisServer;
+use sse_tests::{free_port, token, PATIENCE};
+
+use crate::{publish_n, read_ids, wait_backend};
+
+#[tokio::test]
+async fn redis_unreachable_at_start_is_a_clear_error() {
+    let port = free_port(); // nothing listens here
+    let (dir, _) = write_config(&format!("redis://127.0.0.1:{port}"), "");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(host_bin())
+            .args(["serve", "--config"])
+            .arg(dir.0.join("host.toml"))
+            .output()
+            .expect("run sse-host")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must not start without Redis");
+    assert!(
+        stderr.contains(&format!("cannot reach Redis at 127.0.0.1:{port}")),
+        "stderr: {stderr}"
+    );
+}
+
+/// Publishes until the store accepts it again (each refusal is a clean 503).
+async fn publish_when_back(node: &Node, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        let res = node
+            .client
+            .post(node.url("/sse/publish"))
+            .bearer_auth(token("acme", "PUBLISHER"))
+            .json(&json!({"companyId": "acme", "channel": "dashboard-updates", "type": "update", "data": ids.len()}))
+            .send()
+            .await
+            .unwrap();
+        match res.status().as_u16() {
+            200 => ids.push(
+                res.json::<serde_json::Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            503 => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "Redis never came back for publishing"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn losing_redis_keeps_streams_open_and_a_restart_loses_no_stored_event() {
+    let mut redis = RedisServer::start_with(true).await;
+    let (a, b) = (Node::start(&redis.url(), "").await, Node::start(&redis.url(), "").await);
+    let mut s = b.stream("acme", &["dashboard-updates"]).await;
+    let mut expected = publish_n(&a, "dashboard-updates", 5, "before").await;
+    assert_eq!(read_ids(&mut s, 5).await, expected);
+
+    // B stops reading; A stores five more; then Redis dies with them on disk.
+    b.signal("STOP");
+    let stored = publish_n(&a, "dashboard-updates", 5, "stored").await;
+    expected.extend(stored);
+    redis.kill();
+    let res = a
+        .client
+        .post(a.url("/sse/publish"))
+        .bearer_auth(token("acme", "PUBLISHER"))
+        .json(&json!({"companyId": "acme", "channel": "dashboard-updates", "type": "update", "data": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503, "publishing without Redis fails clearly");
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "UNAVAILABLE");
+    wait_backend(&a, "A to notice Redis is gone", |b| b["connected"] == false).await;
+
+    redis.restart().await;
+    b.signal("CONT");
+    expected.extend(publish_when_back(&a, 5).await);
+    assert_eq!(
+        read_ids(&mut s, 10).await,
+        expected[5..],
+        "B's open stream catches up from where it read: nothing stored is lost or repeated"
+    );
+    wait_backend(&b, "B to reconnect", |b| {
+        b["connected"] == true && b["connects"].as_u64() >= Some(2)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_redis_that_lost_its_data_resets_open_streams() {
+    let mut redis = RedisServer::start().await;
+    let a = Node::start(&redis.url(), "").await;
+    let mut s = a.stream("acme", &["dashboard-updates"]).await;
+    let ids = publish_n(&a, "dashboard-updates", 2, "gone").await;
+    assert_eq!(read_ids(&mut s, 2).await, ids);
+    redis.restart().await; // no persistence: everything is gone
+    let reset = loop {
+        let e = s.next_event().await;
+        if e.event == "reset" {
+            break e;
+        }
+    };
+    assert_eq!(reset.json()["reason"], "restarted");
+    assert!(
+        s.next_frame().await.is_none(),
+        "the stream ends so the client refetches and reconnects"
+    );
+    wait_backend(&a, "the data loss to be counted", |b| b["dataLosses"] == 1).await;
+}

@@ -1,0 +1,107 @@
+//! HTTP helpers for any running host (in-process or a separate process).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::sse::SseStream;
+use crate::{token, PATIENCE};
+
+/// A host's base URL and an HTTP client without connection reuse (each stream is its own
+/// connection, as a browser's EventSource is).
+pub struct HostClient {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl HostClient {
+    pub fn new(base: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        Self {
+            base: base.to_owned(),
+            client,
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base, path_and_query)
+    }
+
+    /// Opens a stream as a VIEWER of `company`.
+    pub async fn stream(&self, company: &str, channels: &[&str]) -> SseStream {
+        self.stream_as(&token(company, "VIEWER"), company, channels, None).await
+    }
+
+    /// Opens a stream with a token and an optional `Last-Event-ID`; asserts 200.
+    pub async fn stream_as(&self, token: &str, company: &str, channels: &[&str], last_id: Option<&str>) -> SseStream {
+        let res = self.open_stream(token, company, channels, last_id).await;
+        assert_eq!(res.status(), 200, "stream refused: {:?}", res.text().await);
+        SseStream::new(res)
+    }
+
+    /// Sends the stream request and returns the raw response (for refusals).
+    pub async fn open_stream(
+        &self,
+        token: &str,
+        company: &str,
+        channels: &[&str],
+        last_id: Option<&str>,
+    ) -> reqwest::Response {
+        let mut q = format!("/sse/stream?companyId={company}");
+        for c in channels {
+            q.push_str(&format!("&channel={c}"));
+        }
+        let mut req = self.client.get(self.url(&q)).bearer_auth(token);
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id);
+        }
+        req.send().await.expect("stream request")
+    }
+
+    /// Publishes through the HTTP API as a PUBLISHER of `company`; returns the ID.
+    pub async fn publish(&self, company: &str, channel: &str, kind: &str, data: Value) -> String {
+        let body = json!({"companyId": company, "channel": channel, "type": kind, "data": data});
+        let res = self
+            .client
+            .post(self.url("/sse/publish"))
+            .bearer_auth(token(company, "PUBLISHER"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// GET /sse/stats as an admin.
+    pub async fn stats(&self) -> Value {
+        let res = self
+            .client
+            .get(self.url("/sse/stats"))
+            .bearer_auth(token("ops", "ADMIN"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// Waits until `cond` holds for the stats (e.g. connections back to 0).
+    pub async fn wait_for_stats(&self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let s = self.stats().await;
+            if cond(&s) {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; stats: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
