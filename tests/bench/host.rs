@@ -29,8 +29,10 @@ fn free_port() -> Result<u16> {
 }
 
 impl HostProcess {
-    pub(crate) async fn start(bin: &Path, queue_capacity: usize) -> Result<Self> {
-        let dir = TempDir(std::env::temp_dir().join(format!("sse-bench-{}", std::process::id())));
+    /// Starts the host; with `redis_url`, on the Redis backend.
+    pub(crate) async fn start(bin: &Path, queue_capacity: usize, redis_url: Option<&str>) -> Result<Self> {
+        let port = free_port()?;
+        let dir = TempDir(std::env::temp_dir().join(format!("sse-bench-{}-{port}", std::process::id())));
         std::fs::create_dir_all(&dir.0)?;
         let policy = serde_json::json!({
             "jwt": {"hmac_secret": JWT_SECRET},
@@ -38,9 +40,11 @@ impl HostProcess {
             "edge": {"secret": "bench-edge-secret-that-is-32-bytes-long"},
         });
         std::fs::write(dir.0.join("policy.json"), policy.to_string())?;
-        let port = free_port()?;
+        let backend = redis_url.map_or(String::new(), |url| {
+            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\n\n")
+        });
         let toml = format!(
-            "listen = \"127.0.0.1:{port}\"\npolicy_file = \"policy.json\"\n\n[stream]\nheartbeat_secs = 30\nqueue_capacity = {queue_capacity}\nmax_connections = 19000\n\n[publish]\nrate_per_sec = 10000000.0\nburst = 10000000.0\n"
+            "listen = \"127.0.0.1:{port}\"\npolicy_file = \"policy.json\"\n\n{backend}[stream]\nheartbeat_secs = 30\nqueue_capacity = {queue_capacity}\nmax_connections = 19000\n\n[publish]\nrate_per_sec = 10000000.0\nburst = 10000000.0\n"
         );
         std::fs::write(dir.0.join("host.toml"), toml)?;
         let child = Command::new(bin)
@@ -81,7 +85,14 @@ impl HostProcess {
 
     /// User + system CPU time in seconds.
     pub(crate) fn cpu_secs(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        cpu_secs_of(self.pid())
+    }
+}
+
+/// User + system CPU time of any process, in seconds.
+pub(crate) fn cpu_secs_of(pid: u32) -> f64 {
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
         let f: Vec<&str> = after.split_whitespace().collect();
         let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);

@@ -1,13 +1,17 @@
 //! `sse-bench`: measures a real `sse-host` process on loopback.
 //!
 //! Run with: `cargo build --release -p sse-host -p sse-tests && $CARGO_TARGET_DIR/release/sse-bench`
-//! (options: `--idle N`, `--fanout M`, `--events K`, `--rate R`, `--seconds S`, `--json FILE`).
+//! (options: `--idle N`, `--fanout M`, `--events K`, `--rate R`, `--seconds S`,
+//! `--backend memory|redis|both` (default both; redis needs `redis-server`), `--json FILE`).
 //!
 //! Scenarios, each bounded in count and time:
 //! - idle: N streams held open; host RSS and PSS per stream.
 //! - fan-out: M subscribers, K events published back to back; deliveries per second and
 //!   per host CPU-second, publish-to-receive latency, loss/duplicates/order.
 //! - fixed rate: M subscribers, R events/s for S seconds; latency p50/p99/max.
+//!
+//! The fan-out scenarios run again with the Redis backend (a redis-server started on a
+//! loopback port), reporting Redis's CPU time beside the host's.
 
 mod client;
 mod host;
@@ -25,6 +29,7 @@ struct Args {
     events: u64,
     rate: u64,
     seconds: u64,
+    backend: String,
     json: Option<PathBuf>,
 }
 
@@ -36,6 +41,7 @@ fn parse_args() -> Result<Args> {
         events: 100,
         rate: 100,
         seconds: 5,
+        backend: "both".into(),
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -49,9 +55,14 @@ fn parse_args() -> Result<Args> {
             "--rate" => a.rate = val()?.parse()?,
             "--seconds" => a.seconds = val()?.parse()?,
             "--json" => a.json = Some(val()?.into()),
+            "--backend" => a.backend = val()?,
             _ => anyhow::bail!("unknown option {flag}; see the doc comment of tests/bench/main.rs"),
         }
     }
+    ensure!(
+        matches!(a.backend.as_str(), "memory" | "redis" | "both"),
+        "--backend must be memory, redis or both"
+    );
     ensure!(
         a.host_bin.exists(),
         "{} not found: build it with `cargo build --release -p sse-host`",
@@ -134,12 +145,21 @@ async fn publish(http: &reqwest::Client, addr: &str, publisher: &str, n: u64, st
     Ok(())
 }
 
-async fn fanout(host: &host::HostProcess, subs: usize, events: u64, rate: Option<u64>) -> Result<serde_json::Value> {
+/// Fan-out to `subs` subscribers; `store_pid` is Redis when the host uses it (its CPU
+/// time is reported beside the host's).
+async fn fanout(
+    host: &host::HostProcess,
+    subs: usize,
+    events: u64,
+    rate: Option<u64>,
+    store_pid: Option<u32>,
+) -> Result<serde_json::Value> {
     let start = Instant::now();
     let streams = open_many(&host.addr, subs, start, events).await?;
     let http = reqwest::Client::new();
     let publisher = token("bench", "PUBLISHER");
     let cpu0 = host.cpu_secs();
+    let store0 = store_pid.map_or(0.0, host::cpu_secs_of);
     let t0 = Instant::now();
     for n in 0..events {
         if let Some(rate) = rate {
@@ -162,6 +182,7 @@ async fn fanout(host: &host::HostProcess, subs: usize, events: u64, rate: Option
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = host.cpu_secs() - cpu0;
+    let store_cpu = store_pid.map_or(0.0, host::cpu_secs_of) - store0;
     for (task, _) in streams {
         task.abort();
     }
@@ -173,8 +194,9 @@ async fn fanout(host: &host::HostProcess, subs: usize, events: u64, rate: Option
         latencies.last().copied().unwrap_or(0),
     );
     let label = rate.map_or("max rate".to_owned(), |r| format!("{r} ev/s"));
+    let store = store_pid.map_or(String::new(), |_| format!(" (+ Redis {store_cpu:.2} CPU-s)"));
     println!(
-        "fan-out   {subs:>6} subs x {events} events ({label}): {:.0} deliveries/s, {:.0} per host CPU-s, latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms, lost {lost}, dup/disorder {dup_or_disorder}",
+        "fan-out   {subs:>6} subs x {events} events ({label}): {:.0} deliveries/s, {:.0} per host CPU-s{store}, latency p50 {:.1} ms p99 {:.1} ms max {:.1} ms, lost {lost}, dup/disorder {dup_or_disorder}",
         delivered as f64 / secs,
         delivered as f64 / cpu.max(0.01),
         p50 as f64 / 1000.0,
@@ -183,7 +205,7 @@ async fn fanout(host: &host::HostProcess, subs: usize, events: u64, rate: Option
     );
     Ok(
         json!({"subscribers": subs, "events": events, "rate": rate, "deliveries": delivered, "deliveries_per_sec": delivered as f64 / secs,
-        "deliveries_per_cpu_sec": delivered as f64 / cpu.max(0.01), "host_cpu_secs": cpu, "latency_us": {"p50": p50, "p99": p99, "max": max},
+        "deliveries_per_cpu_sec": delivered as f64 / cpu.max(0.01), "host_cpu_secs": cpu, "redis_cpu_secs": store_cpu, "latency_us": {"p50": p50, "p99": p99, "max": max},
         "lost": lost, "duplicated_or_out_of_order": dup_or_disorder}),
     )
 }
@@ -196,12 +218,43 @@ async fn main() -> Result<()> {
         args.host_bin.display(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let host = host::HostProcess::start(&args.host_bin, 1024).await?;
-    let idle = idle(&host, args.idle).await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let max_rate = fanout(&host, args.fanout, args.events, None).await?;
-    let fixed = fanout(&host, args.fanout.min(1000), args.rate * args.seconds, Some(args.rate)).await?;
-    let report = json!({"idle": idle, "fanout_max_rate": max_rate, "fanout_fixed_rate": fixed});
+    let mut report = serde_json::Map::new();
+    if args.backend != "redis" {
+        println!("-- memory backend");
+        let host = host::HostProcess::start(&args.host_bin, 1024, None).await?;
+        report.insert("idle".into(), idle(&host, args.idle).await?);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let max_rate = fanout(&host, args.fanout, args.events, None, None).await?;
+        let fixed = fanout(
+            &host,
+            args.fanout.min(1000),
+            args.rate * args.seconds,
+            Some(args.rate),
+            None,
+        )
+        .await?;
+        report.insert("fanout_max_rate".into(), max_rate);
+        report.insert("fanout_fixed_rate".into(), fixed);
+    }
+    if args.backend != "memory" {
+        println!("-- redis backend (redis-server on loopback, no persistence)");
+        let redis = sse_tests::redis::RedisServer::start().await;
+        let host = host::HostProcess::start(&args.host_bin, 1024, Some(&redis.url())).await?;
+        let max_rate = fanout(&host, args.fanout, args.events, None, redis.pid()).await?;
+        let fixed = fanout(
+            &host,
+            args.fanout.min(1000),
+            args.rate * args.seconds,
+            Some(args.rate),
+            redis.pid(),
+        )
+        .await?;
+        report.insert(
+            "redis".into(),
+            json!({"fanout_max_rate": max_rate, "fanout_fixed_rate": fixed}),
+        );
+    }
+    let report = serde_json::Value::Object(report);
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
         println!("wrote {}", path.display());

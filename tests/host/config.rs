@@ -59,3 +59,43 @@ fn wasm_mode_without_a_built_filter_says_how_to_build_it() {
         .to_string();
     assert!(err.contains("plugin/build.sh"), "{err}");
 }
+
+#[test]
+fn the_redis_backend_is_configured_by_a_table_and_its_problems_are_listed() {
+    use sse_host::config::BackendSettings;
+    let policy = sse_tests::policy_json(false).to_string();
+    let ok = "backend = \"redis\"\n[redis]\nurl = \"redis://10.0.0.5:6380\"\nlease_ttl_secs = 20\n";
+    let cfg = FileConfig::from_toml(ok).unwrap().build(Some(policy.clone())).unwrap();
+    let BackendSettings::Redis(r) = cfg.backend else {
+        panic!("backend = redis gives the redis backend")
+    };
+    assert_eq!(
+        (r.url.as_str(), r.lease_ttl.as_secs(), r.key_prefix.as_str()),
+        ("redis://10.0.0.5:6380", 20, "sse")
+    );
+    let memory = FileConfig::from_toml("").unwrap().build(Some(policy.clone())).unwrap();
+    assert!(
+        matches!(memory.backend, BackendSettings::Memory),
+        "memory is the default"
+    );
+
+    let bad =
+        "backend = \"redis\"\n[redis]\nurl = \"http://x\"\nkey_prefix = \"a{b}\"\nlease_ttl_secs = 1\nblock_ms = 0\n";
+    let err = FileConfig::from_toml(bad)
+        .unwrap()
+        .build(Some(policy))
+        .unwrap_err()
+        .to_string();
+    for field in [
+        "redis.url",
+        "redis.key_prefix",
+        "redis.lease_ttl_secs",
+        "redis.block_ms",
+    ] {
+        assert!(err.contains(field), "{field} not reported in: {err}");
+    }
+    assert!(
+        FileConfig::from_toml("backend = \"etcd\"").is_err(),
+        "unknown backends are refused"
+    );
+}

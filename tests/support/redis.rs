@@ -49,6 +49,11 @@ impl RedisServer {
         server
     }
 
+    /// The server's process ID (benchmarks read its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }

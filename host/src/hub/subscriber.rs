@@ -195,6 +195,27 @@ mod tests {
     }
 
     #[test]
+    fn events_at_or_below_the_high_mark_are_dropped_as_duplicates() {
+        let s = Subscriber::new(8);
+        s.set_through(10);
+        assert_eq!(s.push_event(9, Bytes::from("old"), || unreachable!()), Push::Duplicate);
+        assert_eq!(
+            s.push_event(10, Bytes::from("replayed"), || unreachable!()),
+            Push::Duplicate
+        );
+        assert_eq!(s.push_event(11, Bytes::from("a"), || unreachable!()), Push::Queued);
+        assert_eq!(
+            s.push_event(11, Bytes::from("again"), || unreachable!()),
+            Push::Duplicate
+        );
+        assert_eq!(s.push_event(12, Bytes::from("b"), || unreachable!()), Push::Queued);
+        match poll(&s) {
+            Poll::Ready(Next::Data(bytes, 2)) => assert_eq!(&bytes[..], b"ab"),
+            other => panic!("expected the two new frames, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn close_delivers_queued_frames_first() {
         let s = Subscriber::new(4);
         s.push(Bytes::from("e"), || unreachable!());
