@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::backend::{Backend, BackendError, MemoryBackend, RedisBackend};
 use crate::config::{BackendSettings, HostConfig};
@@ -78,6 +78,22 @@ pub enum StartError {
     Store(#[from] BackendError),
 }
 
+/// Pending connections the kernel may queue before `accept` (capped by
+/// `net.core.somaxconn`). The standard library's 128 overflows under a reconnect burst of a
+/// few hundred clients: each dropped SYN costs its client a one-second retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// A bound, ready-to-run host.
 #[derive(Debug)]
 pub struct App {
@@ -93,9 +109,8 @@ impl App {
             Some(w) => Some(WasmEdge::load(w.plugins.clone(), w.vms, w.limits)?),
             None => None,
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", config.listen)))?;
+        let listener =
+            listen(config.listen).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", config.listen)))?;
         let hub = Hub::new(config.hub.clone());
         let backend: Arc<dyn Backend> = match &config.backend {
             BackendSettings::Memory => Arc::new(MemoryBackend::new(hub.clone())),

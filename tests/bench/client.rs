@@ -1,4 +1,5 @@
-//! Bench subscribers: raw HTTP/1.1 sockets reading an event stream line by line.
+//! Bench subscribers: raw HTTP/1.1 sockets reading an event stream line by line, so the
+//! client costs the same against every server.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,41 +12,41 @@ use tokio::sync::Mutex;
 /// What one subscriber observed: (event index, latency in µs) in arrival order.
 pub(crate) type Log = Arc<Mutex<Vec<(u64, u64)>>>;
 
-/// Opens a stream and returns once `connected` arrived; the reader keeps going in a task
-/// that logs `{"n":..,"t":..}` events until `expect` of them arrived or the socket ends.
-pub(crate) async fn subscribe(
-    addr: &str,
-    token: &str,
-    company: &str,
-    start: Instant,
-    expect: u64,
-) -> Result<(tokio::task::JoinHandle<Vec<(u64, u64)>>, Log)> {
+/// A subscriber's reader task and its log.
+pub(crate) type Sub = (tokio::task::JoinHandle<()>, Log);
+
+/// Sends `request`, returns once a line starting with `ready` arrived (the server has
+/// registered the subscriber); a task then logs `{"n":..,"t":..}` events until `expect`
+/// of them arrived, and keeps the socket open until aborted.
+pub(crate) async fn subscribe(addr: &str, request: &str, ready: &str, start: Instant, expect: u64) -> Result<Sub> {
     let mut sock = TcpStream::connect(addr).await?;
     sock.set_nodelay(true)?;
-    let req = format!(
-        "GET /sse/stream?companyId={company}&channel=dashboard-updates HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\n\r\n"
-    );
-    sock.write_all(req.as_bytes()).await?;
+    // Close with RST: no TIME_WAIT, so tens of thousands of connections per scenario do
+    // not exhaust the ephemeral ports, and a later target is not slowed by an earlier one.
+    // (Deprecated because a non-zero linger blocks the thread on drop; zero never does.)
+    #[allow(deprecated)]
+    sock.set_linger(Some(std::time::Duration::ZERO))?;
+    sock.write_all(request.as_bytes()).await?;
     let mut reader = BufReader::with_capacity(4096, sock);
     let mut line = String::new();
     loop {
         line.clear();
         if reader.read_line(&mut line).await? == 0 {
-            bail!("stream closed before `connected`");
+            bail!("stream closed before it was ready");
         }
         if line.starts_with("HTTP/1.1 ") && !line.starts_with("HTTP/1.1 200") {
             bail!("stream refused: {}", line.trim());
         }
-        if line.starts_with("event: connected") {
+        if line.starts_with(ready) {
             break;
         }
     }
     let log: Log = Arc::default();
     let task_log = log.clone();
     let task = tokio::spawn(async move {
-        let mut seen = Vec::new();
         let mut line = String::new();
-        while (seen.len() as u64) < expect {
+        let mut n_seen = 0u64;
+        while n_seen < expect {
             line.clear();
             match reader.read_line(&mut line).await {
                 Ok(0) | Err(_) => break,
@@ -56,13 +57,12 @@ pub(crate) async fn subscribe(
                 let mut parts = json.trim_end().trim_end_matches('}').split(",\"t\":");
                 let n = parts.next().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
                 let t: u64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(now);
-                seen.push((n, now.saturating_sub(t)));
+                task_log.lock().await.push((n, now.saturating_sub(t)));
+                n_seen += 1;
             }
         }
-        task_log.lock().await.extend_from_slice(&seen);
         // Keep the socket open until the bench ends the scenario.
         std::future::pending::<()>().await;
-        seen
     });
     Ok((task, log))
 }

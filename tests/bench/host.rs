@@ -1,22 +1,33 @@
-//! The host under test: a real `sse-host` process with a bench config, and its resource
-//! usage read from /proc.
+//! Processes under test (our `sse-host`, nginx+nchan) and their resource usage from /proc.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
 
 pub(crate) const JWT_SECRET: &str = "bench-jwt-secret-that-is-32-bytes-long!";
 
-pub(crate) struct HostProcess {
-    child: Child,
-    pub(crate) addr: String,
-    _dir: TempDir,
+/// The policy every bench host (and Envoy in front of one) uses.
+pub(crate) fn policy() -> Value {
+    json!({
+        "jwt": {"hmac_secret": JWT_SECRET},
+        "limits": {"max_connections_per_company": 20000},
+        "edge": {"secret": "bench-edge-secret-that-is-32-bytes-long"},
+    })
 }
 
 /// A temporary directory removed on drop.
-pub(crate) struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    fn new(what: &str, port: u16) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("sse-bench-{what}-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -24,30 +35,57 @@ impl Drop for TempDir {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+async fn wait_listening(addr: &str, what: &str) -> Result<()> {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("{what} did not start listening on {addr}")
+}
+
+/// How to start our host.
+pub(crate) struct HostOptions<'a> {
+    pub(crate) queue_capacity: usize,
+    /// `native`, `wasm` (the embedded edge) or `envoy` (behind Envoy).
+    pub(crate) edge: &'a str,
+    pub(crate) redis_url: Option<&'a str>,
+    /// The filter module for edge `wasm`.
+    pub(crate) filter: Option<&'a Path>,
+}
+
+/// A running `sse-host`; killed on drop.
+pub(crate) struct HostProcess {
+    child: Child,
+    pub(crate) addr: String,
+    _dir: TempDir,
+}
+
 impl HostProcess {
-    /// Starts the host; with `redis_url`, on the Redis backend.
-    pub(crate) async fn start(bin: &Path, queue_capacity: usize, redis_url: Option<&str>) -> Result<Self> {
+    pub(crate) async fn start(bin: &Path, o: &HostOptions<'_>) -> Result<Self> {
         let port = free_port()?;
-        let dir = TempDir(std::env::temp_dir().join(format!("sse-bench-{}-{port}", std::process::id())));
-        std::fs::create_dir_all(&dir.0)?;
-        let policy = serde_json::json!({
-            "jwt": {"hmac_secret": JWT_SECRET},
-            "limits": {"max_connections_per_company": 20000},
-            "edge": {"secret": "bench-edge-secret-that-is-32-bytes-long"},
-        });
-        std::fs::write(dir.0.join("policy.json"), policy.to_string())?;
-        let backend = redis_url.map_or(String::new(), |url| {
+        let dir = TempDir::new("host", port)?;
+        std::fs::write(dir.0.join("policy.json"), policy().to_string())?;
+        let backend = o.redis_url.map_or(String::new(), |url| {
             format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\n\n")
         });
         let toml = format!(
-            "listen = \"127.0.0.1:{port}\"\npolicy_file = \"policy.json\"\n\n{backend}[stream]\nheartbeat_secs = 30\nqueue_capacity = {queue_capacity}\nmax_connections = 19000\n\n[publish]\nrate_per_sec = 10000000.0\nburst = 10000000.0\n"
+            "listen = \"127.0.0.1:{port}\"\nedge = \"{}\"\npolicy_file = \"policy.json\"\n{backend}\n\
+             [stream]\nheartbeat_secs = 30\nqueue_capacity = {}\nmax_connections = 19000\n\n\
+             [publish]\nrate_per_sec = 10000000.0\nburst = 10000000.0\n",
+            o.edge, o.queue_capacity
         );
         std::fs::write(dir.0.join("host.toml"), toml)?;
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some(filter) = o.filter {
+            cmd.env("SSE_FILTER_WASM", filter);
+        }
+        let child = cmd
             .args(["serve", "--config"])
             .arg(dir.0.join("host.toml"))
             .env("RUST_LOG", "warn")
@@ -60,50 +98,13 @@ impl HostProcess {
             addr: format!("127.0.0.1:{port}"),
             _dir: dir,
         };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(&host.addr).await.is_ok() {
-                return Ok(host);
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        bail!("sse-host did not start listening on {}", host.addr)
+        wait_listening(&host.addr, "sse-host").await?;
+        Ok(host)
     }
 
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
-
-    /// Resident set size in KiB.
-    pub(crate) fn rss_kib(&self) -> u64 {
-        proc_field(self.pid(), "status", "VmRSS:").unwrap_or(0)
-    }
-
-    /// Proportional set size in KiB (shared pages divided among sharers).
-    pub(crate) fn pss_kib(&self) -> u64 {
-        proc_field(self.pid(), "smaps_rollup", "Pss:").unwrap_or(0)
-    }
-
-    /// User + system CPU time in seconds.
-    pub(crate) fn cpu_secs(&self) -> f64 {
-        cpu_secs_of(self.pid())
-    }
-}
-
-/// User + system CPU time of any process, in seconds.
-pub(crate) fn cpu_secs_of(pid: u32) -> f64 {
-    {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        (ticks(11) + ticks(12)) / 100.0 // utime, stime (fields 14, 15); USER_HZ is 100 on Linux
-    }
-}
-
-fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
-    let line = text.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 impl Drop for HostProcess {
@@ -111,4 +112,134 @@ impl Drop for HostProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// nginx with nchan, configured like the reference (`../shared/reference/sse-hubs.md`
+/// §6.1): memory store, 100-event history per channel, 30 s pings, live-only first
+/// connect, two workers (our host's two cores).
+pub(crate) struct Nchan {
+    child: Child,
+    pub(crate) sub_addr: String,
+    pub(crate) pub_addr: String,
+    _dir: TempDir,
+}
+
+impl Nchan {
+    pub(crate) async fn start() -> Result<Self> {
+        let module = "/usr/lib/nginx/modules/ngx_nchan_module.so";
+        if !Path::new(module).exists() {
+            bail!("{module} not found: install nginx and nchan with `apt-get install -y nginx libnginx-mod-nchan`");
+        }
+        let (sub, publ) = (free_port()?, free_port()?);
+        let dir = TempDir::new("nchan", sub)?;
+        let conf = format!(
+            r#"load_module {module};
+worker_processes 2;
+worker_rlimit_nofile 20000;
+pid nchan.pid;
+error_log stderr error;
+events {{ worker_connections 20000; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path tmp_body; proxy_temp_path tmp_proxy; fastcgi_temp_path tmp_fcgi;
+  uwsgi_temp_path tmp_uwsgi; scgi_temp_path tmp_scgi;
+  nchan_shared_memory_size 256M;
+  server {{
+    listen 127.0.0.1:{sub} backlog=4096;
+    location ~ ^/sub/(\w+)/(\w+)$ {{
+      nchan_subscriber eventsource;
+      nchan_channel_group $1;
+      nchan_channel_id $2;
+      nchan_subscriber_first_message newest;
+      nchan_eventsource_ping_interval 30;
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{publ};
+    location ~ ^/pub/(\w+)/(\w+)$ {{
+      nchan_publisher;
+      nchan_channel_group $1;
+      nchan_channel_id $2;
+      nchan_message_buffer_length 100;
+      nchan_message_timeout 1h;
+      client_max_body_size 64k;
+    }}
+  }}
+}}
+"#
+        );
+        std::fs::write(dir.0.join("nchan.conf"), conf)?;
+        let prefix = format!("{}/", dir.0.display());
+        let child = Command::new("nginx")
+            .args(["-p", &prefix, "-c", "nchan.conf", "-e", "stderr", "-g", "daemon off;"])
+            .current_dir(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting nginx (apt-get install -y nginx libnginx-mod-nchan)")?;
+        let nchan = Self {
+            child,
+            sub_addr: format!("127.0.0.1:{sub}"),
+            pub_addr: format!("127.0.0.1:{publ}"),
+            _dir: dir,
+        };
+        wait_listening(&nchan.sub_addr, "nginx").await?;
+        wait_listening(&nchan.pub_addr, "nginx").await?;
+        Ok(nchan)
+    }
+
+    /// The master and its workers.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        let master = self.child.id();
+        let mut pids = vec![master];
+        pids.extend(children_of(master));
+        pids
+    }
+}
+
+impl Drop for Nchan {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
+/// Resident set size of processes, in KiB.
+pub(crate) fn rss_kib(pids: &[u32]) -> u64 {
+    pids.iter().filter_map(|p| proc_field(*p, "status", "VmRSS:")).sum()
+}
+
+/// Proportional set size of processes (shared pages divided among sharers), in KiB.
+pub(crate) fn pss_kib(pids: &[u32]) -> u64 {
+    pids.iter().filter_map(|p| proc_field(*p, "smaps_rollup", "Pss:")).sum()
+}
+
+/// User + system CPU time of processes, in seconds.
+pub(crate) fn cpu_secs(pids: &[u32]) -> f64 {
+    pids.iter()
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            (ticks(11) + ticks(12)) / 100.0 // utime, stime; USER_HZ is 100 on Linux
+        })
+        .sum()
+}
+
+fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -124,6 +124,11 @@ impl Envoy {
         }
     }
 
+    /// Envoy's process ID (benchmarks read its memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -1,0 +1,136 @@
+//! The comparison table: our figures, nchan's, the ratio and the target, from one run.
+
+use serde_json::Value;
+
+fn get(r: &Value, path: &str) -> Option<f64> {
+    path.split('.').try_fold(r, |v, k| v.get(k))?.as_f64()
+}
+
+fn fmt(v: Option<f64>, unit: &str) -> String {
+    match v {
+        Some(x) if x >= 1000.0 => format!("{x:.0} {unit}"),
+        Some(x) => format!("{x:.2} {unit}"),
+        None => "-".into(),
+    }
+}
+
+/// One row: `ours` and `nchan` paths, how the ratio is read, and the target check.
+struct Row {
+    what: &'static str,
+    ours: &'static str,
+    nchan: Option<&'static str>,
+    unit: &'static str,
+    target: &'static str,
+    /// Whether the target is met, from (ours, nchan).
+    met: fn(f64, Option<f64>) -> bool,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        what: "idle HTTP/1.1 stream, server RSS",
+        ours: "ours.idle.rss_kib_per_stream",
+        nchan: Some("nchan.idle.rss_kib_per_stream"),
+        unit: "KiB",
+        target: "<= 0.6x nchan",
+        met: |o, n| n.is_some_and(|n| o <= 0.6 * n),
+    },
+    Row {
+        what: "idle stream behind Envoy (h2 upstream), host RSS",
+        ours: "envoy.idle.rss_kib_per_stream",
+        nchan: None,
+        unit: "KiB",
+        target: "<= 1 KiB",
+        met: |o, _| o <= 1.0,
+    },
+    Row {
+        what: "Envoy RSS per downstream SSE connection",
+        ours: "envoy.idle.proxy_rss_kib_per_stream",
+        nchan: None,
+        unit: "KiB",
+        target: "reported",
+        met: |_, _| true,
+    },
+    Row {
+        what: "fan-out 10k subs: deliveries per server CPU-s",
+        ours: "ours.fanout_max_rate.deliveries_per_cpu_sec",
+        nchan: Some("nchan.fanout_max_rate.deliveries_per_cpu_sec"),
+        unit: "",
+        target: ">= 2x nchan",
+        met: |o, n| n.is_some_and(|n| o >= 2.0 * n),
+    },
+    Row {
+        what: "fan-out 10k subs: deliveries/s",
+        ours: "ours.fanout_max_rate.deliveries_per_sec",
+        nchan: Some("nchan.fanout_max_rate.deliveries_per_sec"),
+        unit: "",
+        target: "context",
+        met: |_, _| true,
+    },
+    Row {
+        what: "1k subs x 100 ev/s: p99 publish-to-receive",
+        ours: "ours.fanout_fixed_rate.latency_us.p99",
+        nchan: Some("nchan.fanout_fixed_rate.latency_us.p99"),
+        unit: "us",
+        target: "<= 20 ms and < nchan",
+        met: |o, n| o <= 20_000.0 && n.is_some_and(|n| o < n),
+    },
+    Row {
+        what: "reconnect storm 10k x 50 behind: all caught up",
+        ours: "ours.storm.caught_up_secs",
+        nchan: Some("nchan.storm.caught_up_secs"),
+        unit: "s",
+        target: "<= 2 s",
+        met: |o, _| o <= 2.0,
+    },
+    Row {
+        what: "stream setups/s, embedded wasm edge (HS256 each)",
+        ours: "ours.connects.setups_per_sec",
+        nchan: Some("nchan.connects.setups_per_sec"),
+        unit: "/s",
+        target: ">= nchan (no token)",
+        met: |o, n| n.is_some_and(|n| o >= n),
+    },
+    Row {
+        what: "stream setups/s, native edge (HS256 each)",
+        ours: "native.connects.setups_per_sec",
+        nchan: Some("nchan.connects.setups_per_sec"),
+        unit: "/s",
+        target: "context",
+        met: |_, _| true,
+    },
+    Row {
+        what: "stream setups/s through Envoy (HS256 in V8)",
+        ours: "envoy.connects.setups_per_sec",
+        nchan: Some("nchan.connects.setups_per_sec"),
+        unit: "/s",
+        target: "context",
+        met: |_, _| true,
+    },
+];
+
+/// Prints the table (markdown, so it can go into the README as is).
+pub(crate) fn print_table(r: &Value) {
+    println!("\n| Scenario | sse-host | nchan | ratio | target | met |\n|---|---|---|---|---|---|");
+    for row in ROWS {
+        let Some(o) = get(r, row.ours) else { continue };
+        let n = row.nchan.and_then(|p| get(r, p));
+        let ratio = n.map_or("-".into(), |n| format!("{:.2}x", o / n.max(f64::MIN_POSITIVE)));
+        let met = if (row.met)(o, n) { "yes" } else { "no" };
+        println!(
+            "| {} | {} | {} | {ratio} | {} | {met} |",
+            row.what,
+            fmt(Some(o), row.unit),
+            fmt(n, row.unit),
+            row.target
+        );
+    }
+    let mut bad = 0.0;
+    for k in ["lost", "duplicated_or_out_of_order"] {
+        for who in ["ours", "nchan", "redis"] {
+            for s in ["fanout_max_rate", "fanout_fixed_rate", "storm"] {
+                bad += get(r, &format!("{who}.{s}.{k}")).unwrap_or(0.0);
+            }
+        }
+    }
+    println!("\nlost + duplicated + out of order, all scenarios and servers: {bad}");
+}

@@ -1,0 +1,82 @@
+//! How the bench talks to each server: our host (directly, through its embedded edge, or
+//! through Envoy) and nchan. Same client, same payloads.
+
+use anyhow::{ensure, Result};
+
+/// Which wire API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// `GET /sse/stream` with a bearer token; `POST /sse/publish`.
+    Ours,
+    /// `GET /sub/<group>/<channel>`; `POST /pub/<group>/<channel>`.
+    Nchan,
+}
+
+/// One server under test.
+pub(crate) struct Target {
+    pub(crate) name: String,
+    pub(crate) flavor: Flavor,
+    /// Where subscribers connect (the host, Envoy, or nginx).
+    pub(crate) sub_addr: String,
+    /// Where publishes go (for ours behind Envoy: the host's direct port is not used;
+    /// Envoy serves publishes too).
+    pub(crate) pub_addr: String,
+    /// The server processes whose memory and CPU are measured.
+    pub(crate) pids: Vec<u32>,
+    /// A proxy in front (Envoy), measured separately.
+    pub(crate) front_pids: Vec<u32>,
+    pub(crate) viewer: String,
+    pub(crate) publisher: String,
+}
+
+impl Target {
+    /// The subscribe request, optionally resuming after `last_id`.
+    pub(crate) fn subscribe_request(&self, last_id: Option<&str>) -> String {
+        let resume = last_id.map_or(String::new(), |id| format!("last-event-id: {id}\r\n"));
+        match self.flavor {
+            Flavor::Ours => format!(
+                "GET /sse/stream?companyId=bench&channel=dashboard-updates HTTP/1.1\r\nhost: bench\r\n\
+                 authorization: Bearer {}\r\n{resume}\r\n",
+                self.viewer
+            ),
+            Flavor::Nchan => format!(
+                "GET /sub/bench/updates HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n{resume}\r\n"
+            ),
+        }
+    }
+
+    /// The line that tells the client its subscription is live.
+    pub(crate) fn ready(&self) -> &'static str {
+        match self.flavor {
+            Flavor::Ours => "event: connected",
+            Flavor::Nchan => ": hi",
+        }
+    }
+
+    /// Publishes event `n` stamped with `t` (µs since the scenario start); returns its ID.
+    pub(crate) async fn publish(&self, http: &reqwest::Client, n: u64, t: u128) -> Result<String> {
+        let data = format!(r#"{{"n":{n},"t":{t}}}"#);
+        let (url, body, auth) = match self.flavor {
+            Flavor::Ours => (
+                format!("http://{}/sse/publish", self.pub_addr),
+                format!(r#"{{"companyId":"bench","channel":"dashboard-updates","type":"bench","data":{data}}}"#),
+                Some(&self.publisher),
+            ),
+            Flavor::Nchan => (format!("http://{}/pub/bench/updates", self.pub_addr), data, None),
+        };
+        let mut req = http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "text/json")
+            .body(body);
+        if let Some(token) = auth {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        ensure!(status.is_success(), "{}: publish failed: {status}", self.name);
+        let reply: serde_json::Value = res.json().await?;
+        let id = reply.get("id").or_else(|| reply.get("last_message_id"));
+        Ok(id.and_then(|v| v.as_str()).unwrap_or_default().to_owned())
+    }
+}
