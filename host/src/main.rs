@@ -3,6 +3,9 @@
 //! Run with: `sse-host serve --dev` (try it), `sse-host serve --config host.toml`
 //! (production), `sse-host check-config host.toml`, `sse-host token --dev --company acme`.
 
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

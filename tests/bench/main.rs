@@ -107,7 +107,10 @@ fn ours(name: &str, sub_addr: &str, pub_addr: &str, pids: Vec<u32>, front_pids: 
 /// Idle, fan-out at max and fixed rate, reconnect storm, connect rate.
 async fn full_suite(t: &Target, a: &Args, out: &mut Map<String, Value>) -> Result<()> {
     out.insert("idle".into(), scenarios::idle(t, a.idle).await?);
-    out.insert("fanout_max_rate".into(), scenarios::fanout(t, a.fanout, a.events, None, &[]).await?);
+    out.insert(
+        "fanout_max_rate".into(),
+        scenarios::fanout(t, a.fanout, a.events, None, &[]).await?,
+    );
     let fixed = scenarios::fanout(t, a.fanout.min(1000), a.rate * a.seconds, Some(a.rate), &[]).await?;
     out.insert("fanout_fixed_rate".into(), fixed);
     out.insert("storm".into(), scenarios::storm(t, a.storm, a.behind).await?);
@@ -162,7 +165,10 @@ async fn main() -> Result<()> {
         println!("sse-host, native edge");
         let host = HostProcess::start(&a.host_bin, &opts("native")).await?;
         let t = ours("native", &host.addr, &host.addr, vec![host.pid()], Vec::new());
-        report.insert("native".into(), json!({"connects": scenarios::connect_rate(&t, a.connects).await?}));
+        report.insert(
+            "native".into(),
+            json!({"connects": scenarios::connect_rate(&t, a.connects).await?}),
+        );
     }
     if !skip("envoy") {
         println!("sse-host behind Envoy (V8 filter, HTTP/2 upstream)");
@@ -189,7 +195,10 @@ async fn main() -> Result<()> {
         let store: Vec<u32> = redis.pid().into_iter().collect();
         let max = scenarios::fanout(&t, a.fanout, a.events, None, &store).await?;
         let fixed = scenarios::fanout(&t, a.fanout.min(1000), a.rate * a.seconds, Some(a.rate), &store).await?;
-        report.insert("redis".into(), json!({"fanout_max_rate": max, "fanout_fixed_rate": fixed}));
+        report.insert(
+            "redis".into(),
+            json!({"fanout_max_rate": max, "fanout_fixed_rate": fixed}),
+        );
     }
 
     let report = Value::Object(report);

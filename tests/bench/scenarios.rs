@@ -64,12 +64,20 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 
 /// N idle streams: memory per stream of the server (and of the proxy in front).
 pub(crate) async fn idle(target: &Target, n: usize) -> Result<Value> {
-    let (rss0, pss0, front0) = (rss_kib(&target.pids), pss_kib(&target.pids), rss_kib(&target.front_pids));
+    let (rss0, pss0, front0) = (
+        rss_kib(&target.pids),
+        pss_kib(&target.pids),
+        rss_kib(&target.front_pids),
+    );
     let t = Instant::now();
     let subs = open_many(target, n, t, 0, None).await?;
     let opens = n as f64 / t.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (rss1, pss1, front1) = (rss_kib(&target.pids), pss_kib(&target.pids), rss_kib(&target.front_pids));
+    let (rss1, pss1, front1) = (
+        rss_kib(&target.pids),
+        pss_kib(&target.pids),
+        rss_kib(&target.front_pids),
+    );
     let per = |a: u64, b: u64| b.saturating_sub(a) as f64 / n as f64;
     let front = if target.front_pids.is_empty() {
         String::new()
@@ -83,9 +91,11 @@ pub(crate) async fn idle(target: &Target, n: usize) -> Result<Value> {
     );
     close(subs);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    Ok(json!({"streams": n, "rss_kib_per_stream": per(rss0, rss1), "pss_kib_per_stream": per(pss0, pss1),
+    Ok(
+        json!({"streams": n, "rss_kib_per_stream": per(rss0, rss1), "pss_kib_per_stream": per(pss0, pss1),
         "rss_before_kib": rss0, "rss_after_kib": rss1, "proxy_rss_kib_per_stream": per(front0, front1),
-        "opens_per_sec": opens}))
+        "opens_per_sec": opens}),
+    )
 }
 
 /// Stream setups per second (`n` connects, [`concurrency`] in flight).
@@ -147,10 +157,12 @@ pub(crate) async fn fanout(
         max as f64 / 1000.0
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    Ok(json!({"subscribers": subs, "events": events, "rate": rate, "deliveries": delivered,
+    Ok(
+        json!({"subscribers": subs, "events": events, "rate": rate, "deliveries": delivered,
         "deliveries_per_sec": delivered as f64 / secs, "deliveries_per_cpu_sec": delivered as f64 / cpu.max(0.01),
         "server_cpu_secs": cpu, "redis_cpu_secs": store_cpu, "latency_us": {"p50": p50, "p99": p99, "max": max},
-        "lost": lost, "duplicated_or_out_of_order": disorder}))
+        "lost": lost, "duplicated_or_out_of_order": disorder}),
+    )
 }
 
 /// Reconnect storm: `clients` connect at once, each resuming `behind` events back;
@@ -172,8 +184,10 @@ pub(crate) async fn storm(target: &Target, clients: usize, behind: u64) -> Resul
          {delivered} delivered, lost {lost}, dup/disorder {disorder}"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    Ok(json!({"clients": clients, "behind": behind, "caught_up_secs": secs, "deliveries": delivered,
-        "lost": lost, "duplicated_or_out_of_order": disorder}))
+    Ok(
+        json!({"clients": clients, "behind": behind, "caught_up_secs": secs, "deliveries": delivered,
+        "lost": lost, "duplicated_or_out_of_order": disorder}),
+    )
 }
 
 /// Waits (bounded) until every stream logged `expect` events; returns delivered, lost,

@@ -39,9 +39,9 @@ impl Target {
                  authorization: Bearer {}\r\n{resume}\r\n",
                 self.viewer
             ),
-            Flavor::Nchan => format!(
-                "GET /sub/bench/updates HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n{resume}\r\n"
-            ),
+            Flavor::Nchan => {
+                format!("GET /sub/bench/updates HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n{resume}\r\n")
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! No domain rules live here: the policy decides, the hub delivers.
 
 mod edge;
+mod fast;
 mod poll;
 mod publish;
 pub(crate) mod reply;

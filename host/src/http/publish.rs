@@ -2,7 +2,6 @@
 //! `{companyId, channel, type, data}` or `{"events": [...]}` for one company.
 
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -69,9 +68,9 @@ impl PublishIn {
 }
 
 /// Reads, validates and publishes; all events of a batch or none.
-pub(crate) async fn handle(
+pub(crate) async fn handle<B: super::routes::RequestBody>(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<B>,
     grant: Grant,
     origin: Option<&str>,
 ) -> Result<Response<Body>, HostError> {

@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use sse_policy::Route;
 
@@ -16,9 +15,21 @@ use crate::metrics::ReasonLabel;
 
 /// The service function: never fails at the HTTP level; errors become error replies.
 /// With the embedded edge, requests under the SSE prefix pass the filter chain first.
-pub(crate) async fn handle(
+/// A request body the routes accept: hyper's `Incoming`, or `Empty` from the HTTP/1.1
+/// stream fast path (`fast.rs`).
+pub(crate) trait RequestBody:
+    http_body::Body<Data = bytes::Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: http_body::Body<Data = bytes::Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+pub(crate) async fn handle<B: RequestBody>(
     state: Arc<AppState>,
-    req: Request<Incoming>,
+    req: Request<B>,
     conn: ConnInfo,
 ) -> Result<Response<Body>, Infallible> {
     let origin = req
@@ -40,7 +51,7 @@ pub(crate) async fn handle(
     })
 }
 
-async fn route(state: &AppState, req: Request<Incoming>, origin: Option<&str>) -> Response<Body> {
+async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option<&str>) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => reply::text(200, "text/plain", "ok\n"),
         (&Method::GET, "/readyz") if state.is_draining() => reply::text(503, "text/plain", "draining\n"),
@@ -71,7 +82,11 @@ async fn route(state: &AppState, req: Request<Incoming>, origin: Option<&str>) -
     }
 }
 
-async fn sse(state: &AppState, req: Request<Incoming>, origin: Option<&str>) -> Result<Response<Body>, HostError> {
+async fn sse<B: RequestBody>(
+    state: &AppState,
+    req: Request<B>,
+    origin: Option<&str>,
+) -> Result<Response<Body>, HostError> {
     let grant = edge::authorize(state, &req)?;
     let policy = &state.config.policy;
     match grant.route {

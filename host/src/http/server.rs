@@ -16,38 +16,59 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::routes;
 use super::wasm::ConnInfo;
+use super::{fast, routes};
 use crate::app::AppState;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// How long a client may take to send its first bytes.
 const PREFACE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// True when the connection starts with the HTTP/2 preface; false for anything else
-/// (HTTP/1.x), for a closed connection, or when the client stays silent.
-async fn speaks_h2(stream: &TcpStream) -> bool {
+/// What a new connection speaks, from its first bytes.
+enum Protocol {
+    /// The HTTP/2 client preface (h2c with prior knowledge: Envoy's upstream).
+    H2,
+    /// An HTTP/1.x `GET {prefix}/stream`: the fast path (`fast.rs`).
+    Stream,
+    /// Anything else, a closed connection, or a client that stays silent: hyper HTTP/1.
+    Http1,
+}
+
+/// Peeks (without consuming) at the first bytes to choose how to serve the connection.
+async fn sniff(stream: &TcpStream, prefix: &str) -> Protocol {
     let sniff = async {
-        let mut buf = [0u8; 24];
+        let mut buf = [0u8; 64];
         loop {
             let n = stream.peek(&mut buf).await.unwrap_or(0);
-            if n == 0 || buf[..n] != H2_PREFACE[..n] {
-                return false;
+            let seen = &buf[..n];
+            if n == 0 {
+                return Protocol::Http1;
             }
-            if n == H2_PREFACE.len() {
-                return true;
+            if seen.len() >= H2_PREFACE.len() && seen.starts_with(H2_PREFACE) {
+                return Protocol::H2;
+            }
+            if !H2_PREFACE.starts_with(&seen[..n.min(H2_PREFACE.len())]) {
+                return if fast::is_stream_request(seen, prefix) {
+                    Protocol::Stream
+                } else {
+                    Protocol::Http1
+                };
             }
             // A preface split across segments: wait for the rest.
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     };
-    tokio::time::timeout(PREFACE_TIMEOUT, sniff).await.unwrap_or(false)
+    tokio::time::timeout(PREFACE_TIMEOUT, sniff)
+        .await
+        .unwrap_or(Protocol::Http1)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, asks every connection to
 /// finish and waits up to the configured grace period.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
+    // Fast-path streams hold a clone; shutdown waits until every clone is gone.
+    let (fast_tracker, mut fast_streams) = tokio::sync::mpsc::channel::<()>(1);
     let mut next_conn_id: u64 = 0;
     tokio::pin!(shutdown);
     loop {
@@ -66,19 +87,32 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                 let state = state.clone();
                 next_conn_id += 1;
                 let conn = ConnInfo { peer, id: next_conn_id };
-                let service = service_fn(move |req| routes::handle(state.clone(), req, conn));
                 let watcher = graceful.watcher();
+                let fast_done = fast_tracker.clone();
+                // hyper's connection futures are boxed so the task, sized by its largest
+                // state, stays small for fast-path streams.
                 tokio::spawn(async move {
-                    let h2 = speaks_h2(&stream).await;
-                    let io = TokioIo::new(stream);
-                    let result = if h2 {
-                        let mut builder = http2::Builder::new(TokioExecutor::new());
-                        builder.timer(TokioTimer::new()).max_concurrent_streams(10_000);
-                        watcher.watch(builder.serve_connection(io, service)).await
-                    } else {
-                        let mut builder = http1::Builder::new();
-                        builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
-                        watcher.watch(builder.serve_connection(io, service)).await
+                    let protocol = sniff(&stream, &state.config.policy.routes.prefix).await;
+                    let result = match protocol {
+                        Protocol::Stream => {
+                            fast::serve(stream, state, conn).await;
+                            drop(fast_done);
+                            return;
+                        }
+                        Protocol::H2 => {
+                            // Boxed: each HTTP/2 stream is a task sized by this future, and
+                            // it is only needed until the response head exists.
+                            let service = service_fn(move |req| Box::pin(routes::handle(state.clone(), req, conn)));
+                            let mut builder = http2::Builder::new(TokioExecutor::new());
+                            builder.timer(TokioTimer::new()).max_concurrent_streams(10_000);
+                            Box::pin(watcher.watch(builder.serve_connection(TokioIo::new(stream), service))).await
+                        }
+                        Protocol::Http1 => {
+                            let service = service_fn(move |req| routes::handle(state.clone(), req, conn));
+                            let mut builder = http1::Builder::new();
+                            builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+                            Box::pin(watcher.watch(builder.serve_connection(TokioIo::new(stream), service))).await
+                        }
                     };
                     if let Err(e) = result {
                         tracing::debug!(%peer, "connection ended with error: {e}");
@@ -91,8 +125,13 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     drop(listener);
     state.begin_drain();
     let grace = state.config.shutdown_grace;
+    drop(fast_tracker);
+    let all_closed = async {
+        graceful.shutdown().await;
+        let _ = fast_streams.recv().await;
+    };
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = all_closed => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!(?grace, "grace period over; closing remaining connections"),
     }
 }

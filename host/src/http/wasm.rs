@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap as Headers, Request, Response, StatusCode};
 
@@ -51,21 +50,21 @@ fn from_pairs(map: HeaderMap) -> (Headers, HeaderMap) {
 }
 
 /// What the chain made of a request.
-pub(crate) enum Filtered {
+pub(crate) enum Filtered<B> {
     /// Go on with the (possibly rewritten) request; its contexts end with the response.
-    Forward(Request<Incoming>, Contexts),
+    Forward(Request<B>, Contexts),
     /// Send this response instead (the filter's local reply, or 503 if it failed).
     Answered(Response<Body>),
 }
 
 /// Runs the request through the chain.
-pub(crate) fn filter_request(
+pub(crate) fn filter_request<B>(
     state: &AppState,
     edge: &WasmEdge,
-    req: Request<Incoming>,
+    req: Request<B>,
     conn: ConnInfo,
     origin: Option<&str>,
-) -> Filtered {
+) -> Filtered<B> {
     let (mut parts, body) = req.into_parts();
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let authority = parts
