@@ -1,11 +1,12 @@
 //! `sse-bench`: our host against nginx+nchan on this machine, same client, same run.
 //!
-//! Run everything with `tests/bench/compare.sh` (builds, then runs this), or:
+//! Run everything with `tests/bench/compare.sh` (builds, then runs this, ~5 minutes), or:
 //! `cargo build --release -p sse-host -p sse-tests && plugin/build.sh && $CARGO_TARGET_DIR/release/sse-bench`
 //!
 //! Options: `--idle N` (15000), `--fanout M` (10000), `--events K` (100), `--rate R`
 //! (100), `--seconds S` (5), `--storm C` (10000), `--behind B` (50), `--connects N`
-//! (10000), `--skip nchan,envoy,redis` (any of them), `--json FILE`.
+//! (10000), `--ingress E` (20000 single-event publishes; 10x that in batches of 100),
+//! `--skip nchan,envoy,redis` (any of them), `--json FILE`.
 //!
 //! Targets: nchan (memory store, 100-event history, 30 s pings, live-only first connect);
 //! our host with the embedded wasm edge verifying an HS256 token on every connect; our
@@ -37,6 +38,7 @@ pub(crate) struct Args {
     storm: usize,
     behind: u64,
     connects: usize,
+    ingress: u64,
     skip: Vec<String>,
     json: Option<PathBuf>,
 }
@@ -52,6 +54,7 @@ fn parse_args() -> Result<Args> {
         storm: 10_000,
         behind: 50,
         connects: 10_000,
+        ingress: 20_000,
         skip: Vec::new(),
         json: None,
     };
@@ -68,6 +71,7 @@ fn parse_args() -> Result<Args> {
             "--storm" => a.storm = val()?.parse()?,
             "--behind" => a.behind = val()?.parse()?,
             "--connects" => a.connects = val()?.parse()?,
+            "--ingress" => a.ingress = val()?.parse()?,
             "--skip" => a.skip = val()?.split(',').map(str::to_owned).collect(),
             "--json" => a.json = Some(val()?.into()),
             _ => anyhow::bail!("unknown option {flag}; see the doc comment of tests/bench/main.rs"),
@@ -115,6 +119,10 @@ async fn full_suite(t: &Target, a: &Args, out: &mut Map<String, Value>) -> Resul
     out.insert("fanout_fixed_rate".into(), fixed);
     out.insert("storm".into(), scenarios::storm(t, a.storm, a.behind).await?);
     out.insert("connects".into(), scenarios::connect_rate(t, a.connects).await?);
+    out.insert("ingress".into(), scenarios::ingress(t, a.ingress, 32, 1).await?);
+    if t.flavor == Flavor::Ours {
+        out.insert("ingress_batched".into(), scenarios::ingress(t, a.ingress * 10, 8, 100).await?);
+    }
     Ok(())
 }
 
@@ -165,10 +173,9 @@ async fn main() -> Result<()> {
         println!("sse-host, native edge");
         let host = HostProcess::start(&a.host_bin, &opts("native")).await?;
         let t = ours("native", &host.addr, &host.addr, vec![host.pid()], Vec::new());
-        report.insert(
-            "native".into(),
-            json!({"connects": scenarios::connect_rate(&t, a.connects).await?}),
-        );
+        let connects = scenarios::connect_rate(&t, a.connects).await?;
+        let ingress = scenarios::ingress(&t, a.ingress, 32, 1).await?;
+        report.insert("native".into(), json!({"connects": connects, "ingress": ingress}));
     }
     if !skip("envoy") {
         println!("sse-host behind Envoy (V8 filter, HTTP/2 upstream)");

@@ -165,6 +165,45 @@ pub(crate) async fn fanout(
     )
 }
 
+/// Publish ingress: `events` events from `publishers` concurrent keep-alive clients, one
+/// event per request (`batch` 1) or `batch` events per request; no subscribers.
+pub(crate) async fn ingress(target: &Target, events: u64, publishers: usize, batch: usize) -> Result<Value> {
+    let http = reqwest::Client::new();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let cpu0 = cpu_secs(&target.pids);
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..publishers {
+        let (http, next) = (http.clone(), next.clone());
+        let target = target.clone_for_task();
+        set.spawn(async move {
+            loop {
+                let n = next.fetch_add(batch as u64, std::sync::atomic::Ordering::Relaxed);
+                if n >= events {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                if batch == 1 {
+                    target.publish(&http, n, 0).await?;
+                } else {
+                    target.publish_batch(&http, batch).await?;
+                }
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs(&target.pids) - cpu0;
+    let rate = events as f64 / secs;
+    println!(
+        "  ingress    {events:>6} events, {publishers} publishers, {batch}/request: {rate:.0} events/s, {:.1} us server CPU per event",
+        cpu * 1e6 / events as f64
+    );
+    Ok(json!({"events": events, "publishers": publishers, "batch": batch, "events_per_sec": rate,
+        "server_cpu_us_per_event": cpu * 1e6 / events as f64}))
+}
+
 /// Reconnect storm: `clients` connect at once, each resuming `behind` events back;
 /// time until every one has caught up.
 pub(crate) async fn storm(target: &Target, clients: usize, behind: u64) -> Result<Value> {

@@ -13,6 +13,7 @@ pub(crate) enum Flavor {
 }
 
 /// One server under test.
+#[derive(Clone)]
 pub(crate) struct Target {
     pub(crate) name: String,
     pub(crate) flavor: Flavor,
@@ -30,6 +31,11 @@ pub(crate) struct Target {
 }
 
 impl Target {
+    /// A copy a spawned task can own.
+    pub(crate) fn clone_for_task(&self) -> Self {
+        self.clone()
+    }
+
     /// The subscribe request, optionally resuming after `last_id`.
     pub(crate) fn subscribe_request(&self, last_id: Option<&str>) -> String {
         let resume = last_id.map_or(String::new(), |id| format!("last-event-id: {id}\r\n"));
@@ -51,6 +57,22 @@ impl Target {
             Flavor::Ours => "event: connected",
             Flavor::Nchan => ": hi",
         }
+    }
+
+    /// Publishes `count` events in one request (ours only: nchan has no batch API).
+    pub(crate) async fn publish_batch(&self, http: &reqwest::Client, count: usize) -> Result<()> {
+        ensure!(self.flavor == Flavor::Ours, "{}: no batch publish", self.name);
+        let one = r#"{"companyId":"bench","channel":"dashboard-updates","type":"bench","data":{"n":0,"t":0}}"#;
+        let body = format!(r#"{{"events":[{}]}}"#, vec![one; count].join(","));
+        let res = http
+            .post(format!("http://{}/sse/publish", self.pub_addr))
+            .bearer_auth(&self.publisher)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        ensure!(res.status().is_success(), "{}: batch publish failed: {}", self.name, res.status());
+        Ok(())
     }
 
     /// Publishes event `n` stamped with `t` (µs since the scenario start); returns its ID.

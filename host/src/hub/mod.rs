@@ -405,6 +405,11 @@ impl Drop for SubscriptionGuard {
             for (name, key) in &self.keys {
                 if let Some(ch) = state.channels.get_mut(name) {
                     ch.subscribers.try_remove(*key);
+                    if ch.subscribers.is_empty() && ch.subscribers.capacity() > 64 {
+                        // A slab iterates over its vacant slots too: after a storm of
+                        // thousands, every publish would walk them. No key is live now.
+                        ch.subscribers = Slab::new();
+                    }
                 }
                 let _ = state.channel(name, now); // marks the channel active: idle timer restarts
             }
