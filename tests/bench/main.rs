@@ -121,7 +121,10 @@ async fn full_suite(t: &Target, a: &Args, out: &mut Map<String, Value>) -> Resul
     out.insert("connects".into(), scenarios::connect_rate(t, a.connects).await?);
     out.insert("ingress".into(), scenarios::ingress(t, a.ingress, 32, 1).await?);
     if t.flavor == Flavor::Ours {
-        out.insert("ingress_batched".into(), scenarios::ingress(t, a.ingress * 10, 8, 100).await?);
+        out.insert(
+            "ingress_batched".into(),
+            scenarios::ingress(t, a.ingress * 10, 8, 100).await?,
+        );
     }
     Ok(())
 }

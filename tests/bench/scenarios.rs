@@ -200,8 +200,10 @@ pub(crate) async fn ingress(target: &Target, events: u64, publishers: usize, bat
         "  ingress    {events:>6} events, {publishers} publishers, {batch}/request: {rate:.0} events/s, {:.1} us server CPU per event",
         cpu * 1e6 / events as f64
     );
-    Ok(json!({"events": events, "publishers": publishers, "batch": batch, "events_per_sec": rate,
-        "server_cpu_us_per_event": cpu * 1e6 / events as f64}))
+    Ok(
+        json!({"events": events, "publishers": publishers, "batch": batch, "events_per_sec": rate,
+        "server_cpu_us_per_event": cpu * 1e6 / events as f64}),
+    )
 }
 
 /// Reconnect storm: `clients` connect at once, each resuming `behind` events back;

@@ -71,7 +71,12 @@ impl Target {
             .body(body)
             .send()
             .await?;
-        ensure!(res.status().is_success(), "{}: batch publish failed: {}", self.name, res.status());
+        ensure!(
+            res.status().is_success(),
+            "{}: batch publish failed: {}",
+            self.name,
+            res.status()
+        );
         Ok(())
     }
 

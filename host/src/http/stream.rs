@@ -84,7 +84,7 @@ pub(crate) async fn open<B>(
         lifetime = lifetime.min(Duration::from_secs(exp.saturating_sub(unix_now())));
     }
     let resume = resume_id(req);
-    let sub = state
+    let mut sub = state
         .backend
         .subscribe(StreamRequest {
             company: &who.company,
@@ -98,13 +98,14 @@ pub(crate) async fn open<B>(
         "companyId": who.company,
         "channels": grant.channels,
         "serverTime": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-        "lastEventId": sub.head_id,
+        "lastEventId": std::mem::take(&mut sub.head_id),
     });
     let mut head = BytesMut::new();
     head.extend_from_slice(&sse::retry_frame(s.retry_ms));
     head.extend_from_slice(&sse::event_frame(None, Some("connected"), &connected.to_string()));
-    for frame in &sub.initial {
-        head.extend_from_slice(frame);
+    // Taken, not borrowed: the stream lives for hours; its replay should not.
+    for frame in std::mem::take(&mut sub.initial) {
+        head.extend_from_slice(&frame);
     }
     tracing::info!(
         connection_id = %sub.connection_id,
