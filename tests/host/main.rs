@@ -5,6 +5,7 @@ mod bad_input;
 mod config;
 mod edge_envoy;
 mod edge_wasm;
+mod fast_path;
 mod heartbeat;
 mod isolation;
 mod limits;
