@@ -117,7 +117,7 @@ async fn full_suite(t: &Target, a: &Args, out: &mut Map<String, Value>) -> Resul
     );
     let fixed = scenarios::fanout(t, a.fanout.min(1000), a.rate * a.seconds, Some(a.rate), &[]).await?;
     out.insert("fanout_fixed_rate".into(), fixed);
-    out.insert("storm".into(), scenarios::storm(t, a.storm, a.behind).await?);
+    out.insert("storm".into(), scenarios::storm(t, a.storm, a.behind, &[]).await?);
     out.insert("connects".into(), scenarios::connect_rate(t, a.connects).await?);
     out.insert("ingress".into(), scenarios::ingress(t, a.ingress, 32, 1).await?);
     if t.flavor == Flavor::Ours {
@@ -205,9 +205,10 @@ async fn main() -> Result<()> {
         let store: Vec<u32> = redis.pid().into_iter().collect();
         let max = scenarios::fanout(&t, a.fanout, a.events, None, &store).await?;
         let fixed = scenarios::fanout(&t, a.fanout.min(1000), a.rate * a.seconds, Some(a.rate), &store).await?;
+        let storm = scenarios::storm(&t, a.storm, a.behind, &store).await?;
         report.insert(
             "redis".into(),
-            json!({"fanout_max_rate": max, "fanout_fixed_rate": fixed}),
+            json!({"fanout_max_rate": max, "fanout_fixed_rate": fixed, "storm": storm}),
         );
     }
 

@@ -208,21 +208,23 @@ pub(crate) async fn ingress(target: &Target, events: u64, publishers: usize, bat
 
 /// Reconnect storm: `clients` connect at once, each resuming `behind` events back;
 /// time until every one has caught up.
-pub(crate) async fn storm(target: &Target, clients: usize, behind: u64) -> Result<Value> {
+pub(crate) async fn storm(target: &Target, clients: usize, behind: u64, store_pids: &[u32]) -> Result<Value> {
     let http = reqwest::Client::new();
     let start = Instant::now();
     let base = target.publish(&http, 0, 0).await?;
     for n in 1..=behind {
         target.publish(&http, n, 0).await?;
     }
+    let (cpu0, store0) = (cpu_secs(&target.pids), cpu_secs(store_pids));
     let t0 = Instant::now();
     let streams = open_many(target, clients, start, behind, Some(&base)).await?;
     let (delivered, lost, disorder, _) = collect(&streams, behind, |n| n >= 1).await;
     let secs = t0.elapsed().as_secs_f64();
+    let (cpu, store_cpu) = (cpu_secs(&target.pids) - cpu0, cpu_secs(store_pids) - store0);
     close(streams);
     println!(
-        "  storm      {clients:>6} clients x {behind} behind: all caught up in {secs:.2} s, \
-         {delivered} delivered, lost {lost}, dup/disorder {disorder}"
+        "  storm      {clients:>6} clients x {behind} behind: all caught up in {secs:.2} s ({cpu:.2} server CPU-s, \
+         {store_cpu:.2} Redis CPU-s), {delivered} delivered, lost {lost}, dup/disorder {disorder}"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     Ok(

@@ -149,8 +149,13 @@ impl RedisBackend {
     async fn open(&self, req: StreamRequest<'_>) -> Result<Subscription, BackendError> {
         let s = &self.shared;
         let slot = s.hub.acquire_slot(req.company)?;
-        let remote = lease::acquire(s, req.company).await?;
-        let replay = replay::read(s, req.company, req.channels, Cursor::from_resume(req.resume), 0).await?;
+        // Both go out on the multiplexed connection back to back: one round trip. A replay
+        // read for a refused stream is simply dropped.
+        let (remote, replay) = tokio::join!(
+            lease::acquire(s, req.company),
+            replay::read(s, req.company, req.channels, Cursor::from_resume(req.resume), 0)
+        );
+        let (remote, replay) = (remote?, replay?);
         let (initial, replayed) = match replay.reset {
             None => (
                 replay.events.iter().map(|e| e.frame.clone()).collect(),

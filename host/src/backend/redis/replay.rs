@@ -41,8 +41,9 @@ pub(crate) struct Replay {
     pub(crate) reset: Option<ResetReason>,
 }
 
-/// Runs the replay script for (company, channels) after `cursor` up to the company's
-/// head, at most `count` events per stream (0: all), and merges the streams in ID order.
+/// Reads what follows `cursor` on (company, channels) up to the company's head, at most
+/// `count` events per stream (0: all), merged in ID order: the check script and one XRANGE
+/// per stream in one MULTI/EXEC.
 pub(crate) async fn read(
     shared: &Shared,
     company: &str,
@@ -50,36 +51,89 @@ pub(crate) async fn read(
     cursor: Cursor,
     count: usize,
 ) -> Result<Replay, BackendError> {
-    let mut invocation = shared.scripts.replay.key(shared.keys.meta(company));
-    for ch in channels {
-        invocation.key(shared.keys.stream(company, ch));
-    }
+    let keys: Vec<String> = channels.iter().map(|ch| shared.keys.stream(company, ch)).collect();
     let after = match cursor {
         Cursor::After(id) => id.to_string(),
         Cursor::Head | Cursor::Invalid => String::new(),
     };
-    invocation.arg(after).arg("+").arg(count);
-    let (status, head, flat): (String, String, Vec<String>) = invocation
-        .invoke_async(&mut shared.conn.clone())
-        .await
-        .map_err(|e| shared.unavailable(&e))?;
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    pipe.cmd("EVALSHA")
+        .arg(shared.scripts.check.get_hash())
+        .arg(1 + keys.len())
+        .arg(shared.keys.meta(company))
+        .arg(&keys)
+        .arg(&after);
+    if !after.is_empty() {
+        for key in &keys {
+            let range = pipe.cmd("XRANGE").arg(key).arg(format!("({after}")).arg("+");
+            if count > 0 {
+                range.arg("COUNT").arg(count);
+            }
+        }
+    }
+    let reply = exec(shared, &pipe).await?;
+    let mut parts = reply.into_iter();
+    let (status, head): (String, String) = parts
+        .next()
+        .and_then(|v| redis::from_redis_value(v).ok())
+        .unwrap_or_default();
     let head = StreamId::parse(&head).unwrap_or_default();
     let reset = match (status.as_str(), cursor) {
         (_, Cursor::Invalid) | ("unknown_id", _) => Some(ResetReason::UnknownId),
         ("too_old", _) => Some(ResetReason::TooOld),
         _ => None,
     };
-    let mut events = Vec::with_capacity(flat.len() / 4);
-    for e in flat.chunks_exact(4) {
-        let channel = e[0].parse::<usize>().ok().and_then(|i| channels.get(i));
-        if let Some(event) = channel.and_then(|ch| decode(&e[1], ch, &e[2], &e[3])) {
-            events.push(Arc::new(event));
+    let mut events = Vec::new();
+    if reset.is_none() {
+        for (channel, entries) in channels.iter().zip(parts) {
+            let entries: Vec<(String, Vec<String>)> = redis::from_redis_value(entries).unwrap_or_default();
+            for (id, fields) in entries {
+                if let Some(event) = decode_fields(&id, channel, &fields) {
+                    events.push(Arc::new(event));
+                }
+            }
+        }
+        if channels.len() > 1 {
+            events.sort_unstable_by_key(|e| e.order);
         }
     }
-    if channels.len() > 1 {
-        events.sort_unstable_by_key(|e| e.order);
-    }
     Ok(Replay { head, events, reset })
+}
+
+/// Runs the MULTI; a Redis that forgot the check script (restarted) gets it loaded, and
+/// the MULTI runs once more. An error reply inside EXEC counts as the store failing.
+async fn exec(shared: &Shared, pipe: &redis::Pipeline) -> Result<Vec<redis::Value>, BackendError> {
+    let mut conn = shared.conn.clone();
+    let no_script = |kind: Option<redis::ServerErrorKind>| kind == Some(redis::ServerErrorKind::NoScript);
+    for attempt in 0..2 {
+        let reply: Vec<redis::Value> = match pipe.query_async(&mut conn).await {
+            Err(e) if attempt == 0 && e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                Vec::new()
+            }
+            other => other.map_err(|e| shared.unavailable(&e))?,
+        };
+        let missing = match reply.first() {
+            None => true,
+            Some(redis::Value::ServerError(e)) if attempt == 0 && no_script(e.kind()) => true,
+            Some(redis::Value::ServerError(e)) => {
+                return Err(BackendError::Unavailable(format!("Redis at {}: {e:?}", shared.addr)));
+            }
+            Some(_) => false,
+        };
+        if !missing {
+            return Ok(reply);
+        }
+        let load = shared.scripts.check.prepare_invoke().load_async(&mut conn).await;
+        load.map_err(|e| shared.unavailable(&e))?;
+    }
+    Err(BackendError::Unavailable("the check script could not be loaded".into()))
+}
+
+/// Builds an event from an entry's flat field list (`t`, type, `d`, data).
+fn decode_fields(id: &str, channel: &str, fields: &[String]) -> Option<Event> {
+    let field = |name: &str| fields.chunks_exact(2).find(|f| f[0] == name).map(|f| f[1].as_str());
+    decode(id, channel, field("t").unwrap_or(""), field("d").unwrap_or("null"))
 }
 
 /// Builds an event from a stream entry; `None` (logged) for an entry we did not write.

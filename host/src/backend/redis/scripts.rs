@@ -61,19 +61,20 @@ redis.call('HSET', KEYS[1], 'last', ids[#ids])
 return ids
 "#;
 
-/// Reads what follows a cursor. KEYS: meta, then the channel streams. ARGV: cursor
-/// ('' = the head: nothing to replay), upper bound ('+' or an ID), count per stream
-/// (0: all). Returns {status, head, flat [stream index, id, type, data]...} where status
-/// is ok, too_old (history trimmed past the cursor, or from before this Redis dataset)
-/// or unknown_id (after the head). A trimmed stream keeps no record of the highest ID it
-/// dropped, so a cursor before its first entry counts as a gap: clients that missed fewer
-/// events of a channel than the history size always replay exactly.
-const REPLAY: &str = r#"
+/// Checks a cursor. KEYS: meta, then the channel streams. ARGV: cursor ('' = the head).
+/// Returns {status, head}: ok, too_old (history trimmed past the cursor, or from before
+/// this Redis dataset) or unknown_id (after the head). It runs in one MULTI with the
+/// XRANGEs that read the replay, so the check and the data are one consistent view (and
+/// Redis, not Lua, encodes the entries). A trimmed stream keeps no record of the highest
+/// ID it dropped (`max-deleted-entry-id` moves only on XDEL), so a cursor before its first
+/// entry counts as a gap: clients that missed fewer events of a channel than the history
+/// size always replay exactly.
+const CHECK: &str = r#"
 local m = meta(KEYS[1])
 local cursor = ARGV[1]
-if cursor == '' then return {'ok', m[2], {}} end
-if less(m[2], cursor) then return {'unknown_id', m[2], {}} end
-if less(cursor, m[1]) then return {'too_old', m[2], {}} end
+if cursor == '' then return {'ok', m[2]} end
+if less(m[2], cursor) then return {'unknown_id', m[2]} end
+if less(cursor, m[1]) then return {'too_old', m[2]} end
 for k = 2, #KEYS do
   local info = redis.pcall('XINFO', 'STREAM', KEYS[k])
   if type(info) == 'table' and not info['err'] then
@@ -82,32 +83,11 @@ for k = 2, #KEYS do
     if tonumber(f['entries-added']) > tonumber(f['length']) then
       local first = f['last-generated-id']
       if tonumber(f['length']) > 0 then first = f['recorded-first-entry-id'] or f['first-entry'][1] end
-      if less(cursor, first) then return {'too_old', m[2], {}} end
+      if less(cursor, first) then return {'too_old', m[2]} end
     end
   end
 end
-local out = {}
-local count = tonumber(ARGV[3])
-for k = 2, #KEYS do
-  local r
-  if count > 0 then
-    r = redis.call('XRANGE', KEYS[k], '(' .. cursor, ARGV[2], 'COUNT', count)
-  else
-    r = redis.call('XRANGE', KEYS[k], '(' .. cursor, ARGV[2])
-  end
-  for _, e in ipairs(r) do
-    local t, d = '', 'null'
-    local fields = e[2]
-    for j = 1, #fields, 2 do
-      if fields[j] == 't' then t = fields[j + 1] elseif fields[j] == 'd' then d = fields[j + 1] end
-    end
-    out[#out + 1] = tostring(k - 2)
-    out[#out + 1] = e[1]
-    out[#out + 1] = t
-    out[#out + 1] = d
-  end
-end
-return {'ok', m[2], out}
+return {'ok', m[2]}
 "#;
 
 /// Takes a cluster-wide connection slot. KEYS: the company's conns hash. ARGV: this
@@ -133,7 +113,7 @@ return 1
 #[derive(Debug)]
 pub(crate) struct Scripts {
     pub(crate) publish: Script,
-    pub(crate) replay: Script,
+    pub(crate) check: Script,
     pub(crate) acquire: Script,
 }
 
@@ -142,7 +122,7 @@ impl Scripts {
         let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
         Self {
             publish: with_prelude(PUBLISH),
-            replay: with_prelude(REPLAY),
+            check: with_prelude(CHECK),
             acquire: Script::new(ACQUIRE),
         }
     }
