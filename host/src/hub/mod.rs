@@ -9,8 +9,11 @@ mod company;
 mod external;
 mod maintenance;
 mod poll;
+mod subscription;
 
 pub use poll::PollOutcome;
+use subscription::{register_channels, Opened};
+pub use subscription::{Hold, Subscription};
 pub mod event;
 pub mod limits;
 pub mod sse;
@@ -22,7 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
 use slab::Slab;
@@ -30,7 +32,7 @@ use tokio::time::Instant;
 
 use company::Company;
 use event::{format_id, parse_cursor, reset_frame, Cursor, Event, ResetReason};
-use limits::{ConnectionLimits, LimitError, Slot};
+use limits::{ConnectionLimits, LimitError};
 use stats::Counters;
 use subscriber::{Push, Subscriber};
 
@@ -79,71 +81,6 @@ pub enum PublishError {
     /// The payload is over `max_event_bytes`.
     #[error("event data is larger than the maximum event size")]
     TooLarge,
-}
-
-/// An open subscription: the queue the body drains, the frames to send first, and the
-/// guard that unregisters it and returns its connection slot when dropped.
-#[derive(Debug)]
-pub struct Subscription {
-    /// The queue of live frames.
-    pub subscriber: Arc<Subscriber>,
-    /// Replayed events or a `reset`, to send before live frames.
-    pub initial: Vec<Bytes>,
-    /// Events in `initial` that are replays (for the delivered counter).
-    pub replayed: usize,
-    /// Unique id of this connection.
-    pub connection_id: String,
-    /// The ID of the latest event at subscribe time.
-    pub head_id: String,
-    _guard: SubscriptionGuard,
-}
-
-#[derive(Debug)]
-struct SubscriptionGuard {
-    hub: Hub,
-    company: Arc<Company>,
-    keys: Vec<(String, usize)>,
-    registry_key: usize,
-    // Dropped before the slot: a cluster-wide release is queued before the local count
-    // falls, so a count resync in between can only over-count (fail closed).
-    _hold: Option<Hold>,
-    _slot: Option<Slot>,
-}
-
-/// Something a backend keeps alive for as long as a subscription (for Redis: the
-/// cluster-wide connection slot and the channel follow references).
-pub struct Hold(pub Box<dyn Send + Sync>);
-
-impl std::fmt::Debug for Hold {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Hold")
-    }
-}
-
-/// A subscriber registered in the registry and its channels, not yet wrapped.
-struct Opened {
-    company: Arc<Company>,
-    subscriber: Arc<Subscriber>,
-    keys: Vec<(String, usize)>,
-    registry_key: usize,
-}
-
-/// Adds `subscriber` to each channel's list (the caller holds the company lock).
-fn register_channels(
-    state: &mut company::CompanyState,
-    channels: &[String],
-    subscriber: &Arc<Subscriber>,
-) -> Vec<(String, usize)> {
-    let now = Instant::now();
-    channels
-        .iter()
-        .map(|name| {
-            (
-                name.clone(),
-                state.channel(name, now).subscribers.insert(subscriber.clone()),
-            )
-        })
-        .collect()
 }
 
 /// Cheap-to-clone handle to the hub.
@@ -348,35 +285,6 @@ impl Hub {
         ))
     }
 
-    /// Builds the subscription handle once the subscriber is registered everywhere.
-    fn finish(
-        &self,
-        opened: Opened,
-        initial: Vec<Bytes>,
-        replayed: usize,
-        head_id: String,
-        slot: Option<Slot>,
-        hold: Option<Hold>,
-    ) -> Subscription {
-        let n = self.inner.connections.fetch_add(1, Ordering::Relaxed) + 1;
-        Counters::add(&self.inner.counters.streams_opened, 1);
-        Subscription {
-            subscriber: opened.subscriber,
-            initial,
-            replayed,
-            connection_id: format!("{}-c{n}", self.inner.epoch),
-            head_id,
-            _guard: SubscriptionGuard {
-                hub: self.clone(),
-                company: opened.company,
-                keys: opened.keys,
-                registry_key: opened.registry_key,
-                _hold: hold,
-                _slot: slot,
-            },
-        }
-    }
-
     /// `Ok(None)`: live only; `Ok(Some(c))`: replay after `c`; `Err`: send `reset`.
     fn resume_point(
         &self,
@@ -394,26 +302,5 @@ impl Hub {
             Cursor::OtherEpoch => Err(ResetReason::Restarted),
             Cursor::Unknown => Err(ResetReason::UnknownId),
         }
-    }
-}
-
-impl Drop for SubscriptionGuard {
-    fn drop(&mut self) {
-        {
-            let mut state = self.company.state.lock();
-            let now = Instant::now();
-            for (name, key) in &self.keys {
-                if let Some(ch) = state.channels.get_mut(name) {
-                    ch.subscribers.try_remove(*key);
-                    if ch.subscribers.is_empty() && ch.subscribers.capacity() > 64 {
-                        // A slab iterates over its vacant slots too: after a storm of
-                        // thousands, every publish would walk them. No key is live now.
-                        ch.subscribers = Slab::new();
-                    }
-                }
-                let _ = state.channel(name, now); // marks the channel active: idle timer restarts
-            }
-        }
-        self.hub.inner.registry.lock().try_remove(self.registry_key);
     }
 }

@@ -11,6 +11,7 @@
 //! - Connection counts per company are kept in Redis per node, with node leases so a
 //!   crashed node's slots expire (`lease`).
 
+mod follow;
 mod keys;
 mod lease;
 mod reader;

@@ -21,69 +21,22 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
 use redis::{AsyncConnectionConfig, RedisResult};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+pub(crate) use super::follow::{Adoption, Request};
+use super::follow::{Follow, Followed};
 use super::keys::StreamId;
-use super::lease::RemoteSlot;
 use super::replay::{self, decode, Cursor};
 use super::Shared;
 use crate::hub::event::{reset_frame_at, Event, ResetReason};
-use crate::hub::limits::Slot;
-use crate::hub::{Hold, Subscription};
+use crate::hub::Hold;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-/// What requests ask of the reader.
-pub(crate) enum Request {
-    /// Attach a subscriber whose replay is computed.
-    Adopt(Box<Adoption>),
-    /// A subscriber ended: stop following its channels if nobody else needs them.
-    Release { company: String, channels: Vec<String> },
-}
-
-/// A subscriber to attach: its replay covers everything up to `from`.
-pub(crate) struct Adoption {
-    pub(crate) company: String,
-    pub(crate) channels: Vec<String>,
-    pub(crate) from: StreamId,
-    pub(crate) initial: Vec<Bytes>,
-    pub(crate) replayed: usize,
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) slot: Option<Slot>,
-    pub(crate) remote: Option<RemoteSlot>,
-    pub(crate) reply: oneshot::Sender<Subscription>,
-}
-
-/// Kept alive by the subscription: when it ends, the channels are released (and the
-/// cluster-wide slot given back).
-struct Follow {
-    company: String,
-    channels: Vec<String>,
-    reader: mpsc::UnboundedSender<Request>,
-    _remote: Option<RemoteSlot>,
-}
-
-impl Drop for Follow {
-    fn drop(&mut self) {
-        let _ = self.reader.send(Request::Release {
-            company: std::mem::take(&mut self.company),
-            channels: std::mem::take(&mut self.channels),
-        });
-    }
-}
-
-/// A followed company: its cut, an adoption counter, and channel reference counts.
-struct Followed {
-    cut: StreamId,
-    adoptions: u64,
-    channels: HashMap<String, usize>,
-}
 
 /// The reader task's state.
 pub(crate) struct Reader {
