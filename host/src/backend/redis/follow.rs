@@ -15,7 +15,7 @@ use crate::hub::Subscription;
 /// What requests ask of the reader.
 pub(crate) enum Request {
     /// Attach a subscriber whose replay is computed.
-    Adopt(Box<Adoption>),
+    Adopt(Box<Adoption>, oneshot::Sender<Subscription>),
     /// A subscriber ended: stop following its channels if nobody else needs them.
     Release { company: String, channels: Vec<String> },
 }
@@ -30,7 +30,6 @@ pub(crate) struct Adoption {
     pub(crate) deadline: Option<Instant>,
     pub(crate) slot: Option<Slot>,
     pub(crate) remote: Option<RemoteSlot>,
-    pub(crate) reply: oneshot::Sender<Subscription>,
 }
 
 /// Kept alive by the subscription: when it ends, the channels are released (and the

@@ -176,19 +176,17 @@ impl RedisBackend {
             deadline: req.deadline,
             slot: Some(slot),
             remote: Some(remote),
-            reply: oneshot::channel().0,
         })
         .await
     }
 
     /// Hands a subscriber to the reader, which attaches it between two reads.
-    async fn adopt(&self, mut adoption: reader::Adoption) -> Result<Subscription, BackendError> {
+    async fn adopt(&self, adoption: reader::Adoption) -> Result<Subscription, BackendError> {
         let (tx, rx) = oneshot::channel();
-        adoption.reply = tx;
         let gone = || BackendError::Unavailable("the Redis reader stopped".into());
         self.shared
             .reader
-            .send(reader::Request::Adopt(Box::new(adoption)))
+            .send(reader::Request::Adopt(Box::new(adoption), tx))
             .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())
     }
@@ -233,7 +231,6 @@ impl RedisBackend {
                 deadline: None,
                 slot: None,
                 remote: None,
-                reply: oneshot::channel().0,
             })
             .await?;
         loop {

@@ -24,7 +24,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamReadReply;
 use redis::{AsyncConnectionConfig, RedisResult};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 pub(crate) use super::follow::{Adoption, Request};
@@ -33,7 +33,7 @@ use super::keys::StreamId;
 use super::replay::{self, decode, Cursor};
 use super::Shared;
 use crate::hub::event::{reset_frame_at, Event, ResetReason};
-use crate::hub::Hold;
+use crate::hub::{Hold, Subscription};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -223,7 +223,7 @@ impl Reader {
                 r = &mut read => break r?.0,
                 req = self.rx.recv() => {
                     let Some(req) = req else { return Ok(()) };
-                    let adopt = matches!(req, Request::Adopt(_));
+                    let adopt = matches!(req, Request::Adopt(..));
                     self.handle(req);
                     if adopt && !unblocked {
                         // Cut the wait short so the new subscriber's streams join now.
@@ -299,7 +299,7 @@ impl Reader {
 
     fn handle(&mut self, req: Request) {
         match req {
-            Request::Adopt(a) => self.adopt(*a),
+            Request::Adopt(a, reply) => self.adopt(*a, reply),
             Request::Release { company, channels } => {
                 let Some(f) = self.companies.get_mut(&company) else {
                     return;
@@ -319,7 +319,7 @@ impl Reader {
         }
     }
 
-    fn adopt(&mut self, a: Adoption) {
+    fn adopt(&mut self, a: Adoption, reply: oneshot::Sender<Subscription>) {
         let f = self.companies.entry(a.company.clone()).or_insert_with(|| Followed {
             cut: a.from,
             adoptions: 0,
@@ -348,6 +348,6 @@ impl Reader {
             Some(Hold(Box::new(follow))),
         );
         // If the request gave up meanwhile, dropping `sub` releases everything again.
-        let _ = a.reply.send(sub);
+        let _ = reply.send(sub);
     }
 }
