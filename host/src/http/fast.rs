@@ -157,8 +157,9 @@ async fn write_response(stream: &mut TcpStream, res: Response<Body>, version: Ve
             continue;
         }
         if chunked {
-            let size = format!("{:x}\r\n", data.len());
-            let mut chunk = Buf::chain(Buf::chain(size.as_bytes(), data), &b"\r\n"[..]);
+            let mut size = [0u8; 18];
+            let size = chunk_size_line(data.len(), &mut size);
+            let mut chunk = Buf::chain(Buf::chain(size, data), &b"\r\n"[..]);
             stream.write_all_buf(&mut chunk).await?;
         } else {
             stream.write_all(&data).await?;
@@ -168,6 +169,25 @@ async fn write_response(stream: &mut TcpStream, res: Response<Body>, version: Ve
         stream.write_all(b"0\r\n\r\n").await?;
     }
     Ok(())
+}
+
+/// `<hex length>\r\n` in `buf`, without allocating (this runs for every write of every
+/// stream).
+fn chunk_size_line(len: usize, buf: &mut [u8; 18]) -> &[u8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 16;
+    let mut n = len;
+    loop {
+        start -= 1;
+        buf[start] = HEX[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    buf[16] = b'\r';
+    buf[17] = b'\n';
+    &buf[start..]
 }
 
 /// Waits until the socket is readable; true when the client closed (or reset) it.
@@ -186,7 +206,16 @@ async fn client_gone(stream: &TcpStream) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_stream_request;
+    use super::{chunk_size_line, is_stream_request};
+
+    #[test]
+    fn chunk_sizes_are_hex_lines() {
+        let mut buf = [0u8; 18];
+        for (len, line) in [(0, "0\r\n"), (10, "a\r\n"), (255, "ff\r\n"), (65_536, "10000\r\n")] {
+            assert_eq!(chunk_size_line(len, &mut buf), line.as_bytes());
+        }
+        assert_eq!(chunk_size_line(usize::MAX, &mut buf), b"ffffffffffffffff\r\n");
+    }
 
     #[test]
     fn only_stream_gets_take_the_fast_path() {

@@ -65,17 +65,16 @@ impl Event {
         data: Box<RawValue>,
         timestamp_ms: u64,
     ) -> Self {
-        let id = format_id(epoch, seq);
-        let frame = sse::event_frame(Some(&id), Some(kind), data.get());
         Self {
             seq,
-            order: u128::from(seq),
-            id,
-            channel: channel.to_owned(),
-            kind: kind.to_owned(),
-            data,
-            timestamp_ms,
-            frame,
+            ..Self::external(
+                format_id(epoch, seq),
+                u128::from(seq),
+                channel,
+                kind,
+                data,
+                timestamp_ms,
+            )
         }
     }
 }
