@@ -1,11 +1,11 @@
 //! Processes under test (our `sse-host`, nginx+nchan) and their resource usage from /proc.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
+use sse_tests::{free_port, wait_for_port, TempDir};
 
 pub(crate) const JWT_SECRET: &str = "bench-jwt-secret-that-is-32-bytes-long!";
 
@@ -18,35 +18,11 @@ pub(crate) fn policy() -> Value {
     })
 }
 
-/// A temporary directory removed on drop.
-pub(crate) struct TempDir(pub(crate) PathBuf);
-
-impl TempDir {
-    fn new(what: &str, port: u16) -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("sse-bench-{what}-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        Ok(Self(dir))
+async fn wait_listening(port: u16, what: &str) -> Result<()> {
+    if !wait_for_port(port).await {
+        bail!("{what} did not start listening on 127.0.0.1:{port}");
     }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub(crate) fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-async fn wait_listening(addr: &str, what: &str) -> Result<()> {
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    bail!("{what} did not start listening on {addr}")
+    Ok(())
 }
 
 /// How to start our host.
@@ -68,8 +44,8 @@ pub(crate) struct HostProcess {
 
 impl HostProcess {
     pub(crate) async fn start(bin: &Path, o: &HostOptions<'_>) -> Result<Self> {
-        let port = free_port()?;
-        let dir = TempDir::new("host", port)?;
+        let port = free_port();
+        let dir = TempDir::new("bench-host");
         std::fs::write(dir.0.join("policy.json"), policy().to_string())?;
         let backend = o.redis_url.map_or(String::new(), |url| {
             format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\n\n")
@@ -98,7 +74,7 @@ impl HostProcess {
             addr: format!("127.0.0.1:{port}"),
             _dir: dir,
         };
-        wait_listening(&host.addr, "sse-host").await?;
+        wait_listening(port, "sse-host").await?;
         Ok(host)
     }
 
@@ -130,8 +106,8 @@ impl Nchan {
         if !Path::new(module).exists() {
             bail!("{module} not found: install nginx and nchan with `apt-get install -y nginx libnginx-mod-nchan`");
         }
-        let (sub, publ) = (free_port()?, free_port()?);
-        let dir = TempDir::new("nchan", sub)?;
+        let (sub, publ) = (free_port(), free_port());
+        let dir = TempDir::new("bench-nchan");
         let conf = format!(
             r#"load_module {module};
 worker_processes 2;
@@ -183,8 +159,8 @@ http {{
             pub_addr: format!("127.0.0.1:{publ}"),
             _dir: dir,
         };
-        wait_listening(&nchan.sub_addr, "nginx").await?;
-        wait_listening(&nchan.pub_addr, "nginx").await?;
+        wait_listening(sub, "nginx").await?;
+        wait_listening(publ, "nginx").await?;
         Ok(nchan)
     }
 

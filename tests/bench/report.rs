@@ -27,7 +27,7 @@ struct Row {
 
 const ROWS: &[Row] = &[
     Row {
-        what: "idle HTTP/1.1 stream, server RSS",
+        what: "idle HTTP/1.1 stream (--idle), server RSS",
         ours: "ours.idle.rss_kib_per_stream",
         nchan: Some("nchan.idle.rss_kib_per_stream"),
         unit: "KiB",
@@ -51,7 +51,7 @@ const ROWS: &[Row] = &[
         met: |_, _| true,
     },
     Row {
-        what: "fan-out 10k subs: deliveries per server CPU-s",
+        what: "fan-out at max rate (--fanout): deliveries per server CPU-s",
         ours: "ours.fanout_max_rate.deliveries_per_cpu_sec",
         nchan: Some("nchan.fanout_max_rate.deliveries_per_cpu_sec"),
         unit: "",
@@ -59,7 +59,7 @@ const ROWS: &[Row] = &[
         met: |o, n| n.is_some_and(|n| o >= 2.0 * n),
     },
     Row {
-        what: "fan-out 10k subs: deliveries/s",
+        what: "fan-out at max rate (--fanout): deliveries/s",
         ours: "ours.fanout_max_rate.deliveries_per_sec",
         nchan: Some("nchan.fanout_max_rate.deliveries_per_sec"),
         unit: "",
@@ -67,7 +67,7 @@ const ROWS: &[Row] = &[
         met: |_, _| true,
     },
     Row {
-        what: "1k subs x 100 ev/s: p99 publish-to-receive",
+        what: "fixed rate (--rate, <= 1k subs): p99 publish-to-receive",
         ours: "ours.fanout_fixed_rate.latency_us.p99",
         nchan: Some("nchan.fanout_fixed_rate.latency_us.p99"),
         unit: "us",
@@ -75,7 +75,7 @@ const ROWS: &[Row] = &[
         met: |o, n| o <= 20_000.0 && n.is_some_and(|n| o < n),
     },
     Row {
-        what: "reconnect storm 10k x 50 behind: all caught up",
+        what: "reconnect storm (--storm, --behind): all caught up",
         ours: "ours.storm.caught_up_secs",
         nchan: Some("nchan.storm.caught_up_secs"),
         unit: "s",

@@ -2,15 +2,8 @@ use serde_json::{json, Value};
 use sse_tests::*;
 
 async fn poll(host: &TestHost, query: &str) -> Value {
-    let res = host
-        .client
-        .get(host.url(&format!("/sse/poll?companyId=acme&channel=dashboard-updates{query}")))
-        .bearer_auth(token("acme", "VIEWER"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
+    let path = format!("/sse/poll?companyId=acme&channel=dashboard-updates{query}");
+    host.get_json(&path, &token("acme", "VIEWER")).await
 }
 
 fn ids(body: &Value) -> Vec<String> {

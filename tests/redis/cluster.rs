@@ -1,7 +1,5 @@
 //! Two nodes on one Redis: fan-out, resume on the other node, limits across nodes.
 
-use sse_tests::node::Node;
-use sse_tests::redis::RedisServer;
 use sse_tests::token;
 
 use crate::{order, publish_n, read_ids};
@@ -10,8 +8,7 @@ const BOTH: [&str; 2] = ["dashboard-updates", "evidence-updates"];
 
 #[tokio::test]
 async fn a_publish_on_either_node_reaches_subscribers_on_both_in_one_order() {
-    let redis = RedisServer::start().await;
-    let (a, b) = (Node::start(&redis.url(), "").await, Node::start(&redis.url(), "").await);
+    let (_redis, a, b) = crate::two_nodes().await;
     let viewer = token("acme", "VIEWER");
     let mut on_a = a.stream_as(&viewer, "acme", &BOTH, None).await;
     let mut on_b = b.stream_as(&viewer, "acme", &BOTH, None).await;
@@ -43,8 +40,7 @@ async fn a_publish_on_either_node_reaches_subscribers_on_both_in_one_order() {
 
 #[tokio::test]
 async fn a_client_resumes_on_the_other_node_with_exactly_the_missed_events() {
-    let redis = RedisServer::start().await;
-    let (a, b) = (Node::start(&redis.url(), "").await, Node::start(&redis.url(), "").await);
+    let (_redis, a, b) = crate::two_nodes().await;
     let viewer = token("acme", "VIEWER");
     let mut s = a.stream_as(&viewer, "acme", &BOTH, None).await;
     let seen = publish_n(&a, BOTH[0], 4, "seen").await;
@@ -61,17 +57,11 @@ async fn a_client_resumes_on_the_other_node_with_exactly_the_missed_events() {
     let live = publish_n(&a, BOTH[1], 2, "live").await;
     assert_eq!(read_ids(&mut s, 2).await, live, "then live events, no duplicates");
     // Polling on either node uses the same IDs.
-    let res = a
-        .client
-        .get(a.url(&format!(
-            "/sse/poll?companyId=acme&channel={}&channel={}&since={}",
-            BOTH[0], BOTH[1], seen[3]
-        )))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap();
-    let body: serde_json::Value = res.json().await.unwrap();
+    let poll = format!(
+        "/sse/poll?companyId=acme&channel={}&channel={}&since={}",
+        BOTH[0], BOTH[1], seen[3]
+    );
+    let body = a.get_json(&poll, &viewer).await;
     let polled: Vec<&str> = body["events"]
         .as_array()
         .unwrap()
@@ -86,8 +76,7 @@ async fn a_client_resumes_on_the_other_node_with_exactly_the_missed_events() {
 #[tokio::test]
 async fn company_limits_hold_across_nodes_and_a_killed_nodes_slots_expire() {
     // The test policy allows 5 streams per company.
-    let redis = RedisServer::start().await;
-    let (a, mut b) = (Node::start(&redis.url(), "").await, Node::start(&redis.url(), "").await);
+    let (_redis, a, mut b) = crate::two_nodes().await;
     let viewer = token("acme", "VIEWER");
     let mut held = Vec::new();
     for node in [&a, &a, &a, &b, &b] {
@@ -131,8 +120,7 @@ async fn company_limits_hold_across_nodes_and_a_killed_nodes_slots_expire() {
 
 #[tokio::test]
 async fn subscribers_joining_during_a_publish_storm_get_every_later_event_once_in_order() {
-    let redis = RedisServer::start().await;
-    let (a, b) = (Node::start(&redis.url(), "").await, Node::start(&redis.url(), "").await);
+    let (_redis, a, b) = crate::two_nodes().await;
     let viewer = token("acme", "VIEWER");
     let published = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::<String>::new()));
     let publisher = |node_url: String, channel: &'static str| {

@@ -62,38 +62,23 @@ async fn ids_older_than_the_trimmed_history_get_reset_and_recent_ones_replay_exa
         );
     }
 
-    let poll: serde_json::Value = a
-        .client
-        .get(a.url(&format!(
-            "/sse/poll?companyId=acme&channel=dashboard-updates&since={}",
-            ids[0]
-        )))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let poll = a
+        .get_json(
+            &format!("/sse/poll?companyId=acme&channel=dashboard-updates&since={}", ids[0]),
+            &viewer,
+        )
+        .await;
     assert_eq!(poll["reset"], true);
     assert_eq!(poll["next"], ids[299].as_str());
 }
 
 #[tokio::test]
 async fn a_long_poll_on_one_node_wakes_for_a_publish_on_another() {
-    let redis = RedisServer::start().await;
-    let (a, b) = (Node::start(&redis.url(), "").await, Node::start(&redis.url(), "").await);
+    let (_redis, a, b) = crate::two_nodes().await;
     let viewer = token("acme", "VIEWER");
-    let head: serde_json::Value = a
-        .client
-        .get(a.url("/sse/poll?companyId=acme&channel=dashboard-updates"))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let head = a
+        .get_json("/sse/poll?companyId=acme&channel=dashboard-updates", &viewer)
+        .await;
     let since = head["next"].as_str().unwrap().to_owned();
     let waiting = tokio::spawn({
         let url = a.url(&format!(

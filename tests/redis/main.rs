@@ -8,7 +8,16 @@ mod history;
 
 use serde_json::{json, Value};
 use sse_tests::node::Node;
+use sse_tests::redis::RedisServer;
 use sse_tests::SseStream;
+
+/// A fresh in-memory Redis and two nodes on it (keep the Redis alive with the nodes).
+pub async fn two_nodes() -> (RedisServer, Node, Node) {
+    let redis = RedisServer::start().await;
+    let a = Node::start(&redis.url(), "").await;
+    let b = Node::start(&redis.url(), "").await;
+    (redis, a, b)
+}
 
 /// Publishes `n` events to `channel` through `node`; returns their IDs.
 pub async fn publish_n(node: &Node, channel: &str, n: usize, tag: &str) -> Vec<String> {

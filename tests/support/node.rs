@@ -3,9 +3,8 @@
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use crate::{free_port, policy_json, HostClient, TempDir, PATIENCE};
+use crate::{free_port, policy_json, HostClient, TempDir};
 
 /// The `sse-host` binary next to the test executable (target/<profile>/sse-host).
 pub fn host_bin() -> PathBuf {
@@ -63,15 +62,11 @@ impl Node {
             api: HostClient::new(&format!("http://127.0.0.1:{port}")),
             dir,
         };
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "sse-host did not listen on {port}; log:\n{}",
-                node.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert!(
+            crate::wait_for_port(port).await,
+            "sse-host did not listen on {port}; log:\n{}",
+            node.log()
+        );
         node
     }
 

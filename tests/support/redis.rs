@@ -16,21 +16,6 @@ pub struct RedisServer {
     dir: TempDir,
 }
 
-fn redis_bin() -> String {
-    let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    let found = Command::new(&bin)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "{bin} not found: install it with `apt-get install -y redis-server` (or set REDIS_SERVER)"
-    );
-    bin
-}
-
 impl RedisServer {
     /// Starts an in-memory server (no persistence).
     pub async fn start() -> Self {
@@ -75,13 +60,17 @@ impl RedisServer {
         } else {
             args.extend(["--appendonly", "no"]);
         }
-        let child = Command::new(redis_bin())
-            .args(&args)
-            .current_dir(&self.dir.0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
+        let child = Command::new(crate::require_binary(
+            "REDIS_SERVER",
+            "redis-server",
+            "apt-get install -y redis-server",
+        ))
+        .args(&args)
+        .current_dir(&self.dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server");
         self.child = Some(child);
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !self.ping().await {
