@@ -51,9 +51,10 @@ impl Drop for Follow {
     }
 }
 
-/// A followed company: its cut, an adoption counter, and channel reference counts.
+/// A followed company: its cut, when it was last adopted into, and channel reference
+/// counts.
 pub(super) struct Followed {
     pub(super) cut: StreamId,
-    pub(super) adoptions: u64,
+    pub(super) adopted_at: u64,
     pub(super) channels: HashMap<String, usize>,
 }

@@ -43,6 +43,11 @@ pub(crate) struct Reader {
     shared: Arc<Shared>,
     rx: mpsc::UnboundedReceiver<Request>,
     companies: HashMap<String, Followed>,
+    /// Every followed stream key and its (company, channel), kept as subscribers come and
+    /// go so that a round does not rebuild it.
+    streams: HashMap<String, (String, String)>,
+    /// Counts adoptions; a company adopted after a round began skips that round.
+    adoption_seq: u64,
     /// The Redis dataset's instance mark, to notice a Redis that lost its data.
     instance: Option<String>,
 }
@@ -53,6 +58,8 @@ impl Reader {
             shared,
             rx,
             companies: HashMap::new(),
+            streams: HashMap::new(),
+            adoption_seq: 0,
             instance: None,
         }
     }
@@ -185,19 +192,12 @@ impl Reader {
     }
 
     async fn round(&mut self, conn: &mut MultiplexedConnection, client_id: i64) -> RedisResult<()> {
-        let mut keys = Vec::new();
-        let mut ids = Vec::new();
-        let mut owners: HashMap<String, (String, String)> = HashMap::new();
-        let mut adoptions: HashMap<String, u64> = HashMap::new();
-        for (company, f) in &self.companies {
-            adoptions.insert(company.clone(), f.adoptions);
-            for channel in f.channels.keys() {
-                let key = self.shared.keys.stream(company, channel);
-                owners.insert(key.clone(), (company.clone(), channel.clone()));
-                keys.push(key);
-                ids.push(f.cut.to_string());
-            }
-        }
+        let started = self.adoption_seq;
+        let (keys, ids): (Vec<&str>, Vec<String>) = self
+            .streams
+            .iter()
+            .filter_map(|(key, (company, _))| Some((key.as_str(), self.companies.get(company)?.cut.to_string())))
+            .unzip();
         let count = self.shared.settings.read_count;
         let mut pipe = redis::pipe();
         pipe.cmd("XREAD")
@@ -238,26 +238,20 @@ impl Reader {
             }
         };
         if let Some(reply) = reply {
-            self.dispatch(reply, &owners, &adoptions, count);
+            self.dispatch(reply, started, count);
         }
         Ok(())
     }
 
-    fn dispatch(
-        &mut self,
-        reply: StreamReadReply,
-        owners: &HashMap<String, (String, String)>,
-        adoptions: &HashMap<String, u64>,
-        count: usize,
-    ) {
+    fn dispatch(&mut self, reply: StreamReadReply, started: u64, count: usize) {
         #[derive(Default)]
-        struct Batch {
-            entries: Vec<(StreamId, String, String, String, String)>,
+        struct Batch<'a> {
+            entries: Vec<(StreamId, String, &'a str, String, String)>,
             limit: Option<StreamId>,
         }
-        let mut batches: HashMap<&str, Batch> = HashMap::new();
+        let mut batches: HashMap<&str, Batch<'_>> = HashMap::new();
         for stream in reply.keys {
-            let Some((company, channel)) = owners.get(&stream.key) else {
+            let Some((company, channel)) = self.streams.get(&stream.key) else {
                 continue;
             };
             let batch = batches.entry(company.as_str()).or_default();
@@ -268,7 +262,7 @@ impl Reader {
                 let kind: String = entry.get("t").unwrap_or_default();
                 let data: String = entry.get("d").unwrap_or_else(|| "null".into());
                 last = Some(id);
-                batch.entries.push((id, entry.id, channel.clone(), kind, data));
+                batch.entries.push((id, entry.id, channel.as_str(), kind, data));
             }
             if let (true, Some(last)) = (truncated, last) {
                 batch.limit = Some(batch.limit.map_or(last, |l| l.min(last)));
@@ -278,7 +272,7 @@ impl Reader {
             let Some(f) = self.companies.get_mut(company) else {
                 continue;
             };
-            if adoptions.get(company) != Some(&f.adoptions) {
+            if f.adopted_at > started {
                 continue; // adopted meanwhile: read again from the (lowered) cut
             }
             batch.entries.sort_unstable_by_key(|e| e.0);
@@ -309,6 +303,7 @@ impl Reader {
                         *n -= 1;
                         if *n == 0 {
                             f.channels.remove(&channel);
+                            self.streams.remove(&self.shared.keys.stream(&company, &channel));
                         }
                     }
                 }
@@ -322,13 +317,19 @@ impl Reader {
     fn adopt(&mut self, a: Adoption, reply: oneshot::Sender<Subscription>) {
         let f = self.companies.entry(a.company.clone()).or_insert_with(|| Followed {
             cut: a.from,
-            adoptions: 0,
+            adopted_at: 0,
             channels: HashMap::new(),
         });
         f.cut = f.cut.min(a.from);
-        f.adoptions += 1;
+        self.adoption_seq += 1;
+        f.adopted_at = self.adoption_seq;
         for channel in &a.channels {
-            *f.channels.entry(channel.clone()).or_default() += 1;
+            let refs = f.channels.entry(channel.clone()).or_default();
+            if *refs == 0 {
+                let key = self.shared.keys.stream(&a.company, channel);
+                self.streams.insert(key, (a.company.clone(), channel.clone()));
+            }
+            *refs += 1;
         }
         let follow = Follow {
             company: a.company.clone(),
