@@ -147,6 +147,16 @@ impl Channel {
         self.history.push_back(event);
     }
 
+    /// Removes a subscriber by its key.
+    pub(crate) fn unsubscribe(&mut self, key: usize) {
+        self.subscribers.try_remove(key);
+        if self.subscribers.is_empty() && self.subscribers.capacity() > 64 {
+            // A slab iterates over its vacant slots too: after a storm of thousands, every
+            // publish would walk them. No key is live now.
+            self.subscribers = Slab::new();
+        }
+    }
+
     fn evict_front(&mut self) {
         if let Some(e) = self.history.pop_front() {
             self.evicted_max = self.evicted_max.max(e.seq);

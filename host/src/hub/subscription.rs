@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use slab::Slab;
 use tokio::time::Instant;
 
 use super::company::{Company, CompanyState};
@@ -117,12 +116,7 @@ impl Drop for SubscriptionGuard {
             let now = Instant::now();
             for (name, key) in &self.keys {
                 if let Some(ch) = state.channels.get_mut(name) {
-                    ch.subscribers.try_remove(*key);
-                    if ch.subscribers.is_empty() && ch.subscribers.capacity() > 64 {
-                        // A slab iterates over its vacant slots too: after a storm of
-                        // thousands, every publish would walk them. No key is live now.
-                        ch.subscribers = Slab::new();
-                    }
+                    ch.unsubscribe(*key);
                 }
                 let _ = state.channel(name, now); // marks the channel active: idle timer restarts
             }
