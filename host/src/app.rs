@@ -1,68 +1,20 @@
-//! The application: state shared by all requests, background ticks, and the run loop.
+//! The application: start-up (edge, listener, backend), background ticks, and the run
+//! loop. Request handling lives in `http`; the state both share lives in `state`.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::net::{TcpListener, TcpSocket};
 
 use crate::backend::{Backend, BackendError, MemoryBackend, RedisBackend};
+use crate::broker::Broker;
 use crate::config::{BackendSettings, HostConfig};
 use crate::dev::DevSecrets;
 use crate::edge::{EdgeError, WasmEdge};
 use crate::hub::{sse, Hub};
-use crate::metrics::HttpMetrics;
-use crate::ratelimit::RateLimiter;
-
-/// Retry hint sent to streams closed by shutdown: reconnect soon, to another instance.
-const DRAIN_RETRY_MS: u64 = 500;
-
-/// Everything a request handler needs.
-#[derive(Debug)]
-pub struct AppState {
-    /// The validated configuration.
-    pub config: HostConfig,
-    /// The hub: this host's connections, queues and fan-out.
-    pub hub: Hub,
-    /// Where events are stored and read back (memory or Redis).
-    pub backend: Arc<dyn Backend>,
-    /// HTTP-level metrics.
-    pub metrics: HttpMetrics,
-    /// Publish rate limits.
-    pub rate: RateLimiter,
-    /// The embedded edge's filter chain (edge mode `wasm`).
-    pub edge: Option<WasmEdge>,
-    /// Dev mode's secrets: enables `/dev/token` for the dashboard.
-    pub dev: Option<DevSecrets>,
-    draining: AtomicBool,
-}
-
-impl AppState {
-    /// True once shutdown began: no new streams, readyz is false.
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-
-    /// Starts draining: refuses new streams and ends the open ones with a short `retry:`.
-    pub fn begin_drain(&self) {
-        if !self.draining.swap(true, Ordering::SeqCst) {
-            tracing::info!("draining: closing streams");
-            self.hub.close_all(&closing_frame(DRAIN_RETRY_MS, "shutdown"));
-        }
-    }
-}
-
-/// The last frame of a stream the server ends: a `retry:` hint and a `closing` event
-/// that says why, so the client knows to reconnect (with a fresh token if it expired).
-fn closing_frame(retry_ms: u64, reason: &str) -> Bytes {
-    let data = serde_json::json!({ "reason": reason }).to_string();
-    let mut frame = sse::retry_frame(retry_ms).to_vec();
-    frame.extend_from_slice(&sse::event_frame(None, Some("closing"), &data));
-    Bytes::from(frame)
-}
+use crate::state::{closing_frame, AppState};
 
 /// Why the host could not start.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +58,7 @@ impl App {
     /// [`App::run`].
     pub async fn bind(config: HostConfig) -> Result<Self, StartError> {
         let edge = match &config.wasm {
-            Some(w) => Some(WasmEdge::load(w.plugins.clone(), w.vms, w.limits)?),
+            Some(w) => Some(WasmEdge::load(w)?),
             None => None,
         };
         let listener =
@@ -116,17 +68,7 @@ impl App {
             BackendSettings::Memory => Arc::new(MemoryBackend::new(hub.clone())),
             BackendSettings::Redis(r) => Arc::new(RedisBackend::connect(r.clone(), hub.clone()).await?),
         };
-        let rate = RateLimiter::new(config.publish.rate_per_sec, config.publish.burst);
-        let state = AppState {
-            config,
-            hub,
-            backend,
-            metrics: HttpMetrics::default(),
-            rate,
-            edge,
-            dev: None,
-            draining: AtomicBool::new(false),
-        };
+        let state = AppState::new(config, Broker::new(hub, backend), edge, None);
         Ok(Self {
             listener,
             state: Arc::new(state),
@@ -146,9 +88,10 @@ impl App {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// The hub, for in-process publishing (the seed's `broadcast*` helpers).
-    pub fn hub(&self) -> Hub {
-        self.state.hub.clone()
+    /// The broker, for in-process publishing (the seed's `broadcast*` helpers): it goes
+    /// through the configured backend, like `POST /sse/publish`.
+    pub fn broker(&self) -> Broker {
+        self.state.broker.clone()
     }
 
     /// Shared state (tests and embedders).
@@ -159,10 +102,10 @@ impl App {
     /// Serves until `shutdown` resolves, then drains within the grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let ticks = tokio::spawn(run_ticks(self.state.clone()));
-        tracing::info!(addr = %self.local_addr(), edge = ?self.state.config.edge, epoch = self.state.hub.epoch(), "listening");
+        tracing::info!(addr = %self.local_addr(), edge = ?self.state.config.edge, epoch = self.state.broker.epoch(), "listening");
         crate::http::server::serve(self.listener, self.state.clone(), shutdown).await;
         ticks.abort();
-        self.state.backend.shutdown().await;
+        self.state.broker.shutdown().await;
     }
 }
 
@@ -184,9 +127,9 @@ async fn run_ticks(state: Arc<AppState>) {
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = beat.tick() => state.hub.broadcast(&heartbeat),
+            _ = beat.tick() => state.broker.heartbeat(&heartbeat),
             _ = sweep.tick() => {
-                state.hub.sweep(&expiry);
+                state.broker.sweep(&expiry);
                 state.rate.prune();
             }
             _ = wasm_tick.tick(), if state.edge.is_some() => {

@@ -12,12 +12,6 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sse_policy::Secret;
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// `iss` of dev tokens.
 pub const DEV_ISSUER: &str = "sse-host-dev";
 /// `aud` of dev tokens.
@@ -103,7 +97,7 @@ impl DevSecrets {
 
     /// A dev token for `company` with `role`, valid for `ttl`.
     pub fn token(&self, company: &str, role: &str, subject: &str, ttl: Duration) -> String {
-        let now = unix_now();
+        let now = crate::clock::unix_secs();
         let claims = serde_json::json!({
             "sub": subject, "company_id": company, "role": role,
             "iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "iat": now, "exp": now + ttl.as_secs(),
@@ -141,7 +135,7 @@ mod tests {
         assert_eq!(a.jwt, b.jwt, "second run reuses the file");
         let policy = sse_policy::PolicyConfig::from_json(&a.policy_json()).unwrap();
         let token = a.token("acme", "VIEWER", "me", Duration::from_secs(60));
-        let claims = sse_policy::jwt::verify(&token, &policy.jwt, unix_now()).unwrap();
+        let claims = sse_policy::jwt::verify(&token, &policy.jwt, crate::clock::unix_secs()).unwrap();
         assert_eq!(claims.company_id.as_deref(), Some("acme"));
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -51,6 +51,7 @@ impl From<BackendError> for HostError {
         match e {
             BackendError::Publish(p) => Self::Publish(p),
             BackendError::Limit(l) => Self::Limit(l),
+            BackendError::Draining => Self::Draining,
             BackendError::Unavailable(why) => {
                 // The reason may name hosts; it goes to the log, the client gets the code.
                 tracing::warn!(error = %why, "event store unavailable");

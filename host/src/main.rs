@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sse_host::config::{self, FileConfig, HostConfig};
 use sse_host::dev::{self, DevSecrets};
-use sse_host::{App, EdgeMode};
+use sse_host::{App, EdgeMode, LogFormat};
 
 /// Exit code for an invalid configuration (EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
@@ -56,6 +56,12 @@ enum Command {
         /// history, fan-out and connection limits.
         #[arg(long, env = "SSE_HOST_REDIS")]
         redis: Option<String>,
+        /// Log format: text or json (overrides the file).
+        #[arg(long, env = "SSE_HOST_LOG_FORMAT")]
+        log_format: Option<LogFormat>,
+        /// Where compiled wasm filters are cached (overrides the file's wasm.cache_dir).
+        #[arg(long, env = "SSE_HOST_WASM_CACHE")]
+        wasm_cache: Option<PathBuf>,
     },
     /// Validate a configuration file and its policy; report every problem.
     CheckConfig {
@@ -133,6 +139,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policy,
             dev_dir,
             redis,
+            log_format,
+            wasm_cache,
         } => {
             let (mut file, mut policy_json, secrets) = if dev {
                 let secrets = DevSecrets::load_or_create(&dev_dir.unwrap_or_else(dev::default_dir))?;
@@ -150,6 +158,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(url) = redis {
                 file.backend = config::BackendKind::Redis;
                 file.redis.url = url;
+            }
+            if let Some(format) = log_format {
+                file.log_format = format;
+            }
+            if let Some(dir) = wasm_cache {
+                file.wasm.cache_dir = Some(dir);
             }
             if let Some(p) = policy {
                 policy_json =
@@ -175,10 +189,9 @@ fn init_logging(cfg: &HostConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if cfg.log_json {
-        builder.json().init();
-    } else {
-        builder.init();
+    match cfg.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
 }
 
@@ -189,7 +202,13 @@ async fn serve(cfg: HostConfig, dev: Option<DevSecrets>) -> anyhow::Result<()> {
             print_dev_banner(app.local_addr(), &secrets);
             app.with_dev_tokens(secrets)
         }
-        None => app,
+        None => {
+            // The first line on stdout, for whoever started us with port 0 (a closed
+            // stdout is not a reason to stop serving).
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout(), "sse-host listening on http://{}/", app.local_addr());
+            app
+        }
     };
     app.run(shutdown_signal()).await;
     Ok(())

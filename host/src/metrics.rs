@@ -8,7 +8,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::edge::{MetricKind, WasmEdge};
-use crate::hub::Hub;
+use crate::hub::stats::StatsSnapshot;
 
 /// Label of the denial counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -26,8 +26,7 @@ pub struct HttpMetrics {
 
 impl HttpMetrics {
     /// Renders every metric as Prometheus text.
-    pub fn render(&self, hub: &Hub, edge: Option<&WasmEdge>) -> String {
-        let s = hub.stats();
+    pub fn render(&self, s: &StatsSnapshot, edge: Option<&WasmEdge>) -> String {
         let c = &s.counters;
         let mut registry = Registry::with_prefix("sse");
         registry.register(

@@ -44,14 +44,13 @@ pub(crate) struct HostProcess {
 
 impl HostProcess {
     pub(crate) async fn start(bin: &Path, o: &HostOptions<'_>) -> Result<Self> {
-        let port = free_port();
         let dir = TempDir::new("bench-host");
         std::fs::write(dir.0.join("policy.json"), policy().to_string())?;
         let backend = o.redis_url.map_or(String::new(), |url| {
             format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\n\n")
         });
         let toml = format!(
-            "listen = \"127.0.0.1:{port}\"\nedge = \"{}\"\npolicy_file = \"policy.json\"\n{backend}\n\
+            "listen = \"127.0.0.1:0\"\nedge = \"{}\"\npolicy_file = \"policy.json\"\n{backend}\n\
              [stream]\nheartbeat_secs = 30\nqueue_capacity = {}\nmax_connections = 19000\n\n\
              [publish]\nrate_per_sec = 10000000.0\nburst = 10000000.0\n",
             o.edge, o.queue_capacity
@@ -61,21 +60,23 @@ impl HostProcess {
         if let Some(filter) = o.filter {
             cmd.env("SSE_FILTER_WASM", filter);
         }
-        let child = cmd
+        let mut child = cmd
             .args(["serve", "--config"])
             .arg(dir.0.join("host.toml"))
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        let host = Self {
-            child,
-            addr: format!("127.0.0.1:{port}"),
-            _dir: dir,
+        let Some(addr) = sse_tests::node::reported_address(&mut child).await else {
+            let _ = child.kill();
+            bail!("sse-host did not report its address");
         };
-        wait_listening(port, "sse-host").await?;
-        Ok(host)
+        Ok(Self {
+            child,
+            addr: addr.to_string(),
+            _dir: dir,
+        })
     }
 
     pub(crate) fn pid(&self) -> u32 {

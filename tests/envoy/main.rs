@@ -30,9 +30,12 @@ async fn get(host: &TestHost, url: &str, token: Option<&str>, extra: &[(&str, &s
 }
 
 /// Publishes in-process (the host behind Envoy trusts only signed identities).
-fn publish(host: &TestHost, kind: &str, data: Value) -> String {
+async fn publish(host: &TestHost, kind: &str, data: Value) -> String {
     let raw = serde_json::value::to_raw_value(&data).unwrap();
-    host.hub.publish("acme", "dashboard-updates", kind, raw).unwrap()
+    host.broker
+        .publish("acme", "dashboard-updates", kind, raw)
+        .await
+        .unwrap()
 }
 
 const STREAM: &str = "/sse/stream?companyId=acme&channel=dashboard-updates";
@@ -72,7 +75,7 @@ async fn events_and_heartbeats_pass_one_by_one_without_buffering() {
     assert_eq!(res.headers()["cache-control"], "no-cache, no-transform");
     let mut s = SseStream::new(res);
     assert_eq!(s.next_event().await.event, "connected");
-    let id = publish(&host, "dashboard-update", json!({"n": 1}));
+    let id = publish(&host, "dashboard-update", json!({"n": 1})).await;
     assert_eq!(
         s.next_event().await.id,
         Some(id),
@@ -90,7 +93,7 @@ async fn a_stream_outlives_envoys_default_route_timeout() {
     let mut s = SseStream::new(get(&host, &envoy.url(STREAM), Some(&token("acme", "VIEWER")), &[]).await);
     s.next_event().await;
     tokio::time::sleep(Duration::from_secs(17)).await; // Envoy's default is 15 s
-    let id = publish(&host, "late", json!(1));
+    let id = publish(&host, "late", json!(1)).await;
     assert_eq!(s.next_event().await.id, Some(id), "still open after 17 s");
 }
 
@@ -125,7 +128,7 @@ async fn the_company_limit_is_exact_across_envoy_workers_and_slots_return() {
     }
     drop(admitted); // clients vanish
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while host.hub.stats().total_connections > 0 {
+    while host.broker.stats().hub.total_connections > 0 {
         assert!(tokio::time::Instant::now() < deadline, "the host never saw the aborts");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

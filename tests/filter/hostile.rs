@@ -16,15 +16,16 @@ fn load(bytes: Vec<u8>) -> Result<WasmEdge, EdgeError> {
         call_timeout: Duration::from_millis(100),
         memory_bytes: 8 << 20,
     };
-    WasmEdge::load(
-        vec![PluginSpec {
+    WasmEdge::load(&sse_host::edge::WasmSettings {
+        plugins: vec![PluginSpec {
             name: "hostile".into(),
             module: bytes,
             configuration: b"{}".to_vec(),
         }],
-        1,
+        vms: 1,
         limits,
-    )
+        cache_dir: None,
+    })
 }
 
 fn run(edge: &WasmEdge, extra: &[(&str, &str)]) -> Result<Verdict, EdgeError> {

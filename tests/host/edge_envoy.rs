@@ -58,7 +58,11 @@ async fn a_signed_identity_opens_a_stream() {
     let mut s = SseStream::new(res);
     assert_eq!(s.next_event().await.event, "connected");
     let raw = serde_json::value::to_raw_value(&json!({"via": "hub"})).unwrap();
-    let id = host.hub.publish("acme", "dashboard-updates", "x", raw).unwrap();
+    let id = host
+        .broker
+        .publish("acme", "dashboard-updates", "x", raw)
+        .await
+        .unwrap();
     assert_eq!(s.next_event().await.id, Some(id));
 }
 

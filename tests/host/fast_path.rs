@@ -1,7 +1,7 @@
 //! The HTTP/1.x stream fast path on raw sockets: framing, HTTP/1.0, refusals, and the
 //! client leaving.
 
-use sse_tests::{token, TestHost, PATIENCE};
+use sse_tests::{token, HyperOnlyHost, TestHost, PATIENCE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -97,4 +97,50 @@ async fn a_client_that_leaves_gives_its_slot_back_without_any_write() {
     drop(sock); // no event, no heartbeat: only the socket closing can tell the host
     host.wait_for_stats("the slot to come back", |s| s["totalConnections"] == 0)
         .await;
+}
+
+/// The response head as (name, value) lines, sorted, without the ones that differ by
+/// nature: `date` (the time) and `connection` (only the fast path closes after a stream).
+fn comparable_head(head: &str) -> (String, Vec<String>) {
+    let head = &head[..head.find("\r\n\r\n").expect("a complete head")];
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().to_owned();
+    let mut fields: Vec<String> = lines
+        .filter(|l| !l.starts_with("date: ") && !l.starts_with("connection: "))
+        .map(str::to_owned)
+        .collect();
+    fields.sort();
+    (status, fields)
+}
+
+#[tokio::test]
+async fn both_servers_send_the_same_stream_head() {
+    let (fast, hyper) = (TestHost::start().await, HyperOnlyHost::start().await);
+    let origin = "origin: https://app.test\r\n";
+    let mut a = send(&fast, &stream_request("HTTP/1.1", origin)).await;
+    let mut b = send(&hyper, &stream_request("HTTP/1.1", origin)).await;
+    let (head_a, head_b) = (
+        read_until(&mut a, "event: connected").await,
+        read_until(&mut b, "event: connected").await,
+    );
+    assert!(
+        head_a.contains("\r\nconnection: close\r\n"),
+        "the fast path served: {head_a}"
+    );
+    assert!(!head_b.contains("connection: close"), "hyper served: {head_b}");
+    for head in [&head_a, &head_b] {
+        assert!(head.contains("\r\ndate: "), "both send a date: {head}");
+    }
+    assert_eq!(comparable_head(&head_a), comparable_head(&head_b));
+}
+
+#[tokio::test]
+async fn both_servers_refuse_an_oversized_head_alike() {
+    let (fast, hyper) = (TestHost::start().await, HyperOnlyHost::start().await);
+    let huge = format!("x-pad: {}\r\n", "a".repeat(20 * 1024));
+    for host in [&fast, &hyper] {
+        let mut sock = send(host, &stream_request("HTTP/1.1", &huge)).await;
+        let reply = read_until(&mut sock, "\r\n\r\n").await;
+        assert!(reply.starts_with("HTTP/1.1 431 "), "{reply}");
+    }
 }

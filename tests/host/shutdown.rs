@@ -22,7 +22,7 @@ async fn shutdown_ends_streams_with_a_short_retry_and_stops() {
         .await
         .expect("drained within the grace period")
         .unwrap();
-    assert_eq!(state.hub.stats().total_connections, 0);
+    assert_eq!(state.broker.stats().hub.total_connections, 0);
 }
 
 #[tokio::test]

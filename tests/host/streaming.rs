@@ -85,8 +85,9 @@ async fn in_process_publish_reaches_http_subscribers() {
     s.next_event().await;
     let raw = serde_json::value::to_raw_value(&json!({"evidenceId": 7})).unwrap();
     let id = host
-        .hub
+        .broker
         .publish("acme", "evidence-updates", "evidence-update", raw)
+        .await
         .unwrap();
     assert_eq!(s.next_event().await.id, Some(id));
 }

@@ -5,14 +5,15 @@ use std::time::Duration;
 use serde_json::json;
 use sse_tests::node::{host_bin, write_config, Node};
 use sse_tests::redis::RedisServer;
-use sse_tests::{free_port, token, PATIENCE};
+use sse_tests::{token, ClosedPort, PATIENCE};
 
 use crate::{publish_n, read_ids, wait_backend};
 
 #[tokio::test]
 async fn redis_unreachable_at_start_is_a_clear_error() {
-    let port = free_port(); // nothing listens here
-    let (dir, _) = write_config(&format!("redis://127.0.0.1:{port}"), "");
+    let closed = ClosedPort::new(); // held: nothing can listen there during the test
+    let port = closed.port;
+    let dir = write_config(&format!("redis://127.0.0.1:{port}"), "");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(host_bin())
             .args(["serve", "--config"])

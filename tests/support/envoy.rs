@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{free_port, TempDir, PATIENCE};
+use crate::{TempDir, PATIENCE};
 
 /// A running Envoy; killed on drop.
 pub struct Envoy {
@@ -24,7 +24,7 @@ pub fn envoy_bin() -> PathBuf {
 }
 
 /// The shipped envoy.yaml, pointed at loopback ports, the built filter, `upstream` and
-/// the given policy.
+/// the given policy. Port 0 lets Envoy choose (see [`Envoy::start`]).
 pub fn render_config(listen: u16, admin: u16, upstream: SocketAddr, policy: &Value) -> String {
     let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/envoy.yaml"))
         .expect("envoy/envoy.yaml");
@@ -63,12 +63,15 @@ pub fn render_config(listen: u16, admin: u16, upstream: SocketAddr, policy: &Val
 
 impl Envoy {
     /// Starts Envoy with `--concurrency 2` in front of `upstream`; returns once it serves.
+    /// Envoy binds port 0 for its listener and admin, writes the admin address to a file
+    /// and reports the listener's port on `/listeners`: no port is guessed, so parallel
+    /// tests cannot race for one.
     pub async fn start(upstream: SocketAddr, policy: &Value) -> Self {
         let bin = envoy_bin();
-        let (listen, admin) = (free_port(), free_port());
         let dir = TempDir::new("envoy");
         let config = dir.0.join("envoy.yaml");
-        std::fs::write(&config, render_config(listen, admin, upstream, policy)).unwrap();
+        let admin_file = dir.0.join("admin-address");
+        std::fs::write(&config, render_config(0, 0, upstream, policy)).unwrap();
         let log = std::fs::File::create(dir.0.join("envoy.log")).unwrap();
         let child = Command::new(bin)
             .args([
@@ -77,31 +80,40 @@ impl Envoy {
                 "--disable-hot-restart",
                 "--log-level",
                 "warn",
-                "-c",
+                "--admin-address-path",
             ])
+            .arg(&admin_file)
+            .arg("-c")
             .arg(&config)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start envoy");
-        let envoy = Self {
+        let unknown: SocketAddr = ([127, 0, 0, 1], 0).into();
+        let mut envoy = Self {
             child,
-            addr: ([127, 0, 0, 1], listen).into(),
-            admin: ([127, 0, 0, 1], admin).into(),
+            addr: unknown,
+            admin: unknown,
             dir,
         };
-        envoy.wait_ready().await;
+        envoy.admin = envoy.wait_for(|| admin_address(&admin_file)).await;
+        let client = reqwest::Client::new();
+        let admin = envoy.admin;
+        envoy.wait_for_async(|| ready(&client, admin)).await;
+        envoy.addr = envoy.wait_for_async(|| listener_address(&client, admin)).await;
         envoy
     }
 
-    async fn wait_ready(&self) {
-        let client = reqwest::Client::new();
+    /// Polls `probe` until it gives a value; fails with Envoy's log after the patience.
+    async fn wait_for<T>(&self, mut probe: impl FnMut() -> Option<T>) -> T {
+        self.wait_for_async(|| std::future::ready(probe())).await
+    }
+
+    async fn wait_for_async<T, F: std::future::Future<Output = Option<T>>>(&self, mut probe: impl FnMut() -> F) -> T {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            if let Ok(r) = client.get(format!("http://{}/ready", self.admin)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Some(v) = probe().await {
+                return v;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -132,4 +144,23 @@ impl Drop for Envoy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The admin address Envoy wrote to `path` (`127.0.0.1:PORT`), once it has.
+fn admin_address(path: &Path) -> Option<SocketAddr> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+async fn ready(client: &reqwest::Client, admin: SocketAddr) -> Option<()> {
+    let r = client.get(format!("http://{admin}/ready")).send().await.ok()?;
+    (r.status() == 200).then_some(())
+}
+
+/// The bound address of Envoy's (one) listener, from the admin's `/listeners`.
+async fn listener_address(client: &reqwest::Client, admin: SocketAddr) -> Option<SocketAddr> {
+    let url = format!("http://{admin}/listeners?format=json");
+    let listeners: Value = client.get(url).send().await.ok()?.json().await.ok()?;
+    let socket = &listeners["listener_statuses"][0]["local_address"]["socket_address"];
+    let port = u16::try_from(socket["port_value"].as_u64()?).ok()?;
+    (port != 0).then(|| SocketAddr::from(([127, 0, 0, 1], port)))
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sse_host::{App, AppState, FileConfig, HostConfig, Hub};
+use sse_host::{App, AppState, Broker, FileConfig, HostConfig};
 use sse_policy::Secret;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -57,6 +57,22 @@ pub fn config(dev_mode: bool) -> HostConfig {
         .expect("test config is valid")
 }
 
+/// Starts test hosts whose HTTP/1.1 streams hyper serves (`stream.http1_fast_path =
+/// false`). Imported as `TestHost` over a test file, it runs that file's tests on the
+/// other server (see `tests/host/main.rs`).
+pub struct HyperOnlyHost;
+
+impl HyperOnlyHost {
+    pub async fn start() -> TestHost {
+        Self::start_with(config(false)).await
+    }
+
+    pub async fn start_with(mut config: HostConfig) -> TestHost {
+        config.stream.http1_fast_path = false;
+        TestHost::start_with(config).await
+    }
+}
+
 /// A token for `company` with `role`, valid for 10 minutes.
 pub fn token(company: &str, role: &str) -> String {
     token_with(json!({"sub": "tester", "company_id": company, "role": role}), 600)
@@ -78,7 +94,8 @@ pub fn token_with(claims: Value, ttl_secs: u64) -> String {
 /// A host running in this process on a loopback port.
 pub struct TestHost {
     pub addr: SocketAddr,
-    pub hub: Hub,
+    /// The host's broker: in-process publishing and stats, as an embedder sees them.
+    pub broker: Broker,
     pub state: Arc<AppState>,
     /// The HTTP helpers (`host.stream(..)`, `host.publish(..)` through `Deref`).
     pub api: HostClient,
@@ -95,7 +112,7 @@ impl TestHost {
     /// A host with a custom configuration.
     pub async fn start_with(config: HostConfig) -> Self {
         let app = App::bind(config).await.expect("bind 127.0.0.1:0");
-        let (addr, hub, state) = (app.local_addr(), app.hub(), app.state());
+        let (addr, broker, state) = (app.local_addr(), app.broker(), app.state());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async move {
             let _ = rx.await;
@@ -103,7 +120,7 @@ impl TestHost {
         Self {
             api: HostClient::new(&format!("http://{addr}")),
             addr,
-            hub,
+            broker,
             state,
             shutdown: Some(tx),
             task: Some(task),
@@ -169,7 +186,12 @@ pub fn filter_edge(
         module: std::fs::read(filter_wasm()).expect("read the filter module"),
         configuration: json.to_string().into_bytes(),
     };
-    sse_host::edge::WasmEdge::load(vec![spec], vms, sse_host::edge::VmLimits::default())
+    sse_host::edge::WasmEdge::load(&sse_host::edge::WasmSettings {
+        plugins: vec![spec],
+        vms,
+        limits: sse_host::edge::VmLimits::default(),
+        cache_dir: sse_host::config::default_cache_dir(),
+    })
 }
 
 /// A host with edge mode `wasm` running the built filter.
@@ -329,7 +351,32 @@ pub async fn wait_for_port(port: u16) -> bool {
     true
 }
 
-/// A free loopback port (for processes that cannot be told to use port 0).
+/// A loopback port bound but not listening for as long as this lives: connecting to it
+/// is refused, and no other process can take it meanwhile.
+pub struct ClosedPort {
+    pub port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl ClosedPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        Self { port, _socket: socket }
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A loopback port that was free a moment ago, for processes that can neither bind
+/// port 0 and report it nor be checked for who answers (the benchmark's nginx). It may
+/// be taken before the process binds it: tests use port 0 instead (`Node`, `Envoy`,
+/// `TestHost`) or check who answers (`RedisServer`).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

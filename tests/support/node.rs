@@ -1,10 +1,12 @@
 //! An `sse-host` process (a cluster node), with the test policy and a Redis backend.
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use crate::{free_port, policy_json, HostClient, TempDir};
+use crate::{policy_json, HostClient, TempDir, PATIENCE};
 
 /// The `sse-host` binary next to the test executable (target/<profile>/sse-host).
 pub fn host_bin() -> PathBuf {
@@ -22,18 +24,37 @@ pub fn host_bin() -> PathBuf {
     bin
 }
 
-/// Writes a node's policy and TOML into a new directory; returns it and the port.
-pub fn write_config(redis_url: &str, extra: &str) -> (TempDir, u16) {
+/// Writes a node's policy and TOML into a new directory (listening on port 0); returns
+/// the directory.
+pub fn write_config(redis_url: &str, extra: &str) -> TempDir {
     let dir = TempDir::new("node");
     std::fs::write(dir.0.join("policy.json"), policy_json(false).to_string()).unwrap();
-    let port = free_port();
     let toml = format!(
-        "listen = \"127.0.0.1:{port}\"\npolicy_file = \"policy.json\"\nbackend = \"redis\"\n\n\
+        "listen = \"127.0.0.1:0\"\npolicy_file = \"policy.json\"\nbackend = \"redis\"\n\n\
          [redis]\nurl = \"{redis_url}\"\nlease_ttl_secs = 3\nblock_ms = 1000\n\n\
          [publish]\nrate_per_sec = 1000000.0\nburst = 1000000.0\n\n{extra}\n"
     );
     std::fs::write(dir.0.join("host.toml"), toml).unwrap();
-    (dir, port)
+    dir
+}
+
+/// Waits (up to the patience) for the address a `sse-host serve` child started with
+/// piped stdout prints first; `None` when it exits or stays silent.
+pub async fn reported_address(child: &mut Child) -> Option<SocketAddr> {
+    let stdout = child.stdout.take()?;
+    let read = tokio::task::spawn_blocking(move || listening_address(stdout));
+    tokio::time::timeout(PATIENCE, read).await.ok()?.ok()?
+}
+
+/// Reads the address `sse-host serve` prints first (`sse-host listening on http://ADDR/`).
+fn listening_address(stdout: std::process::ChildStdout) -> Option<SocketAddr> {
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).ok()?;
+    line.trim()
+        .strip_prefix("sse-host listening on http://")?
+        .trim_end_matches('/')
+        .parse()
+        .ok()
 }
 
 /// One host process; killed on drop.
@@ -44,27 +65,28 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts a node on a free port using Redis at `redis_url`; `extra` is appended to
-    /// its TOML (e.g. a `[history]` table). Returns once it accepts connections.
+    /// Starts a node on a port of its choosing using Redis at `redis_url`; `extra` is
+    /// appended to its TOML (e.g. a `[history]` table). Returns once it listens.
     pub async fn start(redis_url: &str, extra: &str) -> Self {
-        let (dir, port) = write_config(redis_url, extra);
+        let dir = write_config(redis_url, extra);
         let log = std::fs::File::create(dir.0.join("host.log")).unwrap();
-        let child = Command::new(host_bin())
+        let mut child = Command::new(host_bin())
             .args(["serve", "--config"])
             .arg(dir.0.join("host.toml"))
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("start sse-host");
+        let addr = reported_address(&mut child).await;
         let node = Self {
             child,
-            api: HostClient::new(&format!("http://127.0.0.1:{port}")),
+            api: HostClient::new(&format!("http://{}", addr.unwrap_or(([127, 0, 0, 1], 0).into()))),
             dir,
         };
         assert!(
-            crate::wait_for_port(port).await,
-            "sse-host did not listen on {port}; log:\n{}",
+            addr.is_some(),
+            "sse-host did not report its address; log:\n{}",
             node.log()
         );
         node

@@ -43,7 +43,43 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Starts redis-server on `self.port` and waits until that port answers as this very
+    /// process (`INFO server`'s `process_id`), so a port taken meanwhile by another
+    /// test's server is noticed, not used. redis-server cannot bind port 0 and report
+    /// it, so a first start that loses its port to another process retries on a new one.
     async fn spawn(&mut self) {
+        let first_start = self.child.is_none();
+        for _ in 0..5 {
+            let mut child = self.command().spawn().expect("start redis-server");
+            let pid = child.id();
+            let deadline = tokio::time::Instant::now() + PATIENCE;
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(
+                        first_start,
+                        "redis-server could not restart on port {}: {status}",
+                        self.port
+                    );
+                    break; // the port was taken meanwhile: try another
+                }
+                // PING too: it fails while an append-only file is being loaded.
+                if self.process_id().await == Some(pid) && self.ping().await {
+                    self.child = Some(child);
+                    return;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "redis-server (pid {pid}) did not answer on {}",
+                    self.port
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            self.port = free_port();
+        }
+        panic!("redis-server found no free port in 5 attempts");
+    }
+
+    fn command(&self) -> Command {
         let port = self.port.to_string();
         let mut args = vec![
             "--port",
@@ -60,25 +96,39 @@ impl RedisServer {
         } else {
             args.extend(["--appendonly", "no"]);
         }
-        let child = Command::new(crate::require_binary(
+        let mut cmd = Command::new(crate::require_binary(
             "REDIS_SERVER",
             "redis-server",
             "apt-get install -y redis-server",
-        ))
-        .args(&args)
-        .current_dir(&self.dir.0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start redis-server");
-        self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while !self.ping().await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "redis-server did not answer PING on {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        ));
+        cmd.args(&args)
+            .current_dir(&self.dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    /// The `process_id` of the server answering on `self.port`, if one does.
+    async fn process_id(&self) -> Option<u32> {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+        s.write_all(b"INFO server\r\n").await.ok()?;
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tokio::time::timeout(PATIENCE, s.read(&mut buf)).await.ok()?.ok()?;
+            if n == 0 {
+                return None;
+            }
+            reply.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&reply);
+            if let Some(rest) = text.split("\r\nprocess_id:").nth(1) {
+                if let Some((pid, _)) = rest.split_once("\r\n") {
+                    return pid.trim().parse().ok();
+                }
+            }
+            if text.starts_with('-') {
+                return None; // an error reply
+            }
         }
     }
 

@@ -31,7 +31,9 @@ pub enum Frame {
 /// Reads frames as they arrive.
 pub struct SseStream {
     res: reqwest::Response,
-    buf: String,
+    /// Bytes not yet framed. Framing is done on bytes and each block decoded whole: a
+    /// read may end inside a multi-byte character, a block never does.
+    buf: Vec<u8>,
     pending: std::collections::VecDeque<Frame>,
     /// Every frame read so far, in order.
     pub seen: Vec<Frame>,
@@ -41,7 +43,7 @@ impl SseStream {
     pub fn new(res: reqwest::Response) -> Self {
         Self {
             res,
-            buf: String::new(),
+            buf: Vec::new(),
             pending: Default::default(),
             seen: Vec::new(),
         }
@@ -66,13 +68,8 @@ impl SseStream {
                 Err(_) => return Err(()),
                 Ok(Err(_)) | Ok(Ok(None)) => return Ok(None),
                 Ok(Ok(Some(bytes))) => {
-                    self.buf.push_str(std::str::from_utf8(&bytes).expect("utf-8 stream"));
-                    while let Some(end) = self.buf.find("\n\n") {
-                        let block: String = self.buf.drain(..end + 2).collect();
-                        if let Some(f) = parse_block(&block) {
-                            self.pending.push_back(f);
-                        }
-                    }
+                    self.buf.extend_from_slice(&bytes);
+                    take_frames(&mut self.buf, &mut self.pending);
                 }
             }
         }
@@ -98,6 +95,15 @@ impl SseStream {
             }
         }
         out
+    }
+}
+
+/// Moves every complete block at the start of `buf` to `out`, as frames.
+fn take_frames(buf: &mut Vec<u8>, out: &mut std::collections::VecDeque<Frame>) {
+    while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+        let block: Vec<u8> = buf.drain(..end + 2).collect();
+        let block = String::from_utf8(block).expect("an event-stream block is UTF-8");
+        out.extend(parse_block(&block));
     }
 }
 
@@ -135,4 +141,30 @@ fn parse_block(block: &str) -> Option<Frame> {
         return Some(Frame::Retry(r));
     }
     comment.map(Frame::Comment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `bytes` to a framer in reads of `step` bytes.
+    fn frames_in_reads(bytes: &[u8], step: usize) -> Vec<Frame> {
+        let mut buf = Vec::new();
+        let mut out = std::collections::VecDeque::new();
+        for chunk in bytes.chunks(step) {
+            buf.extend_from_slice(chunk);
+            take_frames(&mut buf, &mut out);
+        }
+        out.into()
+    }
+
+    #[test]
+    fn a_character_split_across_reads_is_decoded_whole() {
+        let stream = "id: 1\nevent: x\ndata: {\"t\":\"\u{2713} caf\u{e9} \u{1F600}\"}\n\n: hb\n\n".as_bytes();
+        let whole = frames_in_reads(stream, stream.len());
+        assert_eq!(whole.len(), 2);
+        for step in 1..8 {
+            assert_eq!(frames_in_reads(stream, step), whole, "reads of {step} bytes");
+        }
+    }
 }

@@ -31,7 +31,7 @@ impl Backend for MemoryBackend {
         Box::pin(async move {
             Ok(self
                 .hub
-                .subscribe(req.company, req.channels, req.resume, req.deadline)?)
+                .subscribe(req.company, req.channels, req.resume, req.expires_at)?)
         })
     }
 

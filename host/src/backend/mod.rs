@@ -1,15 +1,14 @@
 //! Where events live. `memory` keeps history in this process (one host); `redis` keeps
-//! it in Redis Streams so that several hosts share history, fan-out and limits. The HTTP
-//! layer sees only [`Backend`]; both implementations fan out through the local [`Hub`],
+//! it in Redis Streams so that several hosts share history, fan-out and limits. Only the
+//! [`Broker`] calls a backend; both implementations fan out through the local [`Hub`],
 //! which owns connections, queues and heartbeats either way.
 //!
 //! [`Hub`]: crate::hub::Hub
+//! [`Broker`]: crate::broker::Broker
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
-
-use tokio::time::Instant;
 
 use crate::hub::limits::LimitError;
 use crate::hub::{NewEvent, PollOutcome, PublishError, Subscription};
@@ -35,6 +34,9 @@ pub enum BackendError {
     /// The event store cannot be reached: nothing was stored, nothing is lost.
     #[error("event store unavailable: {0}")]
     Unavailable(String),
+    /// The host is draining: new streams and publishes go to another instance.
+    #[error("host is draining")]
+    Draining,
 }
 
 /// A stream to open.
@@ -46,8 +48,9 @@ pub struct StreamRequest<'a> {
     pub channels: &'a [String],
     /// `Last-Event-ID` (or `lastEventId`), if any.
     pub resume: Option<&'a str>,
-    /// When the stream must end (token expiry, max lifetime).
-    pub deadline: Option<Instant>,
+    /// The token's `exp` (Unix seconds): the hub ends the stream by then
+    /// ([`crate::hub::Hub::stream_deadline`]).
+    pub expires_at: Option<u64>,
 }
 
 /// A poll to answer.

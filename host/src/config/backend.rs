@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::Problems;
 use crate::backend::redis::RedisSettings;
 
 /// Which event store the host uses.
@@ -57,15 +58,11 @@ impl Default for RedisFile {
 
 impl RedisFile {
     /// Validates the table for `kind`, pushing every problem.
-    pub(crate) fn build(&self, kind: BackendKind, problems: &mut Vec<String>) -> BackendSettings {
+    pub(super) fn build(&self, kind: BackendKind, p: &mut Problems) -> BackendSettings {
         if kind == BackendKind::Memory {
             return BackendSettings::Memory;
         }
-        let mut check = |ok: bool, msg: &str| {
-            if !ok {
-                problems.push(msg.to_owned());
-            }
-        };
+        let mut check = |ok: bool, msg: &str| p.check(ok, msg);
         check(
             self.url.starts_with("redis://") || self.url.starts_with("rediss://"),
             "redis.url: must start with redis:// (give --redis redis://HOST:PORT)",

@@ -5,18 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::edge::{PluginSpec, VmLimits};
-
-/// The embedded edge: filters (in order) and VM settings.
-#[derive(Debug, Clone)]
-pub struct WasmSettings {
-    /// The filter chain; ours first.
-    pub plugins: Vec<PluginSpec>,
-    /// VMs per plugin (like Envoy's worker count).
-    pub vms: usize,
-    /// CPU and memory bounds of each VM.
-    pub limits: VmLimits,
-}
+use super::Problems;
+use crate::edge::{PluginSpec, VmLimits, WasmSettings};
 
 /// `[wasm]` table: the embedded edge (edge mode `wasm`).
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +21,9 @@ pub struct WasmFile {
     pub call_timeout_ms: u64,
     /// Memory cap of one VM, in MiB.
     pub memory_limit_mb: usize,
+    /// Where compiled filters are cached (default `~/.cache/sse-host/wasmtime`; relative
+    /// to the config file). `SSE_HOST_WASM_CACHE` overrides it.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// One `[[wasm.plugins]]` entry.
@@ -47,13 +40,22 @@ pub struct WasmPluginFile {
 
 impl Default for WasmFile {
     fn default() -> Self {
+        let limits = VmLimits::default();
         Self {
             plugins: Vec::new(),
             vms: 0,
-            call_timeout_ms: 100,
-            memory_limit_mb: 64,
+            call_timeout_ms: limits.call_timeout.as_millis() as u64,
+            memory_limit_mb: limits.memory_bytes >> 20,
+            cache_dir: None,
         }
     }
+}
+
+/// wasmtime's compile cache when the config names none: `~/.cache/sse-host/wasmtime`.
+/// Without a home there is no cache rather than one in a shared temporary directory,
+/// where another local user could plant compiled code for the host to run.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/sse-host/wasmtime"))
 }
 
 /// The filter `plugin/build.sh` produces, or `$SSE_FILTER_WASM`.
@@ -62,8 +64,19 @@ pub fn default_filter_path() -> PathBuf {
 }
 
 impl WasmFile {
+    pub(super) fn check(&self, p: &mut Problems) {
+        p.check(
+            (1..=10_000).contains(&self.call_timeout_ms),
+            "wasm.call_timeout_ms: must be 1-10000",
+        );
+        p.check(
+            (1..=4096).contains(&self.memory_limit_mb),
+            "wasm.memory_limit_mb: must be 1-4096",
+        );
+    }
+
     /// Reads every module and configuration file, reporting each one that fails.
-    pub(super) fn load(&self, policy_json: &str, problems: &mut Vec<String>) -> WasmSettings {
+    pub(super) fn load(&self, policy_json: &str, problems: &mut Problems) -> WasmSettings {
         let defaults = [WasmPluginFile {
             path: default_filter_path(),
             name: Some("sse-filter".into()),
@@ -119,6 +132,11 @@ impl WasmFile {
             call_timeout: Duration::from_millis(self.call_timeout_ms),
             memory_bytes: self.memory_limit_mb << 20,
         };
-        WasmSettings { plugins, vms, limits }
+        WasmSettings {
+            plugins,
+            vms,
+            limits,
+            cache_dir: self.cache_dir.clone().or_else(default_cache_dir),
+        }
     }
 }

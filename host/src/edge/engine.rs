@@ -14,19 +14,22 @@ use super::EdgeError;
 /// How often the engine's epoch advances; call deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The process-wide engine. Compiled code is cached on disk (wasmtime's cache), so a
-/// restart does not recompile an unchanged module.
-pub(crate) fn engine() -> Result<&'static Engine, EdgeError> {
+/// The process-wide engine. Compiled code is cached on disk in `cache_dir` (wasmtime's
+/// cache), so a restart does not recompile an unchanged module. One engine serves every
+/// edge of the process: the first call's `cache_dir` is the one used.
+pub(crate) fn engine(cache_dir: Option<&Path>) -> Result<&'static Engine, EdgeError> {
     static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
             let mut config = Config::new();
             config.epoch_interruption(true);
-            match cache() {
-                Ok(cache) => {
-                    config.cache(Some(cache));
+            if let Some(dir) = cache_dir {
+                match cache(dir) {
+                    Ok(cache) => {
+                        config.cache(Some(cache));
+                    }
+                    Err(e) => tracing::warn!(dir = %dir.display(), "wasm compile cache disabled: {e}"),
                 }
-                Err(e) => tracing::warn!("wasm compile cache disabled: {e}"),
             }
             let engine = Engine::new(&config).map_err(|e| e.to_string())?;
             let ticker = engine.clone();
@@ -43,11 +46,7 @@ pub(crate) fn engine() -> Result<&'static Engine, EdgeError> {
         .map_err(|e| EdgeError::Engine(e.clone()))
 }
 
-fn cache() -> wasmtime::Result<Cache> {
-    let dir = std::env::var_os("SSE_HOST_WASM_CACHE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/sse-host/wasmtime")))
-        .unwrap_or_else(|| std::env::temp_dir().join("sse-host-wasmtime"));
+fn cache(dir: &Path) -> wasmtime::Result<Cache> {
     let mut config = CacheConfig::new();
     config.with_directory(dir);
     Cache::new(config)

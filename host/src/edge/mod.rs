@@ -81,6 +81,20 @@ pub struct PluginSpec {
     pub configuration: Vec<u8>,
 }
 
+/// The embedded edge as configured (`[wasm]`): filters in order and VM settings.
+#[derive(Debug, Clone)]
+pub struct WasmSettings {
+    /// The filter chain; ours first.
+    pub plugins: Vec<PluginSpec>,
+    /// VMs per plugin (like Envoy's worker count).
+    pub vms: usize,
+    /// CPU and memory bounds of each VM.
+    pub limits: VmLimits,
+    /// Where wasmtime caches compiled code (`None`: compile at every start). The engine
+    /// is per process: the first edge loaded sets it.
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
 /// Resource bounds of each VM.
 #[derive(Debug, Clone, Copy)]
 pub struct VmLimits {
@@ -90,6 +104,7 @@ pub struct VmLimits {
     pub memory_bytes: usize,
 }
 
+/// The `[wasm]` table's defaults, defined once here.
 impl Default for VmLimits {
     fn default() -> Self {
         Self {
@@ -126,10 +141,12 @@ pub enum Verdict {
 impl WasmEdge {
     /// Loads and starts every plugin with `vms` VMs each. Fails (closed) if any module is
     /// unusable or refuses its configuration.
-    pub fn load(specs: Vec<PluginSpec>, vms: usize, limits: VmLimits) -> Result<Self, EdgeError> {
-        let plugins = specs
+    pub fn load(settings: &WasmSettings) -> Result<Self, EdgeError> {
+        let engine = engine::engine(settings.cache_dir.as_deref())?;
+        let plugins = settings
+            .plugins
             .iter()
-            .map(|s| Plugin::load(s, vms, limits))
+            .map(|s| Plugin::load(engine, s, settings.vms, settings.limits))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             plugins: Arc::new(plugins),

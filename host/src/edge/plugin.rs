@@ -43,8 +43,12 @@ impl std::fmt::Debug for Plugin {
 impl Plugin {
     /// Compiles the module and starts every VM; any VM refusing its configuration fails
     /// the whole plugin (the host then refuses to start).
-    pub(crate) fn load(spec: &PluginSpec, vms: usize, limits: VmLimits) -> Result<Self, EdgeError> {
-        let engine = engine::engine()?;
+    pub(crate) fn load(
+        engine: &wasmtime::Engine,
+        spec: &PluginSpec,
+        vms: usize,
+        limits: VmLimits,
+    ) -> Result<Self, EdgeError> {
         let module = engine::load_module(engine, &spec.name, &spec.module)?;
         let linker = engine::linker(engine)?;
         let shared = Arc::new(PluginShared {

@@ -4,21 +4,25 @@
 //! - `envoy` and `wasm`: the filter (in Envoy, or embedded) already decided; the host accepts only identities
 //!   whose `x-sse-*` headers carry a valid, fresh signature over this method and path,
 //!   and checks that the query names the same company and channels that were signed.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//!
+//! Why the host re-verifies what its own embedded filter just signed (mode `wasm`): the
+//! filter is a guest module whose output is the same `x-sse-*` headers Envoy forwards,
+//! and the host reads them through this one path in both modes. One trust path means
+//! the embedded edge is tested by every Envoy-mode test and vice versa, a filter bug
+//! cannot produce an identity the host would not accept from Envoy, and a client's own
+//! `x-sse-*` headers (which the filter strips) are refused the same way everywhere. The
+//! cost is one HMAC per request (about a microsecond).
 
 use hyper::header::{AUTHORIZATION, COOKIE};
 use hyper::Request;
 use sse_policy::identity;
 use sse_policy::{decide, route_of, subscription, Decision, DenyReason, Grant, Request as PolicyRequest, Route};
 
-use crate::app::AppState;
 use crate::config::EdgeMode;
 use crate::error::HostError;
+use crate::state::AppState;
 
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+use crate::clock::unix_secs as unix_now;
 
 /// Authorizes a request under the host's edge mode.
 pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, HostError> {

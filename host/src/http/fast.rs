@@ -14,26 +14,20 @@
 //! to parse.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Empty};
-use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use hyper::{Method, Request, Response, Uri, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
+use super::head::{MAX_HEADERS, MAX_HEAD_BYTES};
 use super::reply::Body;
 use super::routes;
 use super::wasm::ConnInfo;
-use crate::app::AppState;
-
-/// Largest request head this path reads (hyper answers larger ones itself).
-const MAX_HEAD: usize = 16 * 1024;
-/// Most request headers.
-const MAX_HEADERS: usize = 64;
-/// How long a client may take to send its request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::state::AppState;
 
 /// True when `peeked` (the first bytes on a new connection) starts a stream request:
 /// `GET {prefix}/stream` followed by `?` or a space.
@@ -51,13 +45,15 @@ pub(crate) fn is_stream_request(peeked: &[u8], prefix: &str) -> bool {
 }
 
 /// Serves one stream request on `stream`, then closes the connection.
-pub(crate) async fn serve(mut stream: TcpStream, state: Arc<AppState>, conn: ConnInfo) {
+/// The head must be complete by `deadline` (shared with the sniffing: `head.rs`).
+pub(crate) async fn serve(mut stream: TcpStream, state: Arc<AppState>, conn: ConnInfo, deadline: Instant) {
     // The request phase's futures are boxed: the task that stays alive for the stream is
     // sized by its largest state, and routing (edge filters, publish, poll) is big.
-    let req = match tokio::time::timeout(HEAD_TIMEOUT, Box::pin(read_head(&mut stream))).await {
+    let req = match tokio::time::timeout_at(deadline, Box::pin(read_head(&mut stream))).await {
         Ok(Ok(req)) => req,
         Ok(Err(status)) => {
-            let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+            let reply = format!("HTTP/1.1 {status}\r\ndate: {date}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             let _ = stream.write_all(reply.as_bytes()).await;
             return;
         }
@@ -86,7 +82,7 @@ async fn read_head(stream: &mut TcpStream) -> Result<Request<Empty<Bytes>>, &'st
         let mut parsed = httparse::Request::new(&mut headers);
         match parsed.parse(&buf) {
             Ok(httparse::Status::Complete(_)) => return build(&parsed),
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => continue,
             Ok(httparse::Status::Partial) => return Err("431 Request Header Fields Too Large"),
             Err(httparse::Error::TooManyHeaders) => return Err("431 Request Header Fields Too Large"),
             Err(_) => return Err("400 Bad Request"),
@@ -130,6 +126,12 @@ async fn write_response(stream: &mut TcpStream, res: Response<Body>, version: Ve
         head.extend_from_slice(name.as_str().as_bytes());
         head.extend_from_slice(b": ");
         head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    if !parts.headers.contains_key(DATE) {
+        // What hyper adds to every response, so both paths send the same head.
+        head.extend_from_slice(b"date: ");
+        head.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
         head.extend_from_slice(b"\r\n");
     }
     if let Some(n) = length {

@@ -3,6 +3,7 @@
 
 mod edge;
 mod fast;
+mod head;
 mod poll;
 mod publish;
 pub(crate) mod reply;

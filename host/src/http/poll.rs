@@ -8,10 +8,9 @@ use serde_json::value::RawValue;
 use sse_policy::Grant;
 
 use super::reply::{self, Body};
-use crate::app::AppState;
 use crate::backend::PollRequest;
 use crate::error::HostError;
-use crate::hub::stats::Counters;
+use crate::state::AppState;
 
 #[derive(Serialize)]
 struct PollEvent<'a> {
@@ -51,13 +50,13 @@ pub(crate) async fn handle<B>(
     let query: Vec<(String, String)> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
-    let max = state.config.poll_max_limit;
+    let max = state.config.poll.max_limit;
     let limit: usize = param(&query, "limit", "a positive integer")?.unwrap_or(max);
     if limit == 0 || limit > max {
         return Err(HostError::BadRequest(format!("limit must be between 1 and {max}")));
     }
     let wait: u64 = param(&query, "wait", "a number of seconds")?.unwrap_or(0);
-    let max_wait = state.config.poll_max_wait;
+    let max_wait = state.config.poll.max_wait;
     if Duration::from_secs(wait) > max_wait {
         return Err(HostError::BadRequest(format!(
             "wait must be at most {} seconds",
@@ -65,10 +64,8 @@ pub(crate) async fn handle<B>(
         )));
     }
     let since = query.iter().find(|(k, _)| k == "since").map(|(_, v)| v.as_str());
-    Counters::add(&state.hub.counters().poll_requests, 1);
-    let wait = if state.is_draining() { 0 } else { wait };
     let outcome = state
-        .backend
+        .broker
         .poll(PollRequest {
             company: &who.company,
             channels: &grant.channels,

@@ -9,9 +9,9 @@ use sse_policy::Route;
 use super::reply::{self, Body};
 use super::wasm::{self, ConnInfo};
 use super::{edge, poll, publish, stream, web};
-use crate::app::AppState;
 use crate::error::HostError;
 use crate::metrics::ReasonLabel;
+use crate::state::AppState;
 
 /// The service function: never fails at the HTTP level; errors become error replies.
 /// With the embedded edge, requests under the SSE prefix pass the filter chain first.
@@ -59,7 +59,7 @@ async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option
         (&Method::GET, "/metrics") => reply::text(
             200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            state.metrics.render(&state.hub, state.edge.as_ref()),
+            state.metrics.render(&state.broker.stats().hub, state.edge.as_ref()),
         ),
         (&Method::GET, "/") => web::file("index.html").expect("index.html is compiled in"),
         (&Method::GET, "/dev/token") => web::dev_token(state, &req)
@@ -93,11 +93,7 @@ async fn sse<B: RequestBody>(
         Route::Preflight => Ok(reply::preflight(policy, origin)),
         Route::Stream => stream::open(state, &req, grant, origin).await,
         Route::Poll => poll::handle(state, &req, grant, origin).await,
-        Route::Stats => {
-            let mut stats = serde_json::to_value(state.hub.stats()).unwrap_or_default();
-            stats["backend"] = state.backend.status();
-            Ok(reply::json(policy, origin, 200, &stats))
-        }
+        Route::Stats => Ok(reply::json(policy, origin, 200, &state.broker.stats())),
         Route::Publish | Route::TestBroadcast => publish::handle(state, req, grant, origin).await,
         Route::Other => Err(HostError::NotFound),
     }

@@ -15,14 +15,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 use super::wasm::ConnInfo;
-use super::{fast, routes};
-use crate::app::AppState;
+use super::{fast, head, routes};
+use crate::state::AppState;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// How long a client may take to send its first bytes.
-const PREFACE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a new connection speaks, from its first bytes.
 enum Protocol {
@@ -30,37 +29,36 @@ enum Protocol {
     H2,
     /// An HTTP/1.x `GET {prefix}/stream`: the fast path (`fast.rs`).
     Stream,
-    /// Anything else, a closed connection, or a client that stays silent: hyper HTTP/1.
+    /// Anything else: hyper HTTP/1.
     Http1,
 }
 
 /// Peeks (without consuming) at the first bytes to choose how to serve the connection.
-async fn sniff(stream: &TcpStream, prefix: &str) -> Protocol {
+/// `None`: the client closed, or sent nothing useful before `deadline`; drop it.
+async fn sniff(stream: &TcpStream, prefix: &str, fast_path: bool, deadline: Instant) -> Option<Protocol> {
     let sniff = async {
         let mut buf = [0u8; 64];
         loop {
             let n = stream.peek(&mut buf).await.unwrap_or(0);
             let seen = &buf[..n];
             if n == 0 {
-                return Protocol::Http1;
+                return None;
             }
             if seen.len() >= H2_PREFACE.len() && seen.starts_with(H2_PREFACE) {
-                return Protocol::H2;
+                return Some(Protocol::H2);
             }
             if !H2_PREFACE.starts_with(&seen[..n.min(H2_PREFACE.len())]) {
-                return if fast::is_stream_request(seen, prefix) {
+                return Some(if fast_path && fast::is_stream_request(seen, prefix) {
                     Protocol::Stream
                 } else {
                     Protocol::Http1
-                };
+                });
             }
             // A preface split across segments: wait for the rest.
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     };
-    tokio::time::timeout(PREFACE_TIMEOUT, sniff)
-        .await
-        .unwrap_or(Protocol::Http1)
+    tokio::time::timeout_at(deadline, sniff).await.ok().flatten()
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, asks every connection to
@@ -92,10 +90,14 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                 // hyper's connection futures are boxed so the task, sized by its largest
                 // state, stays small for fast-path streams.
                 tokio::spawn(async move {
-                    let protocol = sniff(&stream, &state.config.policy.routes.prefix).await;
+                    let deadline = head::deadline();
+                    let prefix = &state.config.policy.routes.prefix;
+                    let Some(protocol) = sniff(&stream, prefix, state.config.stream.http1_fast_path, deadline).await else {
+                        return;
+                    };
                     let result = match protocol {
                         Protocol::Stream => {
-                            fast::serve(stream, state, conn).await;
+                            fast::serve(stream, state, conn, deadline).await;
                             drop(fast_done);
                             return;
                         }
@@ -110,7 +112,10 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                         Protocol::Http1 => {
                             let service = service_fn(move |req| routes::handle(state.clone(), req, conn));
                             let mut builder = http1::Builder::new();
-                            builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+                            builder
+                                .timer(TokioTimer::new())
+                                .header_read_timeout(head::remaining(deadline))
+                                .max_buf_size(head::MAX_HEAD_BYTES);
                             Box::pin(watcher.watch(builder.serve_connection(TokioIo::new(stream), service))).await
                         }
                     };

@@ -3,22 +3,19 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body as HttpBody, Frame};
 use http_body_util::BodyExt;
 use hyper::{Method, Request};
 use sse_policy::Grant;
-use tokio::time::Instant;
 
-use super::edge::unix_now;
 use super::reply::{self, Body};
-use crate::app::AppState;
 use crate::backend::StreamRequest;
 use crate::error::HostError;
 use crate::hub::subscriber::Next;
 use crate::hub::{sse, Subscription};
+use crate::state::AppState;
 
 /// The streaming body. It owns the subscription, so the connection slot and the hub
 /// registration end exactly when hyper drops the body (normal end, client abort, error).
@@ -78,30 +75,25 @@ pub(crate) async fn open<B>(
     if req.method() == Method::HEAD {
         return Ok(reply::event_stream(policy, origin, reply::full(Bytes::new())));
     }
-    let s = &state.config.stream;
-    let mut lifetime = s.max_lifetime;
-    if let Some(exp) = who.expires_at {
-        lifetime = lifetime.min(Duration::from_secs(exp.saturating_sub(unix_now())));
-    }
     let resume = resume_id(req);
     let mut sub = state
-        .backend
+        .broker
         .subscribe(StreamRequest {
             company: &who.company,
             channels: &grant.channels,
             resume: resume.as_deref(),
-            deadline: Some(Instant::now() + lifetime),
+            expires_at: who.expires_at,
         })
         .await?;
     let connected = serde_json::json!({
         "connectionId": sub.connection_id,
         "companyId": who.company,
         "channels": grant.channels,
-        "serverTime": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        "serverTime": crate::clock::unix_millis(),
         "lastEventId": std::mem::take(&mut sub.head_id),
     });
     let mut head = BytesMut::new();
-    head.extend_from_slice(&sse::retry_frame(s.retry_ms));
+    head.extend_from_slice(&sse::retry_frame(state.config.stream.retry_ms));
     head.extend_from_slice(&sse::event_frame(None, Some("connected"), &connected.to_string()));
     // Taken, not borrowed: the stream lives for hours; its replay should not.
     for frame in std::mem::take(&mut sub.initial) {

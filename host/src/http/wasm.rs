@@ -11,9 +11,9 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap as Headers, Request, Response, StatusCode};
 
 use super::reply::{self, Body};
-use crate::app::AppState;
 use crate::edge::{Contexts, HeaderMap, Verdict, WasmEdge};
 use crate::error::HostError;
+use crate::state::AppState;
 
 /// Where the request came from, for the filter's properties.
 #[derive(Debug, Clone, Copy)]

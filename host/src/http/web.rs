@@ -4,7 +4,7 @@
 use hyper::{Request, Response};
 
 use super::reply::{self, Body};
-use crate::app::AppState;
+use crate::state::AppState;
 
 const FILES: &[(&str, &str, &str)] = &[
     (

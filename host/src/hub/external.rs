@@ -17,13 +17,13 @@ use super::{register_channels, Hold, Hub, Opened, Registered, Subscription};
 impl Hub {
     /// Takes a connection slot (per company and for the host) without subscribing, for a
     /// backend that must check more before it subscribes (a cluster-wide limit).
-    pub fn acquire_slot(&self, company: &str) -> Result<Slot, LimitError> {
+    pub(crate) fn acquire_slot(&self, company: &str) -> Result<Slot, LimitError> {
         self.inner.limits.acquire(company)
     }
 
     /// Fans out events that already carry their IDs, in the order given, to this host's
     /// subscribers of their channels. Keeps no history. Returns the frames queued.
-    pub fn deliver(&self, company: &str, events: &[Arc<Event>]) -> u64 {
+    pub(crate) fn deliver(&self, company: &str, events: &[Arc<Event>]) -> u64 {
         let Some(company_arc) = self.inner.companies.lock().get(company).cloned() else {
             return 0;
         };
@@ -58,7 +58,7 @@ impl Hub {
     /// sent first, then every event passed to [`Hub::deliver`] after this call whose
     /// order is above `through` (what `initial` covers).
     #[allow(clippy::too_many_arguments)]
-    pub fn attach(
+    pub(crate) fn attach(
         &self,
         company: &str,
         channels: &[String],
@@ -93,7 +93,7 @@ impl Hub {
     }
 
     /// Ends every stream of `company` after `last` (a `reset` when its history is gone).
-    pub fn close_company(&self, company: &str, last: &Bytes) -> usize {
+    pub(crate) fn close_company(&self, company: &str, last: &Bytes) -> usize {
         let Some(company_arc) = self.inner.companies.lock().get(company).cloned() else {
             return 0;
         };
@@ -112,17 +112,17 @@ impl Hub {
     }
 
     /// This host's open streams per company (the truth a cluster-wide count is synced to).
-    pub fn connections_by_company(&self) -> std::collections::HashMap<String, u32> {
+    pub(crate) fn connections_by_company(&self) -> std::collections::HashMap<String, u32> {
         self.inner.limits.by_company()
     }
 
     /// Counts a `reset` sent by a backend (too old, restarted, unknown ID).
-    pub fn count_reset(&self) {
+    pub(crate) fn count_reset(&self) {
         Counters::add(&self.inner.counters.resets, 1);
     }
 
     /// Counts published events (the backend stored them).
-    pub fn count_published(&self, n: usize) {
+    pub(crate) fn count_published(&self, n: usize) {
         Counters::add(&self.inner.counters.published, n as u64);
     }
 }

@@ -1,6 +1,14 @@
 //! Connection limits as RAII slots: a slot lives exactly as long as the stream that
 //! holds it (it is moved into the response body), so counts cannot leak when clients
 //! vanish mid-stream.
+//!
+//! Why the per-company limit is counted here and in the filter too: the filter's count
+//! (proxy-wasm shared data) refuses excess streams at the edge, before they cost the
+//! host anything, but it is only as exact as the edge: several Envoys each count their
+//! own, and a host reachable without the edge (edge mode `native`, or a misrouted
+//! client) has no filter at all. The hub's count is the one the host can rely on for
+//! its own memory; with Redis it is also the node's truth the cluster-wide count is
+//! rebuilt from. The two use the same limit from the same policy.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use super::{now_ms, Hub};
 
 impl Hub {
     /// Queues `frame` for every subscriber (heartbeats).
-    pub fn broadcast(&self, frame: &Bytes) {
+    pub(crate) fn broadcast(&self, frame: &Bytes) {
         let epoch = &self.inner.epoch;
         let head = self.inner.seq.load(Ordering::SeqCst);
         let mut dropped = 0u64;
@@ -32,7 +32,7 @@ impl Hub {
     }
 
     /// Ends every stream after `last` (shutdown: a short `retry:` so clients reconnect).
-    pub fn close_all(&self, last: &Bytes) {
+    pub(crate) fn close_all(&self, last: &Bytes) {
         for (_, r) in self.inner.registry.lock().iter() {
             r.subscriber.close(last.clone());
         }
@@ -40,7 +40,7 @@ impl Hub {
 
     /// Housekeeping, run about once a second: ends streams past their deadline with
     /// `on_expiry`, drops expired history and idle channels and companies.
-    pub fn sweep(&self, on_expiry: &Bytes) {
+    pub(crate) fn sweep(&self, on_expiry: &Bytes) {
         let now = Instant::now();
         for (_, r) in self.inner.registry.lock().iter() {
             if r.deadline.is_some_and(|d| d <= now) {

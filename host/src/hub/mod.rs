@@ -1,5 +1,18 @@
 //! The hub: channels keyed by (company, channel), history, fan-out, resume and limits.
 //! It knows nothing about HTTP; the `http` module turns its subscriptions into bodies.
+//! Nothing outside the domain calls it directly: requests and in-process publishers go
+//! through [`crate::broker::Broker`], which picks the backend.
+//!
+//! # Two modes
+//! - **Store** (backend `memory`): the hub sequences events itself (`Hub::publish_batch`),
+//!   keeps each channel's history ring and answers resumes and polls from it.
+//! - **Fan-out only** (backend `redis`): Redis sequences and stores; the hub keeps no
+//!   history. The backend's reader hands it events that already carry IDs
+//!   (`Hub::deliver`) and attaches subscribers whose replay it computed (`Hub::attach`);
+//!   see `external.rs`.
+//!
+//! Either way the hub owns what is local to this process: subscribers and their bounded
+//! queues, heartbeats, stream lifetimes, per-company connection slots and counters.
 //!
 //! Locking: one map of companies (held only to find or create a company), one lock per
 //! company (publish, subscribe, poll and unsubscribe of that company), and one registry
@@ -19,11 +32,13 @@ pub mod limits;
 pub mod sse;
 pub mod stats;
 pub mod subscriber;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
@@ -53,8 +68,13 @@ pub struct HubSettings {
     pub max_connections: u32,
     /// Channels with no subscribers and no publishes for this long are dropped.
     pub idle_timeout: Duration,
+    /// Longest a stream lives, whatever its token says (then the client reconnects and
+    /// resumes, with a fresh token if it has one).
+    pub max_lifetime: Duration,
 }
 
+/// The defaults of the configuration file, defined once here; `config` derives the
+/// file's defaults from them.
 impl Default for HubSettings {
     fn default() -> Self {
         Self {
@@ -62,9 +82,10 @@ impl Default for HubSettings {
             history_max_age: None,
             queue_capacity: 256,
             max_event_bytes: 64 * 1024,
-            max_connections_per_company: 100,
+            max_connections_per_company: sse_policy::config::DEFAULT_MAX_CONNECTIONS_PER_COMPANY,
             max_connections: 15_000,
             idle_timeout: Duration::from_secs(300),
+            max_lifetime: Duration::from_secs(3600),
         }
     }
 }
@@ -107,11 +128,7 @@ struct Registered {
     deadline: Option<Instant>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use crate::clock::unix_millis as now_ms;
 
 fn new_epoch() -> String {
     let mut b = [0u8; 4];
@@ -123,7 +140,7 @@ fn new_epoch() -> String {
 
 impl Hub {
     /// A hub with a fresh epoch: IDs issued by earlier instances will get `reset`.
-    pub fn new(settings: HubSettings) -> Self {
+    pub(crate) fn new(settings: HubSettings) -> Self {
         let limits = ConnectionLimits::new(settings.max_connections_per_company, settings.max_connections);
         Self {
             inner: Arc::new(Inner {
@@ -149,8 +166,8 @@ impl Hub {
         &self.inner.settings
     }
 
-    /// Monotonic counters, for the HTTP layer to bump (delivered, polls).
-    pub fn counters(&self) -> &Counters {
+    /// Monotonic counters, bumped by the broker and backends (polls, publishes, resets).
+    pub(crate) fn counters(&self) -> &Counters {
         &self.inner.counters
     }
 
@@ -165,7 +182,7 @@ impl Hub {
     }
 
     /// Checks event types and sizes (every backend stores only what passes).
-    pub fn validate(&self, events: &[NewEvent<'_>]) -> Result<(), PublishError> {
+    pub(crate) fn validate(&self, events: &[NewEvent<'_>]) -> Result<(), PublishError> {
         for (_, kind, data) in events {
             if !sse::is_valid_event_type(kind) {
                 return Err(PublishError::InvalidEventType);
@@ -177,21 +194,21 @@ impl Hub {
         Ok(())
     }
 
-    /// Publishes one event to (company, channel); returns its ID. Company and channel
-    /// must already be validated by the policy. Never blocks on subscribers.
-    pub fn publish(
-        &self,
-        company: &str,
-        channel: &str,
-        kind: &str,
-        data: Box<RawValue>,
-    ) -> Result<String, PublishError> {
-        self.publish_batch(company, &[(channel, kind, data)])
-            .map(|mut ids| ids.remove(0))
+    /// When a stream opened now must end: after `max_lifetime`, or when its token
+    /// expires (`expires_at`, Unix seconds), whichever comes first. The sweep then closes
+    /// it with a `closing` event so the client reconnects with a fresh token.
+    pub fn stream_deadline(&self, expires_at: Option<u64>) -> Instant {
+        let mut lifetime = self.inner.settings.max_lifetime;
+        if let Some(exp) = expires_at {
+            lifetime = lifetime.min(Duration::from_secs(exp.saturating_sub(crate::clock::unix_secs())));
+        }
+        Instant::now() + lifetime
     }
 
-    /// Publishes several events to one company atomically (all or none), in order.
-    pub fn publish_batch(&self, company: &str, events: &[NewEvent<'_>]) -> Result<Vec<String>, PublishError> {
+    /// Store mode: publishes several events to one company atomically (all or none), in
+    /// order; returns their IDs. Company and channels must already be authorized. Never
+    /// blocks on subscribers.
+    pub(crate) fn publish_batch(&self, company: &str, events: &[NewEvent<'_>]) -> Result<Vec<String>, PublishError> {
         self.validate(events)?;
         let s = &self.inner.settings;
         let epoch = &self.inner.epoch;
@@ -231,15 +248,17 @@ impl Hub {
         Ok(ids)
     }
 
-    /// Opens a subscription to `channels` of `company`, resuming after `resume` when
-    /// given. Takes a connection slot (per company and total) for its lifetime.
-    pub fn subscribe(
+    /// Store mode: opens a subscription to `channels` of `company`, resuming after
+    /// `resume` when given, ending by [`Hub::stream_deadline`] of `expires_at`. Takes a
+    /// connection slot (per company and total) for its lifetime.
+    pub(crate) fn subscribe(
         &self,
         company: &str,
         channels: &[String],
         resume: Option<&str>,
-        deadline: Option<Instant>,
+        expires_at: Option<u64>,
     ) -> Result<Subscription, LimitError> {
+        let deadline = Some(self.stream_deadline(expires_at));
         let slot = self.inner.limits.acquire(company)?;
         let s = &self.inner.settings;
         let subscriber = Arc::new(Subscriber::new(s.queue_capacity));

@@ -23,7 +23,7 @@ pub struct PollOutcome {
 
 impl Hub {
     /// Events after `since` on `channels` (live head when `since` is absent).
-    pub fn poll(&self, company: &str, channels: &[String], since: Option<&str>, limit: usize) -> PollOutcome {
+    pub(crate) fn poll(&self, company: &str, channels: &[String], since: Option<&str>, limit: usize) -> PollOutcome {
         self.poll_company(&self.company(company), channels, since, limit)
     }
 
@@ -61,7 +61,7 @@ impl Hub {
     }
 
     /// Like [`Hub::poll`], but when nothing is new, waits up to `wait` for an event.
-    pub async fn poll_wait(
+    pub(crate) async fn poll_wait(
         &self,
         company: &str,
         channels: &[String],

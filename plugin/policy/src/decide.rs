@@ -132,3 +132,39 @@ pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String,
 pub fn may_publish_to(identity: &Identity, company: &str) -> bool {
     identity.super_admin || (!identity.company.is_empty() && identity.company == company)
 }
+
+/// Authorizes a publish of events to `targets` (each event's company and channel, in
+/// order) under `grant` (what [`decide`] allowed, or the verified identity of a signed
+/// request): one company per batch, whitelisted channels, a valid company id, and a
+/// caller that may publish there. Returns the company.
+///
+/// The route decision (publisher role) is [`decide`]'s; this checks what only the body
+/// names, so every edge that reads a publish body applies the same rule. Only the
+/// dev-mode `test-broadcast` route publishes without an identity.
+pub fn authorize_publish<'a>(
+    config: &PolicyConfig,
+    grant: &Grant,
+    targets: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<&'a str, DenyReason> {
+    let mut company = None;
+    for (c, channel) in targets {
+        if *company.get_or_insert(c) != c {
+            return Err(DenyReason::InvalidRequest(
+                "all events of a batch must have the same companyId",
+            ));
+        }
+        if config.channel(channel).is_none() {
+            return Err(DenyReason::InvalidChannel("is not whitelisted"));
+        }
+    }
+    let company = company.ok_or(DenyReason::InvalidRequest("events must not be empty"))?;
+    if !config.is_valid_company_id(company) {
+        return Err(DenyReason::InvalidCompanyId);
+    }
+    match (&grant.identity, grant.route) {
+        (Some(who), Route::Publish | Route::TestBroadcast) if may_publish_to(who, company) => Ok(company),
+        (Some(_), Route::Publish | Route::TestBroadcast) => Err(DenyReason::CompanyMismatch),
+        (None, Route::TestBroadcast) if config.routes.dev_mode => Ok(company),
+        _ => Err(DenyReason::RoleForbidden),
+    }
+}

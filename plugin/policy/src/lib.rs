@@ -11,7 +11,9 @@
 //! - [`config`]: `PolicyConfig`, parsed from the filter's JSON configuration.
 //! - [`keys`] / [`jwt`]: JWK Set and shared-secret keys, compact JWS verification.
 //! - [`request`]: the request view, token sources and token stripping.
-//! - [`decide()`]: routes and authorization, returning a [`Decision`].
+//! - [`decide()`]: routes and authorization, returning a [`Decision`];
+//!   [`subscription()`] and [`authorize_publish()`] check what a stream's query and a
+//!   publish's body name.
 //! - [`decision`]: decisions, deny reasons and the one error-code-to-status mapping.
 //! - [`identity`]: signing and verifying the `x-sse-*` identity headers.
 //! - [`reply`]: CORS and error headers of local replies.
@@ -31,7 +33,7 @@ pub mod secret;
 pub mod slots;
 
 pub use config::{ConfigError, PolicyConfig};
-pub use decide::{decide, may_publish_to, route_of, subscription};
+pub use decide::{authorize_publish, decide, may_publish_to, route_of, subscription};
 pub use decision::{error_body, Decision, DenyReason, ErrorCode, Grant, Identity, Route};
 pub use request::{Request, TokenSource};
 pub use secret::Secret;

@@ -123,6 +123,10 @@ impl RedisBackend {
             .await
             .map_err(down)?;
         check_version(&info).map_err(BackendError::Unavailable)?;
+        // Unbounded on purpose: releases are sent from `Drop` (a stream's slot and follow
+        // references going away), which can neither wait for room nor fail; adoptions
+        // are bounded by the connection limits that admitted them. Both queues hold one
+        // small message per stream at most, and the tasks drain them continuously.
         let (reader_tx, reader_rx) = mpsc::unbounded_channel();
         let (release_tx, release_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -173,7 +177,7 @@ impl RedisBackend {
             from: replay.head,
             initial,
             replayed,
-            deadline: req.deadline,
+            deadline: Some(s.hub.stream_deadline(req.expires_at)),
             slot: Some(slot),
             remote: Some(remote),
         })

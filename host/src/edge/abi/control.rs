@@ -1,7 +1,6 @@
 //! Logging, time, timers, stream control, local replies, contexts and metrics.
 
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use wasmtime::{Caller, Linker};
 
@@ -44,9 +43,7 @@ pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_get_current_time_nanoseconds",
         |mut c: C<'_>, ret: i32| -> i32 {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
+            let nanos = crate::clock::unix_nanos();
             status(memory::write(&mut c, ret, &nanos.to_le_bytes()))
         },
     )?;

@@ -1,0 +1,137 @@
+//! The one door into the domain.
+//!
+//! Every caller outside the domain (the HTTP handlers, the tick loop, drain, an embedder
+//! publishing in-process) goes through a [`Broker`]. It pairs this host's [`Hub`] (local
+//! subscribers, queues, lifetimes, slots, counters) with the [`Backend`] chosen at start
+//! (memory or Redis), so a caller cannot publish around Redis or read numbers the backend
+//! does not see: there is no other way in.
+//!
+//! Authorization is not done here: callers pass a company and channels the policy
+//! already allowed (`sse_policy::decide`, `sse_policy::authorize_publish`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::backend::{Backend, BackendError, PollRequest, StreamRequest};
+use crate::hub::stats::{Counters, StatsSnapshot};
+use crate::hub::{Hub, NewEvent, PollOutcome, Subscription};
+
+/// Cheap-to-clone handle to the domain: publish, subscribe, poll, stats, housekeeping.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    hub: Hub,
+    backend: Arc<dyn Backend>,
+    draining: Arc<AtomicBool>,
+}
+
+/// What `GET /sse/stats` returns: the hub's numbers and the backend's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// Connections, channels, history and counters of this host.
+    #[serde(flatten)]
+    pub hub: StatsSnapshot,
+    /// The backend (`kind`, and for Redis its connection state and node).
+    pub backend: serde_json::Value,
+}
+
+impl Broker {
+    /// Joins a hub and the backend that feeds it (the backend holds a clone of `hub`).
+    pub(crate) fn new(hub: Hub, backend: Arc<dyn Backend>) -> Self {
+        Self {
+            hub,
+            backend,
+            draining: Arc::default(),
+        }
+    }
+
+    /// True once draining began: new streams and publishes are refused, polls do not wait.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Starts draining (once): refuses new work and ends every open stream after `last`
+    /// (a short `retry:` and a `closing` event, so clients reconnect elsewhere).
+    /// Returns false when draining had already begun.
+    pub fn begin_drain(&self, last: &Bytes) -> bool {
+        if self.draining.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        self.hub.close_all(last);
+        true
+    }
+
+    fn refuse_when_draining(&self) -> Result<(), BackendError> {
+        if self.is_draining() {
+            return Err(BackendError::Draining);
+        }
+        Ok(())
+    }
+
+    /// This instance's epoch (the prefix of IDs the memory backend issues).
+    pub fn epoch(&self) -> &str {
+        self.hub.epoch()
+    }
+
+    /// Publishes one event to (company, channel); returns its ID.
+    pub async fn publish(
+        &self,
+        company: &str,
+        channel: &str,
+        kind: &str,
+        data: Box<RawValue>,
+    ) -> Result<String, BackendError> {
+        let mut ids = self.publish_batch(company, &[(channel, kind, data)]).await?;
+        Ok(ids.remove(0))
+    }
+
+    /// Publishes several events to one company, in order, all or none; returns their IDs.
+    pub async fn publish_batch(&self, company: &str, events: &[NewEvent<'_>]) -> Result<Vec<String>, BackendError> {
+        self.refuse_when_draining()?;
+        self.backend.publish(company, events).await
+    }
+
+    /// Opens a stream: its replay (or `reset`) after `req.resume`, then live events, for
+    /// as long as the returned subscription lives. Takes a connection slot.
+    pub async fn subscribe(&self, req: StreamRequest<'_>) -> Result<Subscription, BackendError> {
+        self.refuse_when_draining()?;
+        self.backend.subscribe(req).await
+    }
+
+    /// Answers a poll (long-polling when `req.wait` is not zero, unless draining), with
+    /// the stream's IDs.
+    pub async fn poll(&self, mut req: PollRequest<'_>) -> Result<PollOutcome, BackendError> {
+        Counters::add(&self.hub.counters().poll_requests, 1);
+        if self.is_draining() {
+            req.wait = std::time::Duration::ZERO;
+        }
+        self.backend.poll(req).await
+    }
+
+    /// The numbers behind `/sse/stats` and `/metrics`.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            hub: self.hub.stats(),
+            backend: self.backend.status(),
+        }
+    }
+
+    /// Queues `frame` (a heartbeat) for every open stream.
+    pub fn heartbeat(&self, frame: &Bytes) {
+        self.hub.broadcast(frame);
+    }
+
+    /// Housekeeping, about once a second: ends streams past their lifetime with
+    /// `on_expiry`, drops expired history and idle channels.
+    pub fn sweep(&self, on_expiry: &Bytes) {
+        self.hub.sweep(on_expiry);
+    }
+
+    /// Gives back what this host holds outside the process (Redis leases and slots).
+    pub async fn shutdown(&self) {
+        self.backend.shutdown().await;
+    }
+}
