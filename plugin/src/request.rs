@@ -113,6 +113,8 @@ impl FilterRequest {
             return Action::Continue;
         }
         let cookie = headers.cookie();
+        // What the host will receive, query included: the signature covers it.
+        let mut forwarded = target.clone();
         let mut out: Vec<(String, Vec<u8>)> = headers
             .0
             .into_iter()
@@ -143,11 +145,12 @@ impl FilterRequest {
                         *v = target.clone().into_bytes();
                     }
                 }
+                forwarded = target;
             }
             _ => {}
         }
         if let Some(who) = &grant.identity {
-            for (name, value) in identity::sign(&config.edge.secret, &method, path_only, who, &grant.channels, now) {
+            for (name, value) in identity::sign(&config.edge.secret, &method, &forwarded, who, &grant.channels, now) {
                 out.push((name.to_owned(), value.into_bytes()));
             }
         }
@@ -183,7 +186,8 @@ impl HttpContext for FilterRequest {
             .map_or(0, |d| d.as_secs());
         let req = Request::new(&method, &path)
             .with_authorization(headers.bytes("authorization"))
-            .with_cookie(cookie.as_deref().map(str::as_bytes));
+            .with_cookie(cookie.as_deref().map(str::as_bytes))
+            .with_content_type(headers.bytes("content-type"));
         let grant = match decide(&config, &req, now) {
             sse_policy::Decision::Deny(reason) => return self.deny(&config, reason, origin),
             sse_policy::Decision::Allow(grant) => grant,

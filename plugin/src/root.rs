@@ -34,6 +34,9 @@ impl RootContext for FilterRoot {
         };
         match PolicyConfig::from_json(text) {
             Ok(config) => {
+                for warning in config.warnings() {
+                    log::warn!("sse-filter: {warning}");
+                }
                 crate::slots::seed();
                 self.metrics = Rc::new(Metrics::define());
                 self.config = Some(Rc::new(config));

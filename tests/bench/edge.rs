@@ -1,5 +1,6 @@
 //! `edge-bench`: what a policy decision costs under the embedded wasmtime edge, next to
-//! the same policy called natively, for HS256 and ES256 tokens.
+//! the same policy called natively, for HS256 and ES256 tokens, and for the worst-case
+//! queries an attacker can send (the longest accepted query, built for the most work).
 //!
 //! Run with: `plugin/build.sh && cargo build --release -p sse-tests && $CARGO_TARGET_DIR/release/edge-bench [ITERATIONS]`
 
@@ -84,4 +85,56 @@ fn main() {
             wasm_ns / native_ns
         );
     }
+    let auth = format!("Bearer {}", token("acme", "VIEWER"));
+    for (what, target) in worst_case_queries() {
+        let native_ns = per_op(iterations / 10, || {
+            let req = Request::new("GET", &target).with_authorization(Some(auth.as_bytes()));
+            assert!(matches!(decide(&native, &req, 0), Decision::Deny(_)));
+        });
+        let wasm_ns = per_op(iterations / 10, || {
+            let headers: HeaderMap = vec![
+                (b":method".to_vec(), b"GET".to_vec()),
+                (b":path".to_vec(), target.as_bytes().to_vec()),
+                (b":authority".to_vec(), b"bench".to_vec()),
+                (b"authorization".to_vec(), auth.as_bytes().to_vec()),
+            ];
+            let (verdict, _) = edge.on_request(headers, None, 1).expect("filter runs");
+            assert!(!matches!(verdict, Verdict::Forward(_)), "{what} is refused");
+        });
+        println!(
+            "refused {what} ({} B query): native {:>8.1} µs   wasm filter {:>8.1} µs",
+            target.len(),
+            native_ns / 1000.0,
+            wasm_ns / 1000.0
+        );
+    }
+}
+
+/// Streams whose queries make the policy work hardest before it refuses them: as many
+/// distinct channels as fit (the dedupe the policy once did in O(n^2)), the most
+/// duplicates of a full list (every value compared with the whole list), and a query
+/// one byte over the limit.
+fn worst_case_queries() -> Vec<(&'static str, String)> {
+    let fill = |values: &mut dyn Iterator<Item = String>| {
+        let mut target = "/sse/stream?companyId=acme".to_owned();
+        for v in values {
+            if target.len() + v.len() + 10 > sse_policy::MAX_QUERY_BYTES {
+                break;
+            }
+            target.push_str("&channel=");
+            target.push_str(&v);
+        }
+        target
+    };
+    let distinct = fill(&mut (0..).map(|i| format!("c{i}")));
+    let duplicates = fill(&mut (0..).map(|i| format!("dup-channel-{}", i.min(7))));
+    let over = format!(
+        "/sse/stream?companyId=acme&pad={}",
+        "x".repeat(sse_policy::MAX_QUERY_BYTES)
+    );
+    vec![
+        ("distinct channels", distinct),
+        ("duplicated channels", duplicates),
+        ("over-long query", over),
+    ]
 }

@@ -58,8 +58,9 @@ fn a_valid_token_is_forwarded_with_a_signed_identity_and_without_the_token() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let (who, channels) = sse_policy::identity::verify(&policy, "GET", "/sse/stream", |n| header(&h, n), now)
-        .expect("signature verifies");
+    // The signature covers the target as forwarded, query included.
+    let (who, channels) =
+        sse_policy::identity::verify(&policy, "GET", STREAM, |n| header(&h, n), now).expect("signature verifies");
     assert_eq!(
         (who.company.as_str(), who.subject.as_str(), channels),
         ("acme", "tester", vec!["dashboard-updates".to_owned()])
@@ -212,4 +213,24 @@ fn a_bad_plugin_configuration_is_refused_at_start() {
     assert!(err.to_string().contains("refused its configuration"), "{err}");
     let err = filter_edge(1, |p| p["unknown_field"] = json!(1)).unwrap_err();
     assert!(matches!(err, sse_host::edge::EdgeError::Refused { .. }), "{err}");
+}
+
+#[test]
+fn the_filter_refuses_shipped_placeholders_and_unexpanded_secrets() {
+    for (field, secret) in [
+        ("edge", "replace-me-with-another-32-or-more-random-bytes"),
+        ("edge", "${SSE_EDGE_SECRET}"),
+        ("jwt", "replace-me-with-32-or-more-random-bytes!!"),
+        ("jwt", "${SSE_JWT_SECRET}"),
+    ] {
+        let err = filter_edge(1, |p| match field {
+            "edge" => p["edge"]["secret"] = json!(secret),
+            _ => p["jwt"]["hmac_secret"] = json!(secret),
+        })
+        .expect_err("a placeholder secret must stop the filter");
+        assert!(
+            matches!(err, sse_host::edge::EdgeError::Refused { .. }),
+            "{field}: {err}"
+        );
+    }
 }

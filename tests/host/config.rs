@@ -6,9 +6,43 @@ fn example() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/config/host.example.toml")
 }
 
+/// `sse-host check-config` on the shipped example with `env` set: (exit code, stderr).
+fn check_example(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(sse_tests::node::host_bin())
+        .arg("check-config")
+        .arg(example())
+        .env_remove("SSE_JWT_SECRET")
+        .env_remove("SSE_EDGE_SECRET")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run sse-host");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 #[test]
-fn the_shipped_example_configuration_is_valid() {
-    let cfg = FileConfig::from_path(&example()).unwrap().build(None).unwrap();
+fn the_shipped_example_runs_only_with_secrets_from_the_environment() {
+    let (code, stderr) = check_example(&[]);
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(
+        stderr.contains("SSE_JWT_SECRET") && stderr.contains("SSE_EDGE_SECRET"),
+        "{stderr}"
+    );
+    let (code, stderr) = check_example(&[("SSE_JWT_SECRET", "placeholder"), ("SSE_EDGE_SECRET", "x")]);
+    assert_eq!(code, Some(78), "short secrets: {stderr}");
+    let jwt = "jwt-secret-from-the-environment-0123456789";
+    let edge = "edge-secret-from-the-environment-\"quoted\"-0123";
+    let (code, stderr) = check_example(&[("SSE_JWT_SECRET", jwt), ("SSE_EDGE_SECRET", edge)]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        !stderr.contains(jwt) && !stderr.contains("from-the-environment"),
+        "secrets are never echoed: {stderr}"
+    );
+    // The same file, parsed in-process with its secrets given, is the documented config.
+    let policy = std::fs::read_to_string(example().with_file_name("policy.example.json"))
+        .unwrap()
+        .replace("${SSE_JWT_SECRET}", jwt)
+        .replace("${SSE_EDGE_SECRET}", "edge-secret-from-the-environment-0123456789");
+    let cfg = FileConfig::from_path(&example()).unwrap().build(Some(policy)).unwrap();
     assert_eq!(cfg.edge, EdgeMode::Native);
     assert_eq!(cfg.hub.history_size, 100);
     assert_eq!(cfg.stream.heartbeat.as_secs(), 30);

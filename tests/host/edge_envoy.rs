@@ -39,11 +39,12 @@ async fn get(host: &TestHost, target: &str, headers: &[(&'static str, String)]) 
 
 const STREAM: &str = "/sse/stream?companyId=acme&channel=dashboard-updates";
 
-fn signed(path: &str, company: &str, ts: u64) -> Vec<(&'static str, String)> {
+/// The identity headers the edge would add to `target` (path and query: both signed).
+fn signed(target: &str, company: &str, ts: u64) -> Vec<(&'static str, String)> {
     identity::sign(
         &Secret::new(EDGE_SECRET),
         "GET",
-        path,
+        target,
         &who(company),
         &["dashboard-updates".into()],
         ts,
@@ -53,7 +54,7 @@ fn signed(path: &str, company: &str, ts: u64) -> Vec<(&'static str, String)> {
 #[tokio::test]
 async fn a_signed_identity_opens_a_stream() {
     let host = envoy_host().await;
-    let res = get(&host, STREAM, &signed("/sse/stream", "acme", now())).await;
+    let res = get(&host, STREAM, &signed(STREAM, "acme", now())).await;
     assert_eq!(res.status(), 200);
     let mut s = SseStream::new(res);
     assert_eq!(s.next_event().await.event, "connected");
@@ -78,7 +79,7 @@ async fn direct_requests_with_a_token_but_no_signature_are_refused() {
 #[tokio::test]
 async fn forged_stale_or_misapplied_identities_are_refused() {
     let host = envoy_host().await;
-    let mut forged = signed("/sse/stream", "acme", now());
+    let mut forged = signed("/sse/stream?companyId=globex&channel=dashboard-updates", "acme", now());
     forged[0].1 = "globex".into(); // x-sse-company changed after signing
     assert_eq!(
         get(&host, "/sse/stream?companyId=globex&channel=dashboard-updates", &forged)
@@ -89,36 +90,55 @@ async fn forged_stale_or_misapplied_identities_are_refused() {
     let wrong_key = identity::sign(
         &Secret::new(JWT_SECRET),
         "GET",
-        "/sse/stream",
+        STREAM,
         &who("acme"),
         &["dashboard-updates".into()],
         now(),
     );
     assert_eq!(get(&host, STREAM, &wrong_key).await.status(), 401);
     assert_eq!(
-        get(&host, STREAM, &signed("/sse/stream", "acme", now() - 120))
-            .await
-            .status(),
+        get(&host, STREAM, &signed(STREAM, "acme", now() - 120)).await.status(),
         401,
         "stale"
     );
     assert_eq!(
-        get(&host, STREAM, &signed("/sse/poll", "acme", now())).await.status(),
+        get(
+            &host,
+            STREAM,
+            &signed("/sse/poll?companyId=acme&channel=dashboard-updates", "acme", now())
+        )
+        .await
+        .status(),
         401,
         "signed for another route"
     );
     let other_company = get(
         &host,
         "/sse/stream?companyId=globex&channel=dashboard-updates",
-        &signed("/sse/stream", "acme", now()),
+        &signed("/sse/stream?companyId=globex&channel=dashboard-updates", "acme", now()),
     )
     .await;
     assert_eq!(other_company.status(), 403, "query must name the signed company");
     let other_channel = get(
         &host,
         "/sse/stream?companyId=acme&channel=report-updates",
-        &signed("/sse/stream", "acme", now()),
+        &signed("/sse/stream?companyId=acme&channel=report-updates", "acme", now()),
     )
     .await;
     assert_eq!(other_channel.status(), 403, "query must name the signed channels");
+}
+
+#[tokio::test]
+async fn a_captured_identity_cannot_be_replayed_with_another_query() {
+    let host = envoy_host().await;
+    let captured = signed(STREAM, "acme", now());
+    assert_eq!(get(&host, STREAM, &captured).await.status(), 200, "the original");
+    for replay in [
+        "/sse/stream?companyId=acme&channel=dashboard-updates&lastEventId=0badcafe-1",
+        "/sse/stream?channel=dashboard-updates&companyId=acme",
+    ] {
+        assert_eq!(get(&host, replay, &captured).await.status(), 401, "{replay}");
+    }
+    let future = signed(STREAM, "acme", now() + 60);
+    assert_eq!(get(&host, STREAM, &future).await.status(), 401, "signed in the future");
 }

@@ -5,6 +5,7 @@
 mod cluster;
 mod failure;
 mod history;
+mod untrusted;
 
 use serde_json::{json, Value};
 use sse_tests::node::Node;

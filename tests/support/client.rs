@@ -83,9 +83,15 @@ impl HostClient {
         res.json().await.unwrap()
     }
 
-    /// GET /sse/stats as an admin.
+    /// GET /sse/stats for the whole host, as the platform's super-admin (a company's
+    /// ADMIN sees only its own company: `company_stats`).
     pub async fn stats(&self) -> Value {
-        self.get_json("/sse/stats", &token("ops", "ADMIN")).await
+        self.get_json("/sse/stats", &token("ops", "SUPER_ADMIN")).await
+    }
+
+    /// GET /sse/stats as `company`'s ADMIN.
+    pub async fn company_stats(&self, company: &str) -> Value {
+        self.get_json("/sse/stats", &token(company, "ADMIN")).await
     }
 
     /// Waits until `cond` holds for the stats (e.g. connections back to 0).

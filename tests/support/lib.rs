@@ -49,6 +49,7 @@ pub fn policy_json(dev_mode: bool) -> Value {
 pub fn config(dev_mode: bool) -> HostConfig {
     let mut file = FileConfig {
         listen: "127.0.0.1:0".into(),
+        dev: dev_mode, // a dev_mode policy runs only in dev mode (`serve --dev`)
         ..FileConfig::default()
     };
     file.publish.rate_per_sec = 1_000_000.0;
@@ -245,7 +246,9 @@ pub fn wat_module(imports: &str, configure: &str, request_headers: &str) -> Vec<
     wat::parse_str(wat).expect("test WAT is valid")
 }
 
-/// A request of a decision table: method, target, optional bearer token.
+/// A request of a decision table: method, target, optional bearer token. A POST says its
+/// body is JSON unless its target ends in `#text` (stripped before sending), which sends
+/// it as `text/plain`, what a cross-site form could.
 pub type Case = (&'static str, &'static str, Option<String>);
 
 /// For each case: (status, error code, CORS granted) of the request from origin
@@ -253,9 +256,16 @@ pub type Case = (&'static str, &'static str, Option<String>);
 pub async fn decisions(client: &reqwest::Client, base: &str, cases: &[Case]) -> Vec<(u16, Option<String>, bool)> {
     let mut out = Vec::new();
     for (method, target, tok) in cases {
+        let (target, content_type) = match target.strip_suffix("#text") {
+            Some(t) => (t, "text/plain"),
+            None => (*target, "application/json"),
+        };
         let mut req = client
             .request(method.parse().expect("method"), format!("{base}{target}"))
             .header("origin", "https://app.test");
+        if *method == "POST" {
+            req = req.header("content-type", content_type).body("{}");
+        }
         if let Some(t) = tok {
             req = req.bearer_auth(t);
         }
@@ -274,8 +284,8 @@ pub async fn decisions(client: &reqwest::Client, base: &str, cases: &[Case]) -> 
 
 /// The table of requests on which two edges must decide alike: no token, a bad token,
 /// another company, a malformed company, an unknown and a role-restricted channel, poll,
-/// stats as viewer and admin, publish as viewer, test-broadcast outside dev mode, an
-/// unknown route.
+/// stats as viewer and admin, publish as viewer and as text, test-broadcast outside dev
+/// mode, an unknown route.
 pub fn decision_cases() -> Vec<Case> {
     let viewer = || Some(token("acme", "VIEWER"));
     vec![
@@ -297,6 +307,7 @@ pub fn decision_cases() -> Vec<Case> {
         ("GET", "/sse/stats", viewer()),
         ("GET", "/sse/stats", Some(token("acme", "ADMIN"))),
         ("POST", "/sse/publish", viewer()),
+        ("POST", "/sse/publish#text", Some(token("acme", "PUBLISHER"))),
         ("POST", "/sse/test-broadcast", None),
         ("GET", "/sse/nothing", viewer()),
     ]
@@ -316,7 +327,7 @@ pub async fn assert_same_decisions(
         assert_eq!(x, y, "{method} {target}: {label}");
     }
     let statuses: std::collections::BTreeSet<u16> = left.iter().map(|(s, _, _)| *s).collect();
-    let expected: std::collections::BTreeSet<u16> = [200, 400, 401, 403, 404].into();
+    let expected: std::collections::BTreeSet<u16> = [200, 400, 401, 403, 404, 415].into();
     assert_eq!(statuses, expected, "the table exercises every kind of answer: {left:?}");
 }
 

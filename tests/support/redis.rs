@@ -50,7 +50,7 @@ impl RedisServer {
     async fn spawn(&mut self) {
         let first_start = self.child.is_none();
         for _ in 0..5 {
-            let mut child = self.command().spawn().expect("start redis-server");
+            let mut child = self.server_command().spawn().expect("start redis-server");
             let pid = child.id();
             let deadline = tokio::time::Instant::now() + PATIENCE;
             loop {
@@ -79,7 +79,7 @@ impl RedisServer {
         panic!("redis-server found no free port in 5 attempts");
     }
 
-    fn command(&self) -> Command {
+    fn server_command(&self) -> Command {
         let port = self.port.to_string();
         let mut args = vec![
             "--port",
@@ -130,6 +130,21 @@ impl RedisServer {
                 return None; // an error reply
             }
         }
+    }
+
+    /// Sends one command (as a RESP array of bulk strings, so any bytes pass) and returns
+    /// the raw reply's first chunk: enough for tests that write what a hostile client
+    /// sharing the Redis could write.
+    pub async fn command(&self, args: &[&str]) -> String {
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(PATIENCE, s.read(&mut buf)).await.unwrap().unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 
     /// True when the server answers PING.

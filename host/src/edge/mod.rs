@@ -127,6 +127,18 @@ pub struct WasmEdge {
 pub struct Contexts {
     plugins: Arc<Vec<Plugin>>,
     held: Vec<(usize, usize, u64, u32)>, // (plugin, vm, generation, context)
+    /// The company whose connection slot a filter took for this stream, if any.
+    slot: Option<String>,
+}
+
+impl Contexts {
+    /// Records that the filter admitted this request as a stream of `company` and so
+    /// took one of its connection slots. Should a VM die before the stream ends, the
+    /// host gives the slot back itself (the dead VM's `on_log` never runs): counts stay
+    /// exact whatever happens to a VM.
+    pub fn took_slot(&mut self, company: String) {
+        self.slot = Some(company);
+    }
 }
 
 /// What the chain decided.
@@ -163,6 +175,7 @@ impl WasmEdge {
         let mut contexts = Contexts {
             plugins: self.plugins.clone(),
             held: Vec::new(),
+            slot: None,
         };
         for (p, plugin) in self.plugins.iter().enumerate() {
             let vm = plugin.pick();
@@ -233,7 +246,25 @@ impl WasmEdge {
 impl Drop for Contexts {
     fn drop(&mut self) {
         for &(p, vm, generation, ctx) in self.held.iter().rev() {
-            let _ = self.plugins[p].with_same_vm(vm, generation, |v| v.finish(ctx));
+            let plugin = &self.plugins[p];
+            let ended = plugin.with_same_vm(vm, generation, |v| v.finish(ctx));
+            // The context's VM was replaced: its filter cannot give the slot back. (When
+            // `finish` itself traps, whether `on_log` gave it back first is unknown;
+            // giving it back here could free it twice and let a company over its limit,
+            // so it is held: fail closed.)
+            if let (None, Some(company)) = (ended, &self.slot) {
+                plugin.shared.data.give_back_slot(company);
+            }
+        }
+    }
+}
+
+impl WasmEdge {
+    /// Replaces VM `vm` of plugin `plugin` as a trap would (diagnostics and tests of what
+    /// outlives a VM).
+    pub fn replace_vm(&self, plugin: usize, vm: usize) {
+        if let Some(p) = self.plugins.get(plugin) {
+            p.replace_vm(vm);
         }
     }
 }

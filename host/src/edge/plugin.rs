@@ -112,6 +112,15 @@ impl Plugin {
         Some(self.run(&mut slot, index, f))
     }
 
+    /// Throws VM `index` away as a trap does; the next request starts a fresh one.
+    pub(crate) fn replace_vm(&self, index: usize) {
+        if let Some(slot) = self.slots.get(index) {
+            let mut slot = slot.lock();
+            slot.vm = None;
+            slot.generation += 1;
+        }
+    }
+
     /// Runs `f` on the slot's VM; any error (trap, deadline) throws the VM away.
     fn run<R>(
         &self,

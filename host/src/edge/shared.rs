@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use parking_lot::Mutex;
+use sse_policy::slots;
 
 /// ABI status codes (`proxy_status_t`).
 pub(crate) mod status {
@@ -56,6 +57,22 @@ impl SharedData {
         let version = inner.next_cas;
         inner.values.insert(key.to_vec(), (value.to_vec(), version));
         status::OK
+    }
+
+    /// Gives back one of `company`'s connection slots in our filter's counters
+    /// (`sse_policy::slots`), for a stream whose filter context died with its VM and so
+    /// will never run `on_log` to give it back itself. Does nothing for a plugin that keeps
+    /// no such counters. The read and the write happen under one lock: no lost update.
+    pub(crate) fn give_back_slot(&self, company: &str) {
+        let key = slots::shard_key(company);
+        let mut inner = self.inner.lock();
+        let Some((shard, _)) = inner.values.get(key.as_bytes()) else {
+            return;
+        };
+        let next = slots::give_back(shard, company);
+        inner.next_cas = inner.next_cas.wrapping_add(1).max(1);
+        let version = inner.next_cas;
+        inner.values.insert(key.into_bytes(), (next, version));
     }
 }
 

@@ -13,10 +13,12 @@
 //! `x-sse-*` headers (which the filter strips) are refused the same way everywhere. The
 //! cost is one HMAC per request (about a microsecond).
 
-use hyper::header::{AUTHORIZATION, COOKIE};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use hyper::Request;
 use sse_policy::identity;
-use sse_policy::{decide, route_of, subscription, Decision, DenyReason, Grant, Request as PolicyRequest, Route};
+use sse_policy::{
+    check_content_type, decide, route_of, subscription, Decision, DenyReason, Grant, Request as PolicyRequest, Route,
+};
 
 use crate::config::EdgeMode;
 use crate::error::HostError;
@@ -33,7 +35,8 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, 
     let cookie = cookies.join(&b"; "[..]);
     let view = PolicyRequest::new(method, target)
         .with_authorization(req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
-        .with_cookie((!cookie.is_empty()).then_some(cookie.as_slice()));
+        .with_cookie((!cookie.is_empty()).then_some(cookie.as_slice()))
+        .with_content_type(req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()));
     match state.config.edge {
         EdgeMode::Native => match decide(policy, &view, unix_now()) {
             Decision::Allow(grant) => Ok(grant),
@@ -42,6 +45,8 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, 
         // Behind Envoy or the embedded filter: the filter decided and signed.
         EdgeMode::Envoy | EdgeMode::Wasm => {
             let route = route_of(policy, method, view.path)?;
+            // The filter checked it too; the dev route reaches here unsigned.
+            check_content_type(route, view.content_type)?;
             if matches!(route, Route::Other | Route::Preflight | Route::TestBroadcast) {
                 return Ok(Grant {
                     route,
@@ -51,7 +56,8 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, 
                 });
             }
             let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-            let (who, signed_channels) = identity::verify(policy, method, view.path, header, unix_now())?;
+            // The signature covers the target as forwarded, query included.
+            let (who, signed_channels) = identity::verify(policy, method, target, header, unix_now())?;
             let channels = if matches!(route, Route::Stream | Route::Poll) {
                 let (company, channels) = subscription(policy, &view)?;
                 if company != who.company || channels != signed_channels {

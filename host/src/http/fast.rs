@@ -26,30 +26,26 @@ use tokio::time::Instant;
 use super::head::{MAX_HEADERS, MAX_HEAD_BYTES};
 use super::reply::Body;
 use super::routes;
+use super::server::HandshakePermit;
 use super::wasm::ConnInfo;
 use crate::state::AppState;
 
-/// True when `peeked` (the first bytes on a new connection) starts a stream request:
-/// `GET {prefix}/stream` followed by `?` or a space.
-pub(crate) fn is_stream_request(peeked: &[u8], prefix: &str) -> bool {
-    let Some(rest) = peeked.strip_prefix(b"GET ") else {
-        return false;
-    };
-    let Some(rest) = rest.strip_prefix(prefix.as_bytes()) else {
-        return false;
-    };
-    let Some(rest) = rest.strip_prefix(b"/stream") else {
-        return false;
-    };
-    matches!(rest.first(), Some(b'?' | b' '))
-}
-
-/// Serves one stream request on `stream`, then closes the connection.
-/// The head must be complete by `deadline` (shared with the sniffing: `head.rs`).
-pub(crate) async fn serve(mut stream: TcpStream, state: Arc<AppState>, conn: ConnInfo, deadline: Instant) {
+/// Serves one stream request on `stream`, whose first bytes `seen` the sniffing read,
+/// then closes the connection. The head must be complete by `deadline` (shared with the
+/// sniffing); `permit` (a handshaking connection's) is given back once it is.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    seen: Vec<u8>,
+    state: Arc<AppState>,
+    conn: ConnInfo,
+    deadline: Instant,
+    permit: HandshakePermit,
+) {
     // The request phase's futures are boxed: the task that stays alive for the stream is
     // sized by its largest state, and routing (edge filters, publish, poll) is big.
-    let req = match tokio::time::timeout_at(deadline, Box::pin(read_head(&mut stream))).await {
+    let head = tokio::time::timeout_at(deadline, Box::pin(read_head(&mut stream, seen))).await;
+    drop(permit);
+    let req = match head {
         Ok(Ok(req)) => req,
         Ok(Err(status)) => {
             let date = httpdate::fmt_http_date(std::time::SystemTime::now());
@@ -70,14 +66,21 @@ pub(crate) async fn serve(mut stream: TcpStream, state: Arc<AppState>, conn: Con
     let _ = stream.shutdown().await;
 }
 
-/// Reads and parses the request head; the read buffer is dropped before returning.
-async fn read_head(stream: &mut TcpStream) -> Result<Request<Empty<Bytes>>, &'static str> {
-    let mut buf = Vec::with_capacity(1024);
+/// Reads and parses the request head, starting with the bytes already `seen`; the read
+/// buffer is dropped before returning.
+async fn read_head(stream: &mut TcpStream, seen: Vec<u8>) -> Result<Request<Empty<Bytes>>, &'static str> {
+    let mut buf = seen;
+    buf.reserve(1024);
+    // What was seen is parsed before anything more is read (it may be a whole head).
+    let mut read_first = buf.is_empty();
     loop {
-        let n = stream.read_buf(&mut buf).await.map_err(|_| "400 Bad Request")?;
-        if n == 0 {
-            return Err("400 Bad Request");
+        if read_first {
+            let n = stream.read_buf(&mut buf).await.map_err(|_| "400 Bad Request")?;
+            if n == 0 {
+                return Err("400 Bad Request");
+            }
         }
+        read_first = true;
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Request::new(&mut headers);
         match parsed.parse(&buf) {
@@ -208,7 +211,7 @@ async fn client_gone(stream: &TcpStream) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{chunk_size_line, is_stream_request};
+    use super::chunk_size_line;
 
     #[test]
     fn chunk_sizes_are_hex_lines() {
@@ -217,16 +220,5 @@ mod tests {
             assert_eq!(chunk_size_line(len, &mut buf), line.as_bytes());
         }
         assert_eq!(chunk_size_line(usize::MAX, &mut buf), b"ffffffffffffffff\r\n");
-    }
-
-    #[test]
-    fn only_stream_gets_take_the_fast_path() {
-        assert!(is_stream_request(b"GET /sse/stream?companyId=a HTTP/1.1\r\n", "/sse"));
-        assert!(is_stream_request(b"GET /sse/stream HTTP/1.1\r\n", "/sse"));
-        assert!(!is_stream_request(b"GET /sse/streams HTTP/1.1\r\n", "/sse"));
-        assert!(!is_stream_request(b"HEAD /sse/stream HTTP/1.1\r\n", "/sse"));
-        assert!(!is_stream_request(b"GET /sse/poll?x HTTP/1.1\r\n", "/sse"));
-        assert!(!is_stream_request(b"GET /sse/str", "/sse"));
-        assert!(!is_stream_request(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "/sse"));
     }
 }

@@ -5,6 +5,7 @@ mod edge;
 mod fast;
 mod head;
 mod poll;
+mod prefixed;
 mod publish;
 pub(crate) mod reply;
 mod routes;

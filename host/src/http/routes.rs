@@ -38,6 +38,9 @@ pub(crate) async fn handle<B: RequestBody>(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let origin = origin.as_deref();
+    if state.config.dev && state.config.listen.ip().is_loopback() && !dev_host_allowed(&req) {
+        return Ok(reply::error(&state.config.policy, origin, &HostError::ForeignHost));
+    }
     let under_prefix = req.uri().path().starts_with(state.config.policy.routes.prefix.as_str());
     let Some(edge) = state.edge.as_ref().filter(|_| under_prefix) else {
         return Ok(route(&state, req, origin).await);
@@ -49,6 +52,29 @@ pub(crate) async fn handle<B: RequestBody>(
             wasm::filter_response(&state, edge, contexts, res, origin)
         }
     })
+}
+
+/// A dev host on loopback answers only requests that name a loopback host. A page on
+/// another site can make the browser resolve its own name to 127.0.0.1 (DNS rebinding)
+/// and then read the dev host as same-origin; its `Host` still names that site.
+fn dev_host_allowed<B>(req: &Request<B>) -> bool {
+    let host = req.uri().host().map(str::to_owned).or_else(|| {
+        req.headers()
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    let Some(host) = host else {
+        return true; // HTTP/1.0 without Host: not a browser
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host.as_str(), |(name, _port)| name),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option<&str>) -> Response<Body> {
@@ -93,7 +119,16 @@ async fn sse<B: RequestBody>(
         Route::Preflight => Ok(reply::preflight(policy, origin)),
         Route::Stream => stream::open(state, &req, grant, origin).await,
         Route::Poll => poll::handle(state, &req, grant, origin).await,
-        Route::Stats => Ok(reply::json(policy, origin, 200, &state.broker.stats())),
+        Route::Stats => {
+            // A company's admins see their company only; super-admins see the host.
+            let who = grant.identity.as_ref().ok_or(HostError::NotFound)?;
+            let stats = if who.super_admin {
+                state.broker.stats()
+            } else {
+                state.broker.company_stats(&who.company)
+            };
+            Ok(reply::json(policy, origin, 200, &stats))
+        }
         Route::Publish | Route::TestBroadcast => publish::handle(state, req, grant, origin).await,
         Route::Other => Err(HostError::NotFound),
     }

@@ -14,9 +14,13 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use parking_lot::Mutex;
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::prefixed::Prefixed;
 use super::wasm::ConnInfo;
 use super::{fast, head, routes};
 use crate::state::AppState;
@@ -24,6 +28,7 @@ use crate::state::AppState;
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What a new connection speaks, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Protocol {
     /// The HTTP/2 client preface (h2c with prior knowledge: Envoy's upstream).
     H2,
@@ -33,32 +38,54 @@ enum Protocol {
     Http1,
 }
 
-/// Peeks (without consuming) at the first bytes to choose how to serve the connection.
-/// `None`: the client closed, or sent nothing useful before `deadline`; drop it.
-async fn sniff(stream: &TcpStream, prefix: &str, fast_path: bool, deadline: Instant) -> Option<Protocol> {
-    let sniff = async {
-        let mut buf = [0u8; 64];
+/// Which server `seen` (a connection's first bytes) needs, or `None` while more bytes
+/// could still change the answer. `stream_start` is `GET {prefix}/stream` when the fast
+/// path is on, empty when it is off.
+fn decide(seen: &[u8], stream_start: &[u8]) -> Option<Protocol> {
+    if seen.len() >= H2_PREFACE.len() {
+        if seen.starts_with(H2_PREFACE) {
+            return Some(Protocol::H2);
+        }
+    } else if H2_PREFACE.starts_with(seen) {
+        return None;
+    }
+    if stream_start.is_empty() {
+        return Some(Protocol::Http1);
+    }
+    let n = seen.len().min(stream_start.len());
+    if seen[..n] != stream_start[..n] {
+        return Some(Protocol::Http1);
+    }
+    match seen.get(stream_start.len()) {
+        None => None,
+        Some(b'?' | b' ') => Some(Protocol::Stream),
+        Some(_) => Some(Protocol::Http1),
+    }
+}
+
+/// Reads a connection's first bytes until they tell which server it needs; returns the
+/// answer and the bytes read, which that server reads again. Each read waits for new
+/// bytes (no polling): a client that sends part of the HTTP/2 preface or of a stream
+/// request and stops costs one pending read until `deadline`, then is dropped, as is one
+/// that closes or sends nothing.
+async fn sniff(stream: &mut TcpStream, stream_start: &[u8], deadline: Instant) -> Option<(Protocol, Vec<u8>)> {
+    let read = async {
+        // Enough to decide in every case: `decide` answers once this is full.
+        let mut buf = vec![0u8; H2_PREFACE.len().max(stream_start.len() + 1)];
+        let mut len = 0;
         loop {
-            let n = stream.peek(&mut buf).await.unwrap_or(0);
-            let seen = &buf[..n];
+            let n = stream.read(&mut buf[len..]).await.ok()?;
             if n == 0 {
                 return None;
             }
-            if seen.len() >= H2_PREFACE.len() && seen.starts_with(H2_PREFACE) {
-                return Some(Protocol::H2);
+            len += n;
+            if let Some(protocol) = decide(&buf[..len], stream_start) {
+                buf.truncate(len);
+                return Some((protocol, buf));
             }
-            if !H2_PREFACE.starts_with(&seen[..n.min(H2_PREFACE.len())]) {
-                return Some(if fast_path && fast::is_stream_request(seen, prefix) {
-                    Protocol::Stream
-                } else {
-                    Protocol::Http1
-                });
-            }
-            // A preface split across segments: wait for the rest.
-            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     };
-    tokio::time::timeout_at(deadline, sniff).await.ok().flatten()
+    tokio::time::timeout_at(deadline, read).await.ok().flatten()
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, asks every connection to
@@ -68,6 +95,17 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     // Fast-path streams hold a clone; shutdown waits until every clone is gone.
     let (fast_tracker, mut fast_streams) = tokio::sync::mpsc::channel::<()>(1);
     let mut next_conn_id: u64 = 0;
+    let http = &state.config.http;
+    // Connections that have not sent a whole first request head yet: each holds a permit
+    // until it has, so silent or trickling clients cannot pile up without bound.
+    let handshakes = Arc::new(Semaphore::new(http.max_handshaking));
+    let stream_start: Arc<[u8]> = if state.config.stream.http1_fast_path {
+        format!("GET {}/stream", state.config.policy.routes.prefix)
+            .into_bytes()
+            .into()
+    } else {
+        Arc::from(&b""[..])
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -81,8 +119,13 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                         continue;
                     }
                 };
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many connections without a request yet: closed");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
+                let stream_start = stream_start.clone();
                 next_conn_id += 1;
                 let conn = ConnInfo { peer, id: next_conn_id };
                 let watcher = graceful.watcher();
@@ -90,33 +133,43 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                 // hyper's connection futures are boxed so the task, sized by its largest
                 // state, stays small for fast-path streams.
                 tokio::spawn(async move {
-                    let deadline = head::deadline();
-                    let prefix = &state.config.policy.routes.prefix;
-                    let Some(protocol) = sniff(&stream, prefix, state.config.stream.http1_fast_path, deadline).await else {
+                    let mut stream = stream;
+                    let head_timeout = state.config.http.head_timeout;
+                    let deadline = Instant::now() + head_timeout;
+                    let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
                         return;
                     };
                     let result = match protocol {
                         Protocol::Stream => {
-                            fast::serve(stream, state, conn, deadline).await;
+                            fast::serve(stream, seen, state, conn, deadline, permit).await;
                             drop(fast_done);
                             return;
                         }
                         Protocol::H2 => {
+                            // The preface is in: the handshake is hyper's now.
+                            drop(permit);
                             // Boxed: each HTTP/2 stream is a task sized by this future, and
                             // it is only needed until the response head exists.
                             let service = service_fn(move |req| Box::pin(routes::handle(state.clone(), req, conn)));
                             let mut builder = http2::Builder::new(TokioExecutor::new());
                             builder.timer(TokioTimer::new()).max_concurrent_streams(10_000);
-                            Box::pin(watcher.watch(builder.serve_connection(TokioIo::new(stream), service))).await
+                            let io = TokioIo::new(Prefixed::new(seen, stream));
+                            Box::pin(watcher.watch(builder.serve_connection(io, service))).await
                         }
                         Protocol::Http1 => {
-                            let service = service_fn(move |req| routes::handle(state.clone(), req, conn));
+                            // Given back when the first request head is complete.
+                            let permit = Mutex::new(Some(permit));
+                            let service = service_fn(move |req| {
+                                drop(permit.lock().take());
+                                routes::handle(state.clone(), req, conn)
+                            });
                             let mut builder = http1::Builder::new();
                             builder
                                 .timer(TokioTimer::new())
-                                .header_read_timeout(head::remaining(deadline))
+                                .header_read_timeout(head::remaining(deadline, head_timeout))
                                 .max_buf_size(head::MAX_HEAD_BYTES);
-                            Box::pin(watcher.watch(builder.serve_connection(TokioIo::new(stream), service))).await
+                            let io = TokioIo::new(Prefixed::new(seen, stream));
+                            Box::pin(watcher.watch(builder.serve_connection(io, service))).await
                         }
                     };
                     if let Err(e) = result {
@@ -138,5 +191,43 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     tokio::select! {
         () = all_closed => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!(?grace, "grace period over; closing remaining connections"),
+    }
+}
+
+/// A permit a connection holds until its first request head is complete.
+pub(super) type HandshakePermit = OwnedSemaphorePermit;
+
+#[cfg(test)]
+mod tests {
+    use super::{decide, Protocol, H2_PREFACE};
+
+    const START: &[u8] = b"GET /sse/stream";
+
+    #[test]
+    fn the_first_bytes_choose_the_server_as_soon_as_they_can() {
+        assert_eq!(decide(H2_PREFACE, START), Some(Protocol::H2));
+        assert_eq!(
+            decide(b"GET /sse/stream?companyId=a HTTP/1.1\r\n", START),
+            Some(Protocol::Stream)
+        );
+        assert_eq!(decide(b"GET /sse/stream HTTP/1.1\r\n", START), Some(Protocol::Stream));
+        assert_eq!(decide(b"GET /sse/streams HTTP/1.1", START), Some(Protocol::Http1));
+        assert_eq!(decide(b"HEAD /sse/stream HTTP/1.1", START), Some(Protocol::Http1));
+        assert_eq!(decide(b"GET /sse/poll?x", START), Some(Protocol::Http1));
+        assert_eq!(decide(b"POST", START), Some(Protocol::Http1));
+        assert_eq!(decide(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nX", START), Some(Protocol::H2));
+        assert_eq!(decide(b"PRX", START), Some(Protocol::Http1));
+    }
+
+    #[test]
+    fn partial_prefixes_wait_for_more_bytes() {
+        for partial in [&b"P"[..], b"PRI * HTTP/2", b"G", b"GET /sse/str", b"GET /sse/stream"] {
+            assert_eq!(decide(partial, START), None, "{:?}", String::from_utf8_lossy(partial));
+        }
+        assert_eq!(
+            decide(b"G", b""),
+            Some(Protocol::Http1),
+            "fast path off: no wait for GET"
+        );
     }
 }

@@ -57,6 +57,22 @@ pub(crate) enum Filtered<B> {
     Answered(Response<Body>),
 }
 
+/// The company of a stream the filter admitted (it took a connection slot for it): a
+/// stream route, forwarded with the identity the filter signed.
+fn admitted_stream(
+    policy: &sse_policy::PolicyConfig,
+    method: &str,
+    target: &str,
+    headers: &hyper::HeaderMap,
+) -> Option<String> {
+    let path = target.split('?').next().unwrap_or(target);
+    if sse_policy::route_of(policy, method, path) != Ok(sse_policy::Route::Stream) {
+        return None;
+    }
+    let company = headers.get(sse_policy::identity::COMPANY)?.to_str().ok()?;
+    sse_policy::identity::decode_value(company).ok()
+}
+
 /// Runs the request through the chain.
 pub(crate) fn filter_request<B>(
     state: &AppState,
@@ -96,8 +112,11 @@ pub(crate) fn filter_request<B>(
             drop(contexts); // the stream ends here: on_log, on_done, on_delete
             Filtered::Answered(res)
         }
-        Ok((Verdict::Forward(map), contexts)) => {
+        Ok((Verdict::Forward(map), mut contexts)) => {
             let (headers, pseudo) = from_pairs(map);
+            if let Some(company) = admitted_stream(&state.config.policy, parts.method.as_str(), &target, &headers) {
+                contexts.took_slot(company);
+            }
             if let Some((_, path)) = pseudo.iter().find(|(k, _)| k == b":path") {
                 match hyper::Uri::try_from(path.as_slice()) {
                     Ok(uri) => parts.uri = uri,

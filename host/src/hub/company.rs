@@ -10,13 +10,16 @@ use slab::Slab;
 use tokio::time::Instant;
 
 use super::event::{Event, ResetReason};
+use super::stats::Counters;
 use super::subscriber::Subscriber;
 
-/// A company: its lock-protected state and a notifier for long-polls.
+/// A company: its lock-protected state, a notifier for long-polls, and its own counters
+/// (what its admins see; they start again when an idle company is dropped).
 #[derive(Debug)]
 pub(crate) struct Company {
     pub(crate) state: parking_lot::Mutex<CompanyState>,
     pub(crate) notify: tokio::sync::Notify,
+    pub(crate) counters: Counters,
 }
 
 impl Company {
@@ -29,6 +32,7 @@ impl Company {
                 last_active: now,
             }),
             notify: tokio::sync::Notify::new(),
+            counters: Counters::default(),
         }
     }
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::event::{reset_frame_at, Event, ResetReason};
 use super::limits::{LimitError, Slot};
-use super::stats::Counters;
+use super::stats::Counter;
 use super::subscriber::{Push, Subscriber};
 use super::{register_channels, Hold, Hub, Opened, Registered, Subscription};
 
@@ -44,11 +44,10 @@ impl Hub {
             }
         }
         company_arc.notify.notify_waiters();
-        let c = &self.inner.counters;
-        Counters::add(&c.delivered, queued);
+        self.count(&company_arc, Counter::Delivered, queued);
         if dropped > 0 {
-            Counters::add(&c.slow_consumer_drops, dropped);
-            Counters::add(&c.resets, dropped);
+            self.count(&company_arc, Counter::SlowConsumerDrops, dropped);
+            self.count(&company_arc, Counter::Resets, dropped);
             tracing::warn!(company, dropped, "slow consumers disconnected");
         }
         queued
@@ -76,12 +75,12 @@ impl Hub {
         let registry_key = self.inner.registry.lock().insert(Registered {
             subscriber: subscriber.clone(),
             deadline,
+            company: company_arc.clone(),
         });
         let keys = register_channels(&mut company_arc.state.lock(), channels, &subscriber);
-        let c = &self.inner.counters;
-        Counters::add(&c.delivered, replayed as u64);
+        self.count(&company_arc, Counter::Delivered, replayed as u64);
         if replayed > 0 {
-            Counters::add(&c.resumed, 1);
+            self.count(&company_arc, Counter::Resumed, 1);
         }
         let opened = Opened {
             company: company_arc,
@@ -97,9 +96,8 @@ impl Hub {
         let Some(company_arc) = self.inner.companies.lock().get(company).cloned() else {
             return 0;
         };
-        let state = company_arc.state.lock();
         let mut closed = 0;
-        for ch in state.channels.values() {
+        for ch in company_arc.state.lock().channels.values() {
             for (_, sub) in ch.subscribers.iter() {
                 if !sub.is_closing() {
                     sub.close(last.clone());
@@ -107,7 +105,7 @@ impl Hub {
                 }
             }
         }
-        Counters::add(&self.inner.counters.resets, closed as u64);
+        self.count(&company_arc, Counter::Resets, closed as u64);
         closed
     }
 
@@ -116,13 +114,19 @@ impl Hub {
         self.inner.limits.by_company()
     }
 
-    /// Counts a `reset` sent by a backend (too old, restarted, unknown ID).
-    pub(crate) fn count_reset(&self) {
-        Counters::add(&self.inner.counters.resets, 1);
+    /// Counts a `reset` a backend sent to a stream of `company` (too old, restarted,
+    /// unknown ID).
+    pub(crate) fn count_reset(&self, company: &str) {
+        self.count(&self.company(company), Counter::Resets, 1);
     }
 
-    /// Counts published events (the backend stored them).
-    pub(crate) fn count_published(&self, n: usize) {
-        Counters::add(&self.inner.counters.published, n as u64);
+    /// Counts events of `company` a backend stored.
+    pub(crate) fn count_published(&self, company: &str, n: usize) {
+        self.count(&self.company(company), Counter::Published, n as u64);
+    }
+
+    /// Counts a poll of `company` (any backend: the broker calls it).
+    pub(crate) fn count_poll(&self, company: &str) {
+        self.count(&self.company(company), Counter::PollRequests, 1);
     }
 }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::company::Company;
 use super::event::{reset_frame, ResetReason};
-use super::stats::{Counters, StatsSnapshot};
+use super::stats::{Counter, StatsSnapshot};
 use super::subscriber::Push;
 use super::{now_ms, Hub};
 
@@ -18,16 +18,14 @@ impl Hub {
     pub(crate) fn broadcast(&self, frame: &Bytes) {
         let epoch = &self.inner.epoch;
         let head = self.inner.seq.load(Ordering::SeqCst);
-        let mut dropped = 0u64;
         for (_, r) in self.inner.registry.lock().iter() {
             let pushed = r
                 .subscriber
                 .push(frame.clone(), || reset_frame(epoch, head, ResetReason::SlowConsumer));
-            dropped += u64::from(pushed == Push::Overflowed);
-        }
-        if dropped > 0 {
-            Counters::add(&self.inner.counters.slow_consumer_drops, dropped);
-            Counters::add(&self.inner.counters.resets, dropped);
+            if pushed == Push::Overflowed {
+                self.count(&r.company, Counter::SlowConsumerDrops, 1);
+                self.count(&r.company, Counter::Resets, 1);
+            }
         }
     }
 
@@ -77,23 +75,10 @@ impl Hub {
         }
     }
 
-    /// The numbers behind `GET /sse/stats`.
+    /// The numbers behind `GET /sse/stats` for the whole host (super-admins, metrics).
     pub fn stats(&self) -> StatsSnapshot {
-        let mut by_channel: BTreeMap<String, u64> = BTreeMap::new();
-        let mut history = 0u64;
-        let mut channels = 0u64;
         let companies: Vec<Arc<Company>> = self.inner.companies.lock().values().cloned().collect();
-        for company in companies {
-            let state = company.state.lock();
-            for (name, ch) in &state.channels {
-                channels += 1;
-                history += ch.history.len() as u64;
-                if !ch.subscribers.is_empty() {
-                    *by_channel.entry(name.clone()).or_default() += ch.subscribers.len() as u64;
-                }
-            }
-        }
-        StatsSnapshot {
+        let mut snapshot = StatsSnapshot {
             total_connections: u64::from(self.inner.limits.total()),
             connections_by_company: self
                 .inner
@@ -102,10 +87,48 @@ impl Hub {
                 .into_iter()
                 .map(|(k, v)| (k, u64::from(v)))
                 .collect(),
-            connections_by_channel: by_channel,
-            history_size: history,
-            channels,
+            connections_by_channel: BTreeMap::new(),
+            history_size: 0,
+            channels: 0,
             counters: (&self.inner.counters).into(),
+        };
+        for company in companies {
+            add_channels(&mut snapshot, &company);
+        }
+        snapshot
+    }
+
+    /// The same numbers for one company only (its admins): its connections, channels,
+    /// history and counters, nothing of any other company.
+    pub fn company_stats(&self, name: &str) -> StatsSnapshot {
+        let connections = self.inner.limits.by_company().get(name).copied().map_or(0, u64::from);
+        let company = self.inner.companies.lock().get(name).cloned();
+        let mut snapshot = StatsSnapshot {
+            total_connections: connections,
+            connections_by_company: (connections > 0)
+                .then(|| (name.to_owned(), connections))
+                .into_iter()
+                .collect(),
+            connections_by_channel: BTreeMap::new(),
+            history_size: 0,
+            channels: 0,
+            counters: company.as_ref().map(|c| (&c.counters).into()).unwrap_or_default(),
+        };
+        if let Some(company) = company {
+            add_channels(&mut snapshot, &company);
+        }
+        snapshot
+    }
+}
+
+/// Adds `company`'s channels, history and subscriptions to `snapshot`.
+fn add_channels(snapshot: &mut StatsSnapshot, company: &Company) {
+    let state = company.state.lock();
+    for (name, ch) in &state.channels {
+        snapshot.channels += 1;
+        snapshot.history_size += ch.history.len() as u64;
+        if !ch.subscribers.is_empty() {
+            *snapshot.connections_by_channel.entry(name.clone()).or_default() += ch.subscribers.len() as u64;
         }
     }
 }

@@ -48,7 +48,7 @@ use tokio::time::Instant;
 use company::Company;
 use event::{format_id, parse_cursor, reset_frame, Cursor, Event, ResetReason};
 use limits::{ConnectionLimits, LimitError};
-use stats::Counters;
+use stats::{Counter, Counters};
 use subscriber::{Push, Subscriber};
 
 /// Hub tuning, from the host configuration.
@@ -126,6 +126,8 @@ struct Inner {
 struct Registered {
     subscriber: Arc<Subscriber>,
     deadline: Option<Instant>,
+    /// Whose counters a heartbeat's overflow goes to.
+    company: Arc<Company>,
 }
 
 use crate::clock::unix_millis as now_ms;
@@ -166,9 +168,10 @@ impl Hub {
         &self.inner.settings
     }
 
-    /// Monotonic counters, bumped by the broker and backends (polls, publishes, resets).
-    pub(crate) fn counters(&self) -> &Counters {
-        &self.inner.counters
+    /// Adds `n` to counter `which`, host-wide and for `company`.
+    fn count(&self, company: &Company, which: Counter, n: u64) {
+        self.inner.counters.bump(which, n);
+        company.counters.bump(which, n);
     }
 
     fn company(&self, name: &str) -> Arc<Company> {
@@ -237,12 +240,11 @@ impl Hub {
             state.evict_expired(s.history_max_age, ms);
         }
         company_arc.notify.notify_waiters();
-        let c = &self.inner.counters;
-        Counters::add(&c.published, events.len() as u64);
-        Counters::add(&c.delivered, queued);
+        self.count(&company_arc, Counter::Published, events.len() as u64);
+        self.count(&company_arc, Counter::Delivered, queued);
         if dropped > 0 {
-            Counters::add(&c.slow_consumer_drops, dropped as u64);
-            Counters::add(&c.resets, dropped as u64);
+            self.count(&company_arc, Counter::SlowConsumerDrops, dropped as u64);
+            self.count(&company_arc, Counter::Resets, dropped as u64);
             tracing::warn!(company, dropped, "slow consumers disconnected");
         }
         Ok(ids)
@@ -266,6 +268,7 @@ impl Hub {
         let registry_key = self.inner.registry.lock().insert(Registered {
             subscriber: subscriber.clone(),
             deadline,
+            company: company_arc.clone(),
         });
         let (initial, replayed, head, keys) = {
             let mut state = company_arc.state.lock();
@@ -275,13 +278,13 @@ impl Hub {
                 Ok(None) => (Vec::new(), 0),
                 Ok(Some(cursor)) => {
                     let events = state.events_after(channels, cursor, usize::MAX);
-                    Counters::add(&self.inner.counters.resumed, 1);
+                    self.count(&company_arc, Counter::Resumed, 1);
                     let n = events.len();
-                    Counters::add(&self.inner.counters.delivered, n as u64);
+                    self.count(&company_arc, Counter::Delivered, n as u64);
                     (events.iter().map(|e| e.frame.clone()).collect(), n)
                 }
                 Err(reason) => {
-                    Counters::add(&self.inner.counters.resets, 1);
+                    self.count(&company_arc, Counter::Resets, 1);
                     (vec![reset_frame(&self.inner.epoch, head, reason)], 0)
                 }
             };

@@ -25,9 +25,38 @@ pub struct Counters {
     pub poll_requests: AtomicU64,
 }
 
+/// Which counter to bump.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Counter {
+    Published,
+    Delivered,
+    StreamsOpened,
+    Resumed,
+    Resets,
+    SlowConsumerDrops,
+    PollRequests,
+}
+
 impl Counters {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
+    }
+
+    /// Adds `n` to `which`.
+    pub(crate) fn bump(&self, which: Counter, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let counter = match which {
+            Counter::Published => &self.published,
+            Counter::Delivered => &self.delivered,
+            Counter::StreamsOpened => &self.streams_opened,
+            Counter::Resumed => &self.resumed,
+            Counter::Resets => &self.resets,
+            Counter::SlowConsumerDrops => &self.slow_consumer_drops,
+            Counter::PollRequests => &self.poll_requests,
+        };
+        Self::add(counter, n);
     }
 
     fn get(counter: &AtomicU64) -> u64 {
@@ -54,7 +83,7 @@ pub struct StatsSnapshot {
 }
 
 /// Counter values at one moment.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct CountersSnapshot {
     /// Events accepted by publish.

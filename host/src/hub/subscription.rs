@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::company::{Company, CompanyState};
 use super::limits::Slot;
-use super::stats::Counters;
+use super::stats::Counter;
 use super::subscriber::Subscriber;
 use super::Hub;
 
@@ -90,7 +90,7 @@ impl Hub {
         hold: Option<Hold>,
     ) -> Subscription {
         let n = self.inner.connections.fetch_add(1, Ordering::Relaxed) + 1;
-        Counters::add(&self.inner.counters.streams_opened, 1);
+        self.count(&opened.company, Counter::StreamsOpened, 1);
         Subscription {
             subscriber: opened.subscriber,
             initial,

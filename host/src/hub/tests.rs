@@ -115,7 +115,10 @@ async fn a_slow_consumer_is_reset_and_ended_while_others_keep_up() {
     let fast = subscribe(&hub, None, None);
     for _ in 0..10 {
         let id = publish(&hub, 1).remove(0);
-        assert!(drain(&fast).0.contains(&format!("id: {id}\n")), "the reader that keeps up gets {id}");
+        assert!(
+            drain(&fast).0.contains(&format!("id: {id}\n")),
+            "the reader that keeps up gets {id}"
+        );
     }
     let (out, ended) = drain(&slow);
     assert!(out.contains("\"reason\":\"slow_consumer\""), "{out}");

@@ -291,6 +291,25 @@ impl PolicyConfig {
         }
     }
 
+    /// What is valid but weaker than a reviewer would expect outside dev mode: an empty
+    /// `jwt.issuers` or `jwt.audiences` accepts tokens the keys signed for any issuer or
+    /// any service. Logged at start by the filter and the host, and by `check-config`.
+    pub fn warnings(&self) -> Vec<String> {
+        if self.routes.dev_mode {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if self.jwt.issuers.is_empty() {
+            out.push("jwt.issuers is empty: tokens from any issuer the keys signed are accepted".to_owned());
+        }
+        if self.jwt.audiences.is_empty() {
+            out.push(
+                "jwt.audiences is empty: tokens meant for any service the keys signed for are accepted".to_owned(),
+            );
+        }
+        out
+    }
+
     /// The rule for a whitelisted channel, if any.
     pub fn channel(&self, name: &str) -> Option<&ChannelRule> {
         self.channels.iter().find(|c| c.name == name)

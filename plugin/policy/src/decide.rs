@@ -41,18 +41,28 @@ pub fn route_of(config: &PolicyConfig, method: &str, path: &str) -> Result<Route
     }
 }
 
+/// Longest query string any route accepts, in bytes: room for a query token (at most
+/// 8 KiB, `jwt::MAX_TOKEN_BYTES`) and every other parameter. Checked before anything else,
+/// so the work done for a request is bounded before it is authorized.
+pub const MAX_QUERY_BYTES: usize = 10 * 1024;
+
 fn decide_inner(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Result<Grant, DenyReason> {
     let route = route_of(config, req.method, req.path)?;
+    if req.query.len() > MAX_QUERY_BYTES && route != Route::Other {
+        return Err(DenyReason::InvalidRequest("query string is too long"));
+    }
     let open = Grant {
         route,
         identity: None,
         channels: Vec::new(),
         token_source: None,
     };
+    check_content_type(route, req.content_type)?;
     if matches!(route, Route::Other | Route::Preflight | Route::TestBroadcast) {
         return Ok(open);
     }
-    let (token, source) = find_token(&config.tokens, req).ok_or(DenyReason::Token(TokenError::Missing))?;
+    let ambient = matches!(route, Route::Stream | Route::Poll);
+    let (token, source) = find_token(&config.tokens, req, ambient).ok_or(DenyReason::Token(TokenError::Missing))?;
     let claims = jwt::verify(&token, &config.jwt, now).map_err(DenyReason::Token)?;
     let super_admin = claims.roles.iter().any(|r| config.roles.super_admin.contains(r));
     let has_role = |allowed: &[String]| super_admin || claims.roles.iter().any(|r| allowed.contains(r));
@@ -99,33 +109,58 @@ fn own_company(claims: &Claims) -> String {
     claims.company_id.clone().unwrap_or_default()
 }
 
-/// Parses and validates `companyId` and the `channel` list of a stream or poll.
+/// Parses and validates `companyId` and the `channel` list of a stream or poll. Linear
+/// in the query: the distinct list never grows past `limits.max_channels_per_stream`
+/// (the request is refused the moment it would), so deduplicating costs at most that
+/// many comparisons per value.
 pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String, Vec<String>), DenyReason> {
-    let companies = req.query_values("companyId");
-    let [company] = companies.as_slice() else {
+    if req.query.len() > MAX_QUERY_BYTES {
+        return Err(DenyReason::InvalidRequest("query string is too long"));
+    }
+    let mut companies = req.query_iter("companyId");
+    let (Some(company), None) = (companies.next(), companies.next()) else {
         return Err(DenyReason::InvalidCompanyId);
     };
-    if !config.is_valid_company_id(company) {
+    if !config.is_valid_company_id(&company) {
         return Err(DenyReason::InvalidCompanyId);
     }
+    let max = config.limits.max_channels_per_stream as usize;
     let mut channels: Vec<String> = Vec::new();
-    for name in req.query_values("channel") {
-        if !channels.contains(&name) {
-            channels.push(name);
+    for name in req.query_iter("channel") {
+        if channels.iter().any(|c| *c == name) {
+            continue;
         }
+        if channels.len() == max {
+            return Err(DenyReason::InvalidChannel(
+                "list is longer than limits.max_channels_per_stream",
+            ));
+        }
+        channels.push(name.into_owned());
     }
     if channels.is_empty() {
         return Err(DenyReason::InvalidChannel("is missing"));
     }
-    if channels.len() > config.limits.max_channels_per_stream as usize {
-        return Err(DenyReason::InvalidChannel(
-            "list is longer than limits.max_channels_per_stream",
-        ));
-    }
     if channels.iter().any(|c| config.channel(c).is_none()) {
         return Err(DenyReason::InvalidChannel("is not whitelisted"));
     }
-    Ok((company.clone(), channels))
+    Ok((company.into_owned(), channels))
+}
+
+/// Publishes (`publish`, dev `test-broadcast`) must say their body is JSON. A page on
+/// another site can send a cross-site POST without a CORS preflight only with a "simple"
+/// content type (`text/plain`, forms); requiring `application/json` means the browser
+/// asks first, and the CORS policy answers. Other routes take no body.
+pub fn check_content_type(route: Route, content_type: Option<&[u8]>) -> Result<(), DenyReason> {
+    if !matches!(route, Route::Publish | Route::TestBroadcast) {
+        return Ok(());
+    }
+    let essence = content_type
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim());
+    match essence {
+        Some(t) if t.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(DenyReason::UnsupportedMediaType),
+    }
 }
 
 /// Whether `identity` may publish to `company`: its own company, or any as super-admin.

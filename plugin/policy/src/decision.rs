@@ -22,6 +22,8 @@ pub enum ErrorCode {
     NotFound,
     /// 413: event or body too large.
     PayloadTooLarge,
+    /// 415: a publish whose body is not declared as JSON.
+    UnsupportedMediaType,
     /// 429: per-company or total connection limit reached.
     TooManyConnections,
     /// 429: publish rate limit reached.
@@ -39,6 +41,7 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
             Self::TooManyConnections | Self::RateLimited => 429,
             Self::Unavailable => 503,
         }
@@ -54,6 +57,7 @@ impl ErrorCode {
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::TooManyConnections => "TOO_MANY_CONNECTIONS",
             Self::RateLimited => "RATE_LIMITED",
             Self::Unavailable => "UNAVAILABLE",
@@ -96,6 +100,9 @@ pub enum DenyReason {
     /// The company is at its connection limit.
     #[error("too many connections for this company")]
     TooManyConnections,
+    /// A publish without `Content-Type: application/json`.
+    #[error("content-type must be application/json")]
+    UnsupportedMediaType,
 }
 
 impl DenyReason {
@@ -109,6 +116,7 @@ impl DenyReason {
             Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
             Self::CompanyMismatch | Self::ChannelForbidden | Self::RoleForbidden => ErrorCode::Forbidden,
             Self::TooManyConnections => ErrorCode::TooManyConnections,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
         }
     }
 
@@ -124,6 +132,7 @@ impl DenyReason {
             Self::ChannelForbidden => "channel_forbidden",
             Self::RoleForbidden => "role_forbidden",
             Self::TooManyConnections => "too_many_connections",
+            Self::UnsupportedMediaType => "unsupported_media_type",
         }
     }
 

@@ -1,14 +1,22 @@
 //! Signed identity headers: how the edge tells the host who is calling.
 //!
 //! The filter verifies the token, then forwards the identity as `x-sse-*` headers with
-//! an HMAC-SHA256 signature (edge secret) over every one of them plus the method, path
-//! and a timestamp. The host refuses identity headers whose signature is missing, wrong
+//! an HMAC-SHA256 signature (edge secret) over every one of them plus the method, the
+//! request target as forwarded (path and query: a captured signature cannot be reused
+//! with another cursor, channel or parameter) and a timestamp. The host refuses identity headers whose signature is missing, wrong
 //! or older than `edge.max_skew_secs`, so a request that bypasses the edge cannot claim
 //! an identity, and a captured one cannot be replayed for long or on another route.
+//!
+//! One encoding end to end: every value is percent-encoded (all but ASCII letters,
+//! digits and `-._~`), lists are joined with `,` after encoding their items, and the
+//! signature covers the encoded text. So a header value is always visible ASCII (a
+//! `sub` like `José` reads the same through Envoy, the embedded edge and the host), and
+//! no claim can smuggle a separator: a role `x,SUPER_ADMIN` stays one role.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha256;
 
 use crate::config::PolicyConfig;
@@ -31,6 +39,9 @@ pub const TOKEN_EXP: &str = "x-sse-token-exp";
 pub const EDGE_TS: &str = "x-sse-edge-ts";
 /// The signature, base64url.
 pub const EDGE_SIG: &str = "x-sse-edge-sig";
+/// How far in the future a timestamp may be (clock differences between edge and host);
+/// `edge.max_skew_secs` bounds the past.
+pub const MAX_FUTURE_SKEW_SECS: u64 = 5;
 
 /// Why signed identity headers were refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +58,34 @@ pub enum EdgeAuthError {
     /// The timestamp is outside the freshness window.
     #[error("edge identity is stale")]
     Stale,
+}
+
+/// What stays as is in a header value: RFC 3986's unreserved characters.
+const ENCODED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+fn encode(value: &str) -> String {
+    utf8_percent_encode(value, ENCODED).to_string()
+}
+
+fn encode_list(items: &[String]) -> String {
+    items.iter().map(|i| encode(i)).collect::<Vec<_>>().join(",")
+}
+
+/// One identity header value as the edge encoded it, decoded (for readers of a single
+/// header that do not verify the signature themselves, such as slot bookkeeping).
+pub fn decode_value(value: &str) -> Result<String, EdgeAuthError> {
+    decode(value)
+}
+
+fn decode(value: &str) -> Result<String, EdgeAuthError> {
+    percent_decode_str(value)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| EdgeAuthError::Malformed)
+}
+
+fn decode_list(value: &str) -> Result<Vec<String>, EdgeAuthError> {
+    value.split(',').filter(|x| !x.is_empty()).map(decode).collect()
 }
 
 struct Fields<'a> {
@@ -93,24 +132,26 @@ pub fn sign(
     channels: &[String],
     now: u64,
 ) -> Vec<(&'static str, String)> {
-    let channels = channels.join(",");
-    let roles = identity.roles.join(",");
+    let channels = encode_list(channels);
+    let roles = encode_list(&identity.roles);
+    let company = encode(&identity.company);
+    let subject = encode(&identity.subject);
     let token_exp = identity.expires_at.map(|e| e.to_string()).unwrap_or_default();
     let ts = now.to_string();
     let fields = Fields {
         method,
         path,
-        company: &identity.company,
+        company: &company,
         channels: &channels,
-        subject: &identity.subject,
+        subject: &subject,
         roles: &roles,
         token_exp: &token_exp,
         ts: &ts,
     };
     let sig = URL_SAFE_NO_PAD.encode(fields.mac(secret).finalize().into_bytes());
     vec![
-        (COMPANY, identity.company.clone()),
-        (SUBJECT, identity.subject.clone()),
+        (COMPANY, company),
+        (SUBJECT, subject),
         (ROLE, roles),
         (CHANNELS, channels),
         (TOKEN_EXP, token_exp),
@@ -119,8 +160,9 @@ pub fn sign(
     ]
 }
 
-/// Checks signed identity headers (read through `header`) for `method` and `path` at
-/// `now`; returns the identity and its channel list.
+/// Checks signed identity headers (read through `header`) for `method` and `path` (the
+/// request target as received, query included) at `now`; returns the identity and its
+/// channel list.
 pub fn verify<'h>(
     config: &PolicyConfig,
     method: &str,
@@ -146,22 +188,21 @@ pub fn verify<'h>(
         .verify_slice(&sig)
         .map_err(|_| EdgeAuthError::BadSignature)?;
     let ts: u64 = fields.ts.parse().map_err(|_| EdgeAuthError::Malformed)?;
-    if now.abs_diff(ts) > config.edge.max_skew_secs {
+    if ts > now.saturating_add(MAX_FUTURE_SKEW_SECS) || now.saturating_sub(ts) > config.edge.max_skew_secs {
         return Err(EdgeAuthError::Stale);
     }
     let expires_at = match fields.token_exp {
         "" => None,
         e => Some(e.parse().map_err(|_| EdgeAuthError::Malformed)?),
     };
-    let split = |s: &str| -> Vec<String> { s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect() };
-    let roles = split(fields.roles);
+    let roles = decode_list(fields.roles)?;
     let super_admin = roles.iter().any(|r| config.roles.super_admin.contains(r));
     let identity = Identity {
-        subject: fields.subject.to_owned(),
-        company: fields.company.to_owned(),
+        subject: decode(fields.subject)?,
+        company: decode(fields.company)?,
         roles,
         expires_at,
         super_admin,
     };
-    Ok((identity, split(fields.channels)))
+    Ok((identity, decode_list(fields.channels)?))
 }

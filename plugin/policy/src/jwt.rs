@@ -30,6 +30,10 @@ pub enum TokenError {
     /// `alg` is `none`, unknown, or has no configured key of its family.
     #[error("token algorithm is not accepted")]
     UnsupportedAlgorithm,
+    /// The header has `crit` (RFC 7515 4.1.11): it names extensions the token must not be
+    /// accepted without understanding, and this verifier understands none.
+    #[error("token has critical header extensions")]
+    CriticalHeader,
     /// A `kid` was given that no configured key carries.
     #[error("token key id is unknown")]
     UnknownKey,
@@ -64,6 +68,7 @@ impl TokenError {
             Self::TooLarge => "token_too_large",
             Self::Malformed => "token_malformed",
             Self::UnsupportedAlgorithm => "token_algorithm",
+            Self::CriticalHeader => "token_crit",
             Self::UnknownKey => "token_unknown_key",
             Self::BadSignature => "token_signature",
             Self::BadClaims => "token_claims",
@@ -94,6 +99,14 @@ struct Header {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
+    /// Present at all (even `null`) means refuse.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// True when the field is there, whatever its value.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 #[derive(Deserialize)]
@@ -145,6 +158,9 @@ pub fn verify(token: &str, rules: &JwtRules, now: u64) -> Result<Claims, TokenEr
         return Err(TokenError::Malformed);
     };
     let header: Header = decode_json(h)?;
+    if header.crit {
+        return Err(TokenError::CriticalHeader);
+    }
     let alg = Algorithm::from_name(&header.alg).ok_or(TokenError::UnsupportedAlgorithm)?;
     let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Malformed)?;
     let signing_input = &token.as_bytes()[..h.len() + 1 + p.len()];

@@ -33,7 +33,9 @@ pub mod secret;
 pub mod slots;
 
 pub use config::{ConfigError, PolicyConfig};
-pub use decide::{authorize_publish, decide, may_publish_to, route_of, subscription};
+pub use decide::{
+    authorize_publish, check_content_type, decide, may_publish_to, route_of, subscription, MAX_QUERY_BYTES,
+};
 pub use decision::{error_body, Decision, DenyReason, ErrorCode, Grant, Identity, Route};
 pub use request::{Request, TokenSource};
 pub use secret::Secret;

@@ -17,6 +17,8 @@ pub struct Request<'a> {
     pub authorization: Option<&'a [u8]>,
     /// The `Cookie` header value(s) joined with `; `, if any.
     pub cookie: Option<&'a [u8]>,
+    /// The `Content-Type` header value, if any (publishes must be JSON).
+    pub content_type: Option<&'a [u8]>,
 }
 
 impl<'a> Request<'a> {
@@ -29,6 +31,7 @@ impl<'a> Request<'a> {
             query,
             authorization: None,
             cookie: None,
+            content_type: None,
         }
     }
 
@@ -44,12 +47,26 @@ impl<'a> Request<'a> {
         self
     }
 
+    /// Adds the `Content-Type` header.
+    pub fn with_content_type(mut self, value: Option<&'a [u8]>) -> Self {
+        self.content_type = value;
+        self
+    }
+
     /// Values of query parameter `name`, percent-decoded, in order.
     pub fn query_values(&self, name: &str) -> Vec<String> {
+        self.query_iter(name).map(std::borrow::Cow::into_owned).collect()
+    }
+
+    /// Values of query parameter `name`, percent-decoded, in order, decoded one at a time
+    /// (a caller that stops early does no more work).
+    pub fn query_iter<'n>(&self, name: &'n str) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + 'n
+    where
+        'a: 'n,
+    {
         form_urlencoded::parse(self.query.as_bytes())
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .collect()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -67,7 +84,13 @@ pub enum TokenSource {
 /// Finds the token in the enabled sources, in order: header, cookie, query.
 /// A present-but-unusable `Authorization` header (wrong scheme, not UTF-8) does not fall
 /// through to other sources: the client meant to authenticate with it.
-pub fn find_token(sources: &TokenSources, req: &Request<'_>) -> Option<(String, TokenSource)> {
+///
+/// `ambient`: whether the cookie and query sources count. A browser attaches cookies to
+/// requests any site makes, and a URL token travels in links; both are fit only for
+/// reading streams and polls (what a native EventSource can send). Anything that acts
+/// (publish) or reveals (stats) needs the `Authorization` header, which another site's
+/// page cannot set without a CORS preflight that the policy refuses.
+pub fn find_token(sources: &TokenSources, req: &Request<'_>, ambient: bool) -> Option<(String, TokenSource)> {
     if sources.authorization_header {
         if let Some(value) = req.authorization {
             let value = std::str::from_utf8(value).ok()?.trim();
@@ -76,6 +99,9 @@ pub fn find_token(sources: &TokenSources, req: &Request<'_>) -> Option<(String, 
                 .eq_ignore_ascii_case("bearer")
                 .then(|| (token.trim().to_owned(), TokenSource::Header));
         }
+    }
+    if !ambient {
+        return None;
     }
     if let (Some(name), Some(cookie)) = (&sources.cookie, req.cookie) {
         if let Some(token) = std::str::from_utf8(cookie).ok().and_then(|c| cookie_value(c, name)) {
@@ -139,11 +165,20 @@ mod tests {
         let req = Request::new("GET", "/sse/stream?access_token=q")
             .with_authorization(Some(b"Bearer h"))
             .with_cookie(Some(b"a=1; sse_token=c"));
-        assert_eq!(find_token(&sources(), &req), Some(("h".into(), TokenSource::Header)));
+        assert_eq!(
+            find_token(&sources(), &req, true),
+            Some(("h".into(), TokenSource::Header))
+        );
         let req = req.with_authorization(None);
-        assert_eq!(find_token(&sources(), &req), Some(("c".into(), TokenSource::Cookie)));
+        assert_eq!(
+            find_token(&sources(), &req, true),
+            Some(("c".into(), TokenSource::Cookie))
+        );
         let req = req.with_cookie(None);
-        assert_eq!(find_token(&sources(), &req), Some(("q".into(), TokenSource::Query)));
+        assert_eq!(
+            find_token(&sources(), &req, true),
+            Some(("q".into(), TokenSource::Query))
+        );
     }
 
     #[test]
@@ -151,7 +186,7 @@ mod tests {
         let mut s = sources();
         s.query_param = None;
         let req = Request::new("GET", "/sse/stream?access_token=q");
-        assert_eq!(find_token(&s, &req), None);
+        assert_eq!(find_token(&s, &req, true), None);
     }
 
     #[test]
@@ -159,7 +194,7 @@ mod tests {
         let req = Request::new("GET", "/")
             .with_authorization(Some(b"Basic abc"))
             .with_cookie(Some(b"sse_token=c"));
-        assert_eq!(find_token(&sources(), &req), None);
+        assert_eq!(find_token(&sources(), &req, true), None);
     }
 
     #[test]

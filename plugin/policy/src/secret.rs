@@ -19,6 +19,11 @@ impl Secret {
         self.0.as_bytes()
     }
 
+    /// The text, for validation only (never for messages).
+    pub(crate) fn expose_str(&self) -> &str {
+        &self.0
+    }
+
     /// Length in bytes, for validation messages that must not show the value.
     pub fn len(&self) -> usize {
         self.0.len()

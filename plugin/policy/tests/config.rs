@@ -98,3 +98,39 @@ fn debug_output_never_shows_secrets() {
     assert!(!shown.contains(HMAC_SECRET) && !shown.contains(EDGE_SECRET), "{shown}");
     assert!(shown.contains("redacted"));
 }
+
+#[test]
+fn empty_issuers_or_audiences_are_warned_about_outside_dev_mode() {
+    assert!(config().warnings().is_empty(), "the test policy names both");
+    let lax = json!({"jwt": {"hmac_secret": HMAC_SECRET}, "edge": {"secret": EDGE_SECRET}});
+    let warnings = PolicyConfig::from_json(&lax.to_string()).unwrap().warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("jwt.issuers") && warnings[1].contains("jwt.audiences"));
+    let mut dev = lax;
+    dev["routes"] = json!({"dev_mode": true});
+    assert!(PolicyConfig::from_json(&dev.to_string()).unwrap().warnings().is_empty());
+}
+
+#[test]
+fn shipped_placeholders_and_unexpanded_variables_are_refused_as_secrets() {
+    for (secret, says) in [
+        ("replace-me-with-32-or-more-random-bytes!!", "shipped placeholder"),
+        ("REPLACE-ME-0123456789012345678901234567890", "shipped placeholder"),
+        ("${SSE_EDGE_SECRET}", "set SSE_EDGE_SECRET"),
+        ("short", "at least 32 bytes"),
+    ] {
+        for field in ["edge.secret", "jwt.hmac_secret"] {
+            let mut j = config_json();
+            match field {
+                "edge.secret" => j["edge"]["secret"] = json!(secret),
+                _ => j["jwt"]["hmac_secret"] = json!(secret),
+            }
+            let err = PolicyConfig::from_json(&j.to_string()).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains(says), "{field} = {secret:?}: {err}");
+            assert!(
+                !err.contains(secret) || secret.starts_with("${"),
+                "the value is not echoed: {err}"
+            );
+        }
+    }
+}

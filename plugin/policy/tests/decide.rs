@@ -7,9 +7,13 @@ use sse_policy::jwt::TokenError;
 use sse_policy::{decide, may_publish_to, Decision, DenyReason, ErrorCode, PolicyConfig, Request, Route, TokenSource};
 use support::*;
 
+/// Decides a request; a POST says its body is JSON, as publishers must.
 fn run(cfg: &PolicyConfig, method: &str, target: &str, token: Option<&str>) -> Decision {
     let auth = token.map(|t| format!("Bearer {t}"));
-    let req = Request::new(method, target).with_authorization(auth.as_deref().map(str::as_bytes));
+    let json = (method == "POST").then_some(&b"application/json"[..]);
+    let req = Request::new(method, target)
+        .with_authorization(auth.as_deref().map(str::as_bytes))
+        .with_content_type(json);
     decide(cfg, &req, NOW)
 }
 
@@ -255,4 +259,43 @@ fn every_deny_reason_has_a_json_body_with_its_code() {
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     assert_eq!(DenyReason::TooManyConnections.code().status(), 429);
+}
+
+#[test]
+fn repeated_channels_collapse_and_too_many_distinct_ones_are_refused() {
+    let cfg = config(); // max_channels_per_stream: 3
+    let t = hs256(&claims("acme", "VIEWER"));
+    let mut target = "/sse/stream?companyId=acme".to_owned();
+    for _ in 0..150 {
+        target.push_str("&channel=dashboard-updates&channel=report-updates");
+    }
+    let g = allow(run(&cfg, "GET", &target, Some(&t)));
+    assert_eq!(g.channels, vec!["dashboard-updates", "report-updates"]);
+    let four = "/sse/stream?companyId=acme&channel=a&channel=b&channel=c&channel=d&channel=a";
+    assert!(matches!(
+        deny(run(&cfg, "GET", four, Some(&t))),
+        DenyReason::InvalidChannel(m) if m.contains("max_channels_per_stream")
+    ));
+}
+
+#[test]
+fn an_over_long_query_is_refused_before_the_token_is_read() {
+    let cfg = config();
+    let pad = "x".repeat(sse_policy::MAX_QUERY_BYTES);
+    for route in ["stream", "poll", "stats"] {
+        let target = format!("/sse/{route}?companyId=acme&channel=dashboard-updates&pad={pad}");
+        // No token at all: the length is checked first, so the refusal is 400, not 401.
+        let r = deny(run(&cfg, "GET", &target, None));
+        assert_eq!(
+            (r.code().status(), r.code()),
+            (400, ErrorCode::InvalidRequest),
+            "{route}"
+        );
+    }
+    let at_limit = format!(
+        "/sse/poll?companyId=acme&channel=dashboard-updates&pad={}",
+        "x".repeat(sse_policy::MAX_QUERY_BYTES - 50)
+    );
+    let t = hs256(&claims("acme", "VIEWER"));
+    allow(run(&cfg, "GET", &at_limit, Some(&t)));
 }

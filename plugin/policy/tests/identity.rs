@@ -97,3 +97,62 @@ fn unsigned_and_stale_identities_are_refused() {
         EdgeAuthError::BadSignature
     );
 }
+
+#[test]
+fn any_subject_and_roles_round_trip_as_visible_ascii_without_smuggled_separators() {
+    let tricky = Identity {
+        subject: "José 😀 <a@b>, \"x\"\r\nx-sse-role: SUPER_ADMIN".into(),
+        company: "acme".into(),
+        roles: vec!["VIEWER".into(), "x,SUPER_ADMIN".into(), "a%2Cb".into()],
+        expires_at: None,
+        super_admin: false,
+    };
+    let headers = identity::sign(&config().edge.secret, "GET", "/sse/stats", &tricky, &[], NOW);
+    for (name, value) in &headers {
+        assert!(
+            value.bytes().all(|b| b.is_ascii_graphic()),
+            "{name} is not visible ASCII: {value:?}"
+        );
+    }
+    let (id, _) = check(&headers, "GET", "/sse/stats", NOW).unwrap();
+    assert_eq!(
+        id, tricky,
+        "decoded exactly; `x,SUPER_ADMIN` stays one role and grants nothing"
+    );
+    assert!(!id.super_admin);
+}
+
+#[test]
+fn the_signature_binds_the_query_and_refuses_the_future() {
+    let target = "/sse/poll?companyId=acme&channel=dashboard-updates&since=5";
+    let headers = identity::sign(
+        &config().edge.secret,
+        "GET",
+        target,
+        &who(),
+        &["dashboard-updates".into()],
+        NOW,
+    );
+    assert!(check(&headers, "GET", target, NOW).is_ok());
+    for other in [
+        "/sse/poll?companyId=acme&channel=dashboard-updates&since=0",
+        "/sse/poll?companyId=acme&channel=dashboard-updates",
+        "/sse/poll?companyId=acme&channel=dashboard-updates&since=5&wait=30",
+    ] {
+        assert_eq!(
+            check(&headers, "GET", other, NOW).unwrap_err(),
+            EdgeAuthError::BadSignature,
+            "{other}"
+        );
+    }
+    let max_future = identity::MAX_FUTURE_SKEW_SECS;
+    assert!(
+        check(&headers, "GET", target, NOW - max_future).is_ok(),
+        "a small clock difference"
+    );
+    assert_eq!(
+        check(&headers, "GET", target, NOW - max_future - 1).unwrap_err(),
+        EdgeAuthError::Stale,
+        "signed further in the future than clocks differ"
+    );
+}

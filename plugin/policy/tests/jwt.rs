@@ -189,3 +189,26 @@ fn wrong_hmac_secret_fails() {
     );
     assert_eq!(check(&token), Err(TokenError::BadSignature));
 }
+
+/// A correctly signed HS256 token with `header` as its JOSE header.
+fn with_header(header: serde_json::Value) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string()),
+        b64(claims("acme", "VIEWER").to_string())
+    );
+    let sig = raw_signature("HS256", input.as_bytes());
+    format!("{input}.{}", b64(sig))
+}
+
+#[test]
+fn a_critical_header_is_refused_whatever_it_names() {
+    assert!(
+        check(&with_header(json!({"alg": "HS256"}))).is_ok(),
+        "the control verifies"
+    );
+    for crit in [json!(["exp"]), json!(["b64"]), json!([]), json!(null), json!("x")] {
+        let token = with_header(json!({"alg": "HS256", "crit": crit, "b64": false}));
+        assert_eq!(check(&token).unwrap_err(), TokenError::CriticalHeader, "crit: {crit}");
+    }
+}

@@ -9,7 +9,9 @@ use support::*;
 /// The grant `decide` gives a `POST /sse/publish` with a token of `company` and `role`.
 fn publisher(cfg: &PolicyConfig, company: &str, role: &str) -> Grant {
     let auth = format!("Bearer {}", hs256(&claims(company, role)));
-    let req = Request::new("POST", "/sse/publish").with_authorization(Some(auth.as_bytes()));
+    let req = Request::new("POST", "/sse/publish")
+        .with_authorization(Some(auth.as_bytes()))
+        .with_content_type(Some(b"application/json"));
     match sse_policy::decide(cfg, &req, NOW) {
         Decision::Allow(g) => g,
         Decision::Deny(r) => panic!("the publisher token is refused: {r:?}"),

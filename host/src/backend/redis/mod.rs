@@ -167,7 +167,7 @@ impl RedisBackend {
                 replay.events.len(),
             ),
             Some(reason) => {
-                s.hub.count_reset();
+                s.hub.count_reset(req.company);
                 (vec![reset_frame_at(&replay.head.to_string(), reason)], 0)
             }
         };
@@ -257,7 +257,7 @@ impl Backend for RedisBackend {
         Box::pin(async move {
             self.shared.hub.validate(events)?;
             let ids = replay::publish(&self.shared, company, events).await?;
-            self.shared.hub.count_published(ids.len());
+            self.shared.hub.count_published(company, ids.len());
             Ok(ids)
         })
     }

@@ -137,8 +137,15 @@ fn decode_fields(id: &str, channel: &str, fields: &[String]) -> Option<Event> {
 }
 
 /// Builds an event from a stream entry; `None` (logged) for an entry we did not write.
+/// Redis is storage, not a trusted publisher: whatever another client wrote there, the
+/// ID must be a stream ID, the type a valid event type and the data JSON before a frame
+/// is built, so no CR/LF or extra field reaches the wire.
 pub(crate) fn decode(id: &str, channel: &str, kind: &str, data: &str) -> Option<Event> {
     let parsed = StreamId::parse(id)?;
+    if !crate::hub::sse::is_valid_event_type(kind) {
+        tracing::warn!(id, channel, "skipping a stream entry whose event type is not valid");
+        return None;
+    }
     match RawValue::from_string(data.to_owned()) {
         Ok(data) => Some(Event::external(
             id.to_owned(),
@@ -182,4 +189,21 @@ pub(crate) async fn publish(
         shared.status.publish_failed();
         shared.unavailable(&e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+
+    #[test]
+    fn entries_written_by_someone_else_never_reach_the_wire_unchecked() {
+        assert!(decode("1700000000000-1", "dashboard-updates", "update", "{\"a\":1}").is_some());
+        for kind in ["x\ndata: forged", "x\revent: other", "", "has space", &"k".repeat(65)] {
+            assert!(decode("1700000000000-1", "c", kind, "{}").is_none(), "type {kind:?}");
+        }
+        for id in ["1-1\nid: 9", "abc", "1700000000000-1 "] {
+            assert!(decode(id, "c", "update", "{}").is_none(), "id {id:?}");
+        }
+        assert!(decode("1700000000000-1", "c", "update", "not json\n\ndata: x").is_none());
+    }
 }

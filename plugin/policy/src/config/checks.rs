@@ -108,23 +108,35 @@ fn check_routes(raw: &RawConfig, problems: &mut Vec<String>) {
     }
 }
 
-fn check_secrets(raw: &RawConfig, problems: &mut Vec<String>) {
-    if raw.edge.secret.len() < MIN_SECRET_BYTES {
-        problems.push(format!(
-            "edge.secret: must be at least {MIN_SECRET_BYTES} bytes (got {})",
-            raw.edge.secret.len()
+/// Why `secret` cannot be used, if it cannot: a placeholder anyone who read the shipped
+/// files knows (tokens minted with it would pass), an unexpanded `${NAME}`, or too short.
+fn secret_problem(field: &str, secret: &str) -> Option<String> {
+    let generate = "generate one with `openssl rand -base64 48`";
+    if secret.to_ascii_lowercase().contains("replace-me") {
+        return Some(format!(
+            "{field}: is the shipped placeholder, known to anyone: {generate}"
         ));
     }
+    if let Some(name) = secret.strip_prefix("${").and_then(|s| s.strip_suffix('}')) {
+        return Some(format!(
+            "{field}: ${{{name}}} was not replaced: set {name} ({generate})"
+        ));
+    }
+    (secret.len() < MIN_SECRET_BYTES).then(|| {
+        format!(
+            "{field}: must be at least {MIN_SECRET_BYTES} bytes (got {}): {generate}",
+            secret.len()
+        )
+    })
+}
+
+fn check_secrets(raw: &RawConfig, problems: &mut Vec<String>) {
+    problems.extend(secret_problem("edge.secret", raw.edge.secret.expose_str()));
     if raw.edge.max_skew_secs == 0 || raw.edge.max_skew_secs > 300 {
         problems.push("edge.max_skew_secs: must be between 1 and 300".into());
     }
     if let Some(s) = &raw.jwt.hmac_secret {
-        if s.len() < MIN_SECRET_BYTES {
-            problems.push(format!(
-                "jwt.hmac_secret: must be at least {MIN_SECRET_BYTES} bytes (got {})",
-                s.len()
-            ));
-        }
+        problems.extend(secret_problem("jwt.hmac_secret", s.expose_str()));
     }
 }
 

@@ -1,0 +1,68 @@
+//! The `[http]` table: how long and how many connections may take to send a request.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Problems;
+
+/// Connection handling before a request exists.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// How long a new connection may take, from accept, to send its whole first request
+    /// head (sniffing the protocol and reading the head share it); then it is dropped.
+    pub head_timeout: Duration,
+    /// Connections that have not sent a whole first request head yet, at most; more are
+    /// closed at accept. Bounds what silent or trickling clients (slowloris) can hold.
+    pub max_handshaking: usize,
+}
+
+/// The `[http]` defaults, defined once here.
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            head_timeout: Duration::from_secs(30),
+            max_handshaking: 4096,
+        }
+    }
+}
+
+/// `[http]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpFile {
+    /// Seconds a new connection has to send its first request head.
+    pub head_timeout_secs: u64,
+    /// Connections without a complete first request head, at most.
+    pub max_handshaking: usize,
+}
+
+impl Default for HttpFile {
+    fn default() -> Self {
+        let h = HttpSettings::default();
+        Self {
+            head_timeout_secs: h.head_timeout.as_secs(),
+            max_handshaking: h.max_handshaking,
+        }
+    }
+}
+
+impl HttpFile {
+    pub(super) fn check(&self, p: &mut Problems) {
+        p.check(
+            (1..=300).contains(&self.head_timeout_secs),
+            "http.head_timeout_secs: must be 1-300",
+        );
+        p.check(
+            (1..=1_000_000).contains(&self.max_handshaking),
+            "http.max_handshaking: must be 1-1000000",
+        );
+    }
+
+    pub(super) fn settings(&self) -> HttpSettings {
+        HttpSettings {
+            head_timeout: Duration::from_secs(self.head_timeout_secs),
+            max_handshaking: self.max_handshaking,
+        }
+    }
+}

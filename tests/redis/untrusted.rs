@@ -1,0 +1,60 @@
+//! Redis is storage shared with other clients, not a trusted publisher: entries someone
+//! else wrote into our streams never reach a browser as injected SSE fields.
+
+use sse_tests::redis::RedisServer;
+use sse_tests::Frame;
+
+use crate::two_nodes;
+
+/// Writes an entry straight into acme's dashboard stream, as a hostile or buggy client
+/// of the same Redis could.
+async fn forge(redis: &RedisServer, kind: &str, data: &str) {
+    let reply = redis
+        .command(&["XADD", "sse:{acme}:ch:dashboard-updates", "*", "t", kind, "d", data])
+        .await;
+    assert!(reply.starts_with('$'), "XADD: {reply}");
+}
+
+#[tokio::test]
+async fn forged_stream_entries_are_skipped_live_and_on_replay() {
+    let (redis, a, b) = two_nodes().await;
+    let mut live = a.stream("acme", &["dashboard-updates"]).await;
+    let connected = live.next_event().await;
+    let from = connected.json()["lastEventId"].as_str().unwrap().to_owned();
+    forge(&redis, "update\nevent: forged\ndata: {\"evil\":1}", "{}").await;
+    forge(&redis, "update", "{}\n\nevent: forged\ndata: 1").await;
+    forge(&redis, "update\rid: 0-1", "{}").await;
+    let real = a
+        .publish("acme", "dashboard-updates", "update", serde_json::json!({"real": true}))
+        .await;
+    // Live: the first event after the forgeries is the real one, nothing in between.
+    let e = live.next_event().await;
+    assert_eq!(
+        (e.id.as_deref(), e.event.as_str()),
+        (Some(real.as_str()), "update"),
+        "{:?}",
+        live.seen
+    );
+    // Replay on the other node, from before the forgeries: the same.
+    let mut resumed = b
+        .stream_as(
+            &sse_tests::token("acme", "VIEWER"),
+            "acme",
+            &["dashboard-updates"],
+            Some(&from),
+        )
+        .await;
+    let mut events = Vec::new();
+    while events.len() < 2 {
+        if let Some(Frame::Event(e)) = resumed.next_frame().await {
+            events.push(e);
+        }
+    }
+    assert_eq!(events[0].event, "connected");
+    assert_eq!(
+        (events[1].id.as_deref(), events[1].event.as_str()),
+        (Some(real.as_str()), "update")
+    );
+    let frames = format!("{:?}{:?}", live.seen, resumed.seen);
+    assert!(!frames.contains("forged") && !frames.contains("evil"), "{frames}");
+}
