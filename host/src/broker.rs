@@ -112,12 +112,21 @@ impl Broker {
         if self.is_draining() {
             req.wait = std::time::Duration::ZERO;
         }
-        let _slot = if req.wait.is_zero() {
-            None
-        } else {
-            Some(self.hub.acquire_slot(req.company)?)
-        };
-        self.backend.poll(req).await
+        let wait = std::mem::take(&mut req.wait);
+        let now = self.backend.poll(req).await?;
+        if wait.is_zero() || !now.events.is_empty() || now.reset {
+            return Ok(now);
+        }
+        // Nothing yet: wait from the head just seen, holding a slot (this host's count).
+        let _slot = self.hub.acquire_slot(req.company)?;
+        let since = now.next;
+        self.backend
+            .poll(PollRequest {
+                since: Some(&since),
+                wait,
+                ..req
+            })
+            .await
     }
 
     /// The host's numbers, every company and the backend: `/metrics`, and `/sse/stats`

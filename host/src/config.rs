@@ -225,10 +225,10 @@ impl FileConfig {
             .parse::<SocketAddr>()
             .map_err(|e| problems.push(format!("listen: {:?}: {e}", self.listen)))
             .ok();
-        let policy_json = self.policy_json(policy_json, &mut problems);
+        let (policy_json, secrets) = self.policy_json(policy_json, &mut problems);
         let policy = policy_json.as_deref().and_then(|j| {
             PolicyConfig::from_json(j)
-                .map_err(|e| problems.push(format!("policy: {e}")))
+                .map_err(|e| problems.push(env::redact(&format!("policy: {e}"), &secrets)))
                 .ok()
         });
         self.stream.check(&mut problems);
@@ -285,22 +285,29 @@ impl FileConfig {
         })
     }
 
-    /// The policy JSON: given by the caller (dev mode, `--policy`), or read from
-    /// `policy_file` with its `${NAME}` placeholders taken from the environment.
-    fn policy_json(&self, given: Option<String>, problems: &mut Problems) -> Option<String> {
+    /// The policy JSON: given by the caller (dev mode), or read from `policy_file` with
+    /// its `${NAME}` placeholders taken from the environment; and the values taken (kept
+    /// out of messages).
+    fn policy_json(&self, given: Option<String>, problems: &mut Problems) -> (Option<String>, Vec<String>) {
         match (given, &self.policy_file) {
-            (Some(json), _) => Some(json),
+            (Some(json), _) => (Some(json), Vec::new()),
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
+                let Ok(text) = std::fs::read_to_string(path)
                     .map_err(|e| problems.push(format!("policy_file: cannot read {}: {e}", path.display())))
-                    .ok()?;
-                env::expand(&text, |name| std::env::var(name).ok())
-                    .map_err(|missing| missing.into_iter().for_each(|m| problems.push(m)))
-                    .ok()
+                else {
+                    return (None, Vec::new());
+                };
+                match env::expand(&text, |name| std::env::var(name).ok()) {
+                    Ok((json, used)) => (Some(json), used),
+                    Err(missing) => {
+                        missing.into_iter().for_each(|m| problems.push(m));
+                        (None, Vec::new())
+                    }
+                }
             }
             (None, None) => {
                 problems.push("policy_file: required (the edge policy JSON, as passed to the Envoy filter)".into());
-                None
+                (None, Vec::new())
             }
         }
     }

@@ -250,6 +250,7 @@ async fn a_dev_host_answers_loopback_names_only() {
         ("app.localhost:4000", 200),
         ("127.0.0.1:4000", 200),
         ("[::1]:4000", 200),
+        ("192.0.2.7:4000", 200),
     ] {
         let res = host
             .client
@@ -297,23 +298,28 @@ async fn connect_and_send(host: &TestHost, bytes: &[u8]) -> tokio::net::TcpStrea
     sock
 }
 
-fn head_limits(timeout_secs: u64, max_handshaking: usize) -> sse_host::HostConfig {
+fn head_limits(timeout_secs: u64, max_handshaking: usize, per_peer: usize) -> sse_host::HostConfig {
     let mut file = sse_host::FileConfig {
         listen: "127.0.0.1:0".into(),
         ..sse_host::FileConfig::default()
     };
     file.http.head_timeout_secs = timeout_secs;
     file.http.max_handshaking = max_handshaking;
+    file.http.max_handshaking_per_peer = per_peer;
     file.build(Some(policy_json(false).to_string())).unwrap()
 }
 
 #[tokio::test]
 async fn silent_trickling_and_half_sent_heads_are_dropped_at_one_deadline() {
-    let host = TestHost::start_with(head_limits(1, 4096)).await;
-    let attempts: [(&str, &[u8]); 6] = [
+    let host = TestHost::start_with(head_limits(1, 4096, 256)).await;
+    let attempts: [(&str, &[u8]); 7] = [
         ("silent", b""),
         ("one byte of the h2 preface", b"P"),
         ("most of the h2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n"),
+        (
+            "the h2 preface, then no request (idle h2c)",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        ),
         ("part of a stream request line", b"GET /sse/str"),
         (
             "a stream head without its end",
@@ -335,9 +341,41 @@ async fn silent_trickling_and_half_sent_heads_are_dropped_at_one_deadline() {
     assert_eq!(res.status(), 200, "the host serves on");
 }
 
+/// Connects to `host` from the loopback address `from` (127.0.0.0/8 is all loopback).
+async fn connect_from(host: &TestHost, from: [u8; 4], bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    let mut sock = socket.connect(host.addr).await.unwrap();
+    sock.write_all(bytes).await.unwrap();
+    sock
+}
+
+#[tokio::test]
+async fn one_peer_cannot_take_every_handshake_place() {
+    let host = TestHost::start_with(head_limits(30, 8, 4)).await;
+    let mut holders = Vec::new();
+    for _ in 0..4 {
+        holders.push(connect_from(&host, [127, 0, 0, 2], b"P").await);
+    }
+    closed_by_host(
+        connect_from(&host, [127, 0, 0, 2], b"").await,
+        "a fifth from the same peer",
+    )
+    .await;
+    // Another address still gets in and is served.
+    let mut other = connect_from(&host, [127, 0, 0, 3], b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let mut reply = [0u8; 12];
+    tokio::time::timeout(PATIENCE, tokio::io::AsyncReadExt::read_exact(&mut other, &mut reply))
+        .await
+        .expect("a reply")
+        .unwrap();
+    assert_eq!(&reply, b"HTTP/1.1 200");
+}
+
 #[tokio::test]
 async fn connections_without_a_request_are_capped() {
-    let host = TestHost::start_with(head_limits(30, 4)).await;
+    let host = TestHost::start_with(head_limits(30, 4, 4)).await;
     let mut holders = Vec::new();
     for _ in 0..4 {
         holders.push(connect_and_send(&host, b"P").await);

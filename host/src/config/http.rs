@@ -15,6 +15,8 @@ pub struct HttpSettings {
     /// Connections that have not sent a whole first request head yet, at most; more are
     /// closed at accept. Bounds what silent or trickling clients (slowloris) can hold.
     pub max_handshaking: usize,
+    /// The same, from one IP address: one client cannot take every place.
+    pub max_handshaking_per_peer: usize,
 }
 
 /// The `[http]` defaults, defined once here.
@@ -23,6 +25,7 @@ impl Default for HttpSettings {
         Self {
             head_timeout: Duration::from_secs(30),
             max_handshaking: 4096,
+            max_handshaking_per_peer: 256,
         }
     }
 }
@@ -35,6 +38,8 @@ pub struct HttpFile {
     pub head_timeout_secs: u64,
     /// Connections without a complete first request head, at most.
     pub max_handshaking: usize,
+    /// The same, from one IP address.
+    pub max_handshaking_per_peer: usize,
 }
 
 impl Default for HttpFile {
@@ -43,6 +48,7 @@ impl Default for HttpFile {
         Self {
             head_timeout_secs: h.head_timeout.as_secs(),
             max_handshaking: h.max_handshaking,
+            max_handshaking_per_peer: h.max_handshaking_per_peer,
         }
     }
 }
@@ -57,12 +63,17 @@ impl HttpFile {
             (1..=1_000_000).contains(&self.max_handshaking),
             "http.max_handshaking: must be 1-1000000",
         );
+        p.check(
+            (1..=self.max_handshaking.max(1)).contains(&self.max_handshaking_per_peer),
+            "http.max_handshaking_per_peer: must be 1-max_handshaking",
+        );
     }
 
     pub(super) fn settings(&self) -> HttpSettings {
         HttpSettings {
             head_timeout: Duration::from_secs(self.head_timeout_secs),
             max_handshaking: self.max_handshaking,
+            max_handshaking_per_peer: self.max_handshaking_per_peer,
         }
     }
 }

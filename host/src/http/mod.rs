@@ -3,6 +3,7 @@
 
 mod edge;
 mod fast;
+mod handshakes;
 mod head;
 mod poll;
 mod prefixed;

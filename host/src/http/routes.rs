@@ -38,7 +38,7 @@ pub(crate) async fn handle<B: RequestBody>(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let origin = origin.as_deref();
-    if state.config.dev && state.config.listen.ip().is_loopback() && !dev_host_allowed(&req) {
+    if state.config.dev && !dev_host_allowed(&req) {
         return Ok(reply::error(&state.config.policy, origin, &HostError::ForeignHost));
     }
     let under_prefix = req.uri().path().starts_with(state.config.policy.routes.prefix.as_str());
@@ -54,7 +54,8 @@ pub(crate) async fn handle<B: RequestBody>(
     })
 }
 
-/// A dev host on loopback answers only requests that name a loopback host. A page on
+/// A dev host answers only requests that name a loopback host or an address (even when it listens
+/// beyond loopback by `--dev-allow-remote`: it answers on 127.0.0.1 too). A page on
 /// another site can make the browser resolve its own name to 127.0.0.1 (DNS rebinding)
 /// and then read the dev host as same-origin; its `Host` still names that site.
 fn dev_host_allowed<B>(req: &Request<B>) -> bool {
@@ -65,16 +66,15 @@ fn dev_host_allowed<B>(req: &Request<B>) -> bool {
             .map(str::to_owned)
     });
     let Some(host) = host else {
-        return true; // HTTP/1.0 without Host: not a browser
+        return false; // no readable Host: nothing to vouch for it
     };
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host.as_str(), |(name, _port)| name),
     };
+    // An address is never a rebinding: only names can be re-pointed.
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost"
-        || name.ends_with(".localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option<&str>) -> Response<Body> {

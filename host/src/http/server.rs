@@ -17,15 +17,18 @@ use hyper_util::server::graceful::GracefulShutdown;
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::handshakes::Handshakes;
 use super::prefixed::Prefixed;
 use super::wasm::ConnInfo;
 use super::{fast, head, routes};
 use crate::state::AppState;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// How often an HTTP/2 connection is pinged, and how long the answer may take.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What a new connection speaks, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +101,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     let http = &state.config.http;
     // Connections that have not sent a whole first request head yet: each holds a permit
     // until it has, so silent or trickling clients cannot pile up without bound.
-    let handshakes = Arc::new(Semaphore::new(http.max_handshaking));
+    let handshakes = Handshakes::new(http.max_handshaking, http.max_handshaking_per_peer);
     let stream_start: Arc<[u8]> = if state.config.stream.http1_fast_path {
         format!("GET {}/stream", state.config.policy.routes.prefix)
             .into_bytes()
@@ -119,7 +122,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                         continue;
                     }
                 };
-                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                let Some(permit) = handshakes.admit(peer.ip()) else {
                     tracing::debug!(%peer, "too many connections without a request yet: closed");
                     continue;
                 };
@@ -146,15 +149,33 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                             return;
                         }
                         Protocol::H2 => {
-                            // The preface is in: the handshake is hyper's now.
-                            drop(permit);
+                            // Handshaking until the first request arrives, by the deadline.
+                            let permit = Arc::new(Mutex::new(Some(permit)));
+                            let first = permit.clone();
                             // Boxed: each HTTP/2 stream is a task sized by this future, and
                             // it is only needed until the response head exists.
-                            let service = service_fn(move |req| Box::pin(routes::handle(state.clone(), req, conn)));
+                            let service = service_fn(move |req| {
+                                drop(first.lock().take());
+                                Box::pin(routes::handle(state.clone(), req, conn))
+                            });
                             let mut builder = http2::Builder::new(TokioExecutor::new());
-                            builder.timer(TokioTimer::new()).max_concurrent_streams(10_000);
+                            builder
+                                .timer(TokioTimer::new())
+                                .max_concurrent_streams(10_000)
+                                // A peer that stops answering pings is gone: free its streams.
+                                .keep_alive_interval(Some(H2_PING_INTERVAL))
+                                .keep_alive_timeout(H2_PING_TIMEOUT);
                             let io = TokioIo::new(Prefixed::new(seen, stream));
-                            Box::pin(watcher.watch(builder.serve_connection(io, service))).await
+                            let mut connection = Box::pin(watcher.watch(builder.serve_connection(io, service)));
+                            tokio::select! {
+                                result = &mut connection => result,
+                                () = tokio::time::sleep_until(deadline) => {
+                                    if permit.lock().is_some() {
+                                        return; // no request by the deadline: dropped, like HTTP/1
+                                    }
+                                    connection.await
+                                }
+                            }
                         }
                         Protocol::Http1 => {
                             // Given back when the first request head is complete.
@@ -193,9 +214,6 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
         () = tokio::time::sleep(grace) => tracing::warn!(?grace, "grace period over; closing remaining connections"),
     }
 }
-
-/// A permit a connection holds until its first request head is complete.
-pub(super) type HandshakePermit = OwnedSemaphorePermit;
 
 #[cfg(test)]
 mod tests {

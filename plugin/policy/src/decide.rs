@@ -117,26 +117,34 @@ pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String,
     if req.query.len() > MAX_QUERY_BYTES {
         return Err(DenyReason::InvalidRequest("query string is too long"));
     }
-    let mut companies = req.query_iter("companyId");
-    let (Some(company), None) = (companies.next(), companies.next()) else {
+    // One pass over the query; other parameters are skipped without being decoded.
+    let max = config.limits.max_channels_per_stream as usize;
+    let mut company: Option<std::borrow::Cow<'_, str>> = None;
+    let mut channels: Vec<String> = Vec::new();
+    for pair in req.query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let is = |name: &str| decode(key) == name;
+        if is("channel") {
+            let name = decode(value);
+            if channels.iter().any(|c| *c == name) {
+                continue;
+            }
+            if channels.len() == max {
+                return Err(DenyReason::InvalidChannel(
+                    "list is longer than limits.max_channels_per_stream",
+                ));
+            }
+            channels.push(name.into_owned());
+        } else if is("companyId") {
+            if company.is_some() {
+                return Err(DenyReason::InvalidCompanyId); // repeated: which one is meant?
+            }
+            company = Some(decode(value));
+        }
+    }
+    let Some(company) = company.filter(|c| config.is_valid_company_id(c)) else {
         return Err(DenyReason::InvalidCompanyId);
     };
-    if !config.is_valid_company_id(&company) {
-        return Err(DenyReason::InvalidCompanyId);
-    }
-    let max = config.limits.max_channels_per_stream as usize;
-    let mut channels: Vec<String> = Vec::new();
-    for name in req.query_iter("channel") {
-        if channels.iter().any(|c| *c == name) {
-            continue;
-        }
-        if channels.len() == max {
-            return Err(DenyReason::InvalidChannel(
-                "list is longer than limits.max_channels_per_stream",
-            ));
-        }
-        channels.push(name.into_owned());
-    }
     if channels.is_empty() {
         return Err(DenyReason::InvalidChannel("is missing"));
     }
@@ -161,6 +169,20 @@ pub fn check_content_type(route: Route, content_type: Option<&[u8]>) -> Result<(
         Some(t) if t.eq_ignore_ascii_case("application/json") => Ok(()),
         _ => Err(DenyReason::UnsupportedMediaType),
     }
+}
+
+/// One query key or value, decoded as `application/x-www-form-urlencoded` does (`+` is
+/// a space, then percent-decoding, invalid UTF-8 replaced), borrowed when plain.
+fn decode(raw: &str) -> std::borrow::Cow<'_, str> {
+    if !raw.contains(['%', '+']) {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let spaced = raw.replace('+', " ");
+    std::borrow::Cow::Owned(
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 /// Whether `identity` may publish to `company`: its own company, or any as super-admin.

@@ -299,3 +299,18 @@ fn an_over_long_query_is_refused_before_the_token_is_read() {
     let t = hs256(&claims("acme", "VIEWER"));
     allow(run(&cfg, "GET", &at_limit, Some(&t)));
 }
+
+#[test]
+fn encoded_query_names_and_values_decode_as_forms_do() {
+    let cfg = config();
+    let t = hs256(&claims("acme", "VIEWER"));
+    let g = allow(run(
+        &cfg,
+        "GET",
+        "/sse/stream?company%49d=acme&&x=%zz&chan%6eel=dashboard%2Dupdates&channel=report-updates",
+        Some(&t),
+    ));
+    assert_eq!(g.channels, vec!["dashboard-updates", "report-updates"]);
+    let twice = "/sse/stream?companyId=acme&channel=dashboard-updates&company%49d=acme";
+    assert_eq!(deny(run(&cfg, "GET", twice, Some(&t))), DenyReason::InvalidCompanyId);
+}
