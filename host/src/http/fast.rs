@@ -28,19 +28,33 @@ use super::head::{MAX_HEADERS, MAX_HEAD_BYTES};
 use super::reply::Body;
 use super::routes;
 use super::wasm::ConnInfo;
+use crate::config::HostConfig;
 use crate::state::AppState;
 
-/// Serves one stream request on `stream`, whose first bytes `seen` the sniffing read,
-/// then closes the connection. The head must be complete by `deadline` (shared with the
-/// sniffing); `permit` (a handshaking connection's) is given back once it is.
-pub(crate) async fn serve(
-    mut stream: TcpStream,
-    seen: Vec<u8>,
-    state: Arc<AppState>,
-    conn: ConnInfo,
-    deadline: Instant,
-    permit: HandshakePermit,
-) {
+/// `GET {prefix}/stream`, what a fast-path request starts with; empty when the fast path
+/// is off (`stream.http1_fast_path`).
+pub(crate) fn stream_start(config: &HostConfig) -> Vec<u8> {
+    if config.stream.http1_fast_path {
+        format!("GET {}/stream", config.policy.routes.prefix).into_bytes()
+    } else {
+        Vec::new()
+    }
+}
+
+/// What the sniffing hands the fast path. Boxed into [`serve`]: an async fn keeps its
+/// arguments for its whole life, and these are needed only until the head is read.
+pub(crate) struct Opening {
+    /// The bytes the sniffing read.
+    pub(crate) seen: Vec<u8>,
+    /// The connection's handshake place, given back once the head is read.
+    pub(crate) permit: HandshakePermit,
+    /// When the head must be complete (shared with the sniffing).
+    pub(crate) deadline: Instant,
+}
+
+/// Serves one stream request on `stream`, then closes the connection.
+pub(crate) async fn serve(mut stream: TcpStream, opening: Box<Opening>, state: Arc<AppState>, conn: ConnInfo) {
+    let Opening { seen, permit, deadline } = *opening;
     // The request phase's futures are boxed: the task that stays alive for the stream is
     // sized by its largest state, and routing (edge filters, publish, poll) is big.
     let head = tokio::time::timeout_at(deadline, Box::pin(read_head(&mut stream, seen))).await;

@@ -102,13 +102,6 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     // Connections that have not sent a whole first request head yet: each holds a permit
     // until it has, so silent or trickling clients cannot pile up without bound.
     let handshakes = Handshakes::new(http.max_handshaking, http.max_handshaking_per_peer);
-    let stream_start: Arc<[u8]> = if state.config.stream.http1_fast_path {
-        format!("GET {}/stream", state.config.policy.routes.prefix)
-            .into_bytes()
-            .into()
-    } else {
-        Arc::from(&b""[..])
-    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -128,7 +121,9 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let stream_start = stream_start.clone();
+                // Boxed, like everything the task captures only for its start: a task
+                // keeps its captures for its whole life (hours, for a stream).
+                let permit = Box::new(permit);
                 next_conn_id += 1;
                 let conn = ConnInfo { peer, id: next_conn_id };
                 let watcher = graceful.watcher();
@@ -139,18 +134,21 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                     let mut stream = stream;
                     let head_timeout = state.config.http.head_timeout;
                     let deadline = Instant::now() + head_timeout;
+                    let stream_start = fast::stream_start(&state.config);
                     let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
                         return;
                     };
+                    drop(stream_start);
                     let result = match protocol {
                         Protocol::Stream => {
-                            fast::serve(stream, seen, state, conn, deadline, permit).await;
+                            let opening = Box::new(fast::Opening { seen, permit: *permit, deadline });
+                            fast::serve(stream, opening, state, conn).await;
                             drop(fast_done);
                             return;
                         }
                         Protocol::H2 => {
                             // Handshaking until the first request arrives, by the deadline.
-                            let permit = Arc::new(Mutex::new(Some(permit)));
+                            let permit = Arc::new(Mutex::new(Some(*permit)));
                             let first = permit.clone();
                             // Boxed: each HTTP/2 stream is a task sized by this future, and
                             // it is only needed until the response head exists.
@@ -179,7 +177,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                         }
                         Protocol::Http1 => {
                             // Given back when the first request head is complete.
-                            let permit = Mutex::new(Some(permit));
+                            let permit = Mutex::new(Some(*permit));
                             let service = service_fn(move |req| {
                                 drop(permit.lock().take());
                                 routes::handle(state.clone(), req, conn)
