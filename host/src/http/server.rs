@@ -19,7 +19,9 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-use super::handshakes::Handshakes;
+use hyper_util::server::graceful::Watcher;
+
+use super::handshakes::{HandshakePermit, Handshakes};
 use super::prefixed::Prefixed;
 use super::wasm::ConnInfo;
 use super::{fast, head, routes};
@@ -91,6 +93,73 @@ async fn sniff(stream: &mut TcpStream, stream_start: &[u8], deadline: Instant) -
     tokio::time::timeout_at(deadline, read).await.ok().flatten()
 }
 
+type Served = Result<(), hyper::Error>;
+
+/// An HTTP/2 connection (h2c with prior knowledge: Envoy's upstream). It is handshaking,
+/// holding `permit`, until its first request; without one by `deadline` it is dropped.
+async fn serve_h2(
+    stream: TcpStream,
+    seen: Vec<u8>,
+    state: Arc<AppState>,
+    conn: ConnInfo,
+    deadline: Instant,
+    permit: HandshakePermit,
+    watcher: Watcher,
+) -> Served {
+    let permit = Arc::new(Mutex::new(Some(permit)));
+    let first = permit.clone();
+    // Boxed: each HTTP/2 stream is a task sized by this future, and it is only needed
+    // until the response head exists.
+    let service = service_fn(move |req| {
+        drop(first.lock().take());
+        Box::pin(routes::handle(state.clone(), req, conn))
+    });
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(10_000)
+        // A peer that stops answering pings is gone: free its streams.
+        .keep_alive_interval(Some(H2_PING_INTERVAL))
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    let io = TokioIo::new(Prefixed::new(seen, stream));
+    let mut connection = Box::pin(watcher.watch(builder.serve_connection(io, service)));
+    tokio::select! {
+        result = &mut connection => result,
+        () = tokio::time::sleep_until(deadline) => {
+            if permit.lock().is_some() {
+                return Ok(()); // no request by the deadline: dropped, like HTTP/1
+            }
+            connection.await
+        }
+    }
+}
+
+/// An HTTP/1 connection served by hyper; handshaking, holding `permit`, until its first
+/// request head is complete (hyper's header timeout ends it otherwise).
+async fn serve_http1(
+    stream: TcpStream,
+    seen: Vec<u8>,
+    state: Arc<AppState>,
+    conn: ConnInfo,
+    deadline: Instant,
+    permit: HandshakePermit,
+    watcher: Watcher,
+) -> Served {
+    let head_timeout = state.config.http.head_timeout;
+    let permit = Mutex::new(Some(permit));
+    let service = service_fn(move |req| {
+        drop(permit.lock().take());
+        routes::handle(state.clone(), req, conn)
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(head::remaining(deadline, head_timeout))
+        .max_buf_size(head::MAX_HEAD_BYTES);
+    let io = TokioIo::new(Prefixed::new(seen, stream));
+    watcher.watch(builder.serve_connection(io, service)).await
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, asks every connection to
 /// finish and waits up to the configured grace period.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
@@ -146,50 +215,10 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                             drop(fast_done);
                             return;
                         }
-                        Protocol::H2 => {
-                            // Handshaking until the first request arrives, by the deadline.
-                            let permit = Arc::new(Mutex::new(Some(*permit)));
-                            let first = permit.clone();
-                            // Boxed: each HTTP/2 stream is a task sized by this future, and
-                            // it is only needed until the response head exists.
-                            let service = service_fn(move |req| {
-                                drop(first.lock().take());
-                                Box::pin(routes::handle(state.clone(), req, conn))
-                            });
-                            let mut builder = http2::Builder::new(TokioExecutor::new());
-                            builder
-                                .timer(TokioTimer::new())
-                                .max_concurrent_streams(10_000)
-                                // A peer that stops answering pings is gone: free its streams.
-                                .keep_alive_interval(Some(H2_PING_INTERVAL))
-                                .keep_alive_timeout(H2_PING_TIMEOUT);
-                            let io = TokioIo::new(Prefixed::new(seen, stream));
-                            let mut connection = Box::pin(watcher.watch(builder.serve_connection(io, service)));
-                            tokio::select! {
-                                result = &mut connection => result,
-                                () = tokio::time::sleep_until(deadline) => {
-                                    if permit.lock().is_some() {
-                                        return; // no request by the deadline: dropped, like HTTP/1
-                                    }
-                                    connection.await
-                                }
-                            }
-                        }
-                        Protocol::Http1 => {
-                            // Given back when the first request head is complete.
-                            let permit = Mutex::new(Some(*permit));
-                            let service = service_fn(move |req| {
-                                drop(permit.lock().take());
-                                routes::handle(state.clone(), req, conn)
-                            });
-                            let mut builder = http1::Builder::new();
-                            builder
-                                .timer(TokioTimer::new())
-                                .header_read_timeout(head::remaining(deadline, head_timeout))
-                                .max_buf_size(head::MAX_HEAD_BYTES);
-                            let io = TokioIo::new(Prefixed::new(seen, stream));
-                            Box::pin(watcher.watch(builder.serve_connection(io, service))).await
-                        }
+                        // Boxed: a fast-path stream's task is sized by its largest state,
+                        // and these are big (builders, a timer, hyper's connection).
+                        Protocol::H2 => Box::pin(serve_h2(stream, seen, state, conn, deadline, *permit, watcher)).await,
+                        Protocol::Http1 => Box::pin(serve_http1(stream, seen, state, conn, deadline, *permit, watcher)).await,
                     };
                     if let Err(e) = result {
                         tracing::debug!(%peer, "connection ended with error: {e}");
