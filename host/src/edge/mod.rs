@@ -127,8 +127,9 @@ pub struct WasmEdge {
 pub struct Contexts {
     plugins: Arc<Vec<Plugin>>,
     held: Vec<(usize, usize, u64, u32)>, // (plugin, vm, generation, context)
-    /// The company whose connection slot a filter took for this stream, if any.
-    slot: Option<String>,
+    /// The company whose connection slot a filter took for this stream, if any (boxed
+    /// `str`: this lives as long as the stream).
+    slot: Option<Box<str>>,
 }
 
 impl Contexts {
@@ -137,7 +138,7 @@ impl Contexts {
     /// host gives the slot back itself (the dead VM's `on_log` never runs): counts stay
     /// exact whatever happens to a VM.
     pub fn took_slot(&mut self, company: String) {
-        self.slot = Some(company);
+        self.slot = Some(company.into_boxed_str());
     }
 }
 

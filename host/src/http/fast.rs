@@ -42,8 +42,13 @@ pub(crate) fn stream_start(config: &HostConfig) -> Vec<u8> {
 }
 
 /// What the sniffing hands the fast path. Boxed into [`serve`]: an async fn keeps its
-/// arguments for its whole life, and these are needed only until the head is read.
+/// arguments for its whole life (hours, for a stream), and these are needed only until
+/// the response starts; every byte kept per idle stream counts.
 pub(crate) struct Opening {
+    /// The host.
+    pub(crate) state: Arc<AppState>,
+    /// Who is connected.
+    pub(crate) conn: ConnInfo,
     /// The bytes the sniffing read.
     pub(crate) seen: Vec<u8>,
     /// The connection's handshake place, given back once the head is read.
@@ -53,8 +58,14 @@ pub(crate) struct Opening {
 }
 
 /// Serves one stream request on `stream`, then closes the connection.
-pub(crate) async fn serve(mut stream: TcpStream, opening: Box<Opening>, state: Arc<AppState>, conn: ConnInfo) {
-    let Opening { seen, permit, deadline } = *opening;
+pub(crate) async fn serve(mut stream: TcpStream, opening: Box<Opening>) {
+    let Opening {
+        state,
+        conn,
+        seen,
+        permit,
+        deadline,
+    } = *opening;
     // The request phase's futures are boxed: the task that stays alive for the stream is
     // sized by its largest state, and routing (edge filters, publish, poll) is big.
     let head = tokio::time::timeout_at(deadline, Box::pin(read_head(&mut stream, seen))).await;
@@ -74,8 +85,9 @@ pub(crate) async fn serve(mut stream: TcpStream, opening: Box<Opening>, state: A
         Ok(res) => res,
         Err(never) => match never {},
     };
+    let connection = conn.id;
     if let Err(e) = write_response(&mut stream, res, version).await {
-        tracing::debug!(peer = %conn.peer, "stream connection ended: {e}");
+        tracing::debug!(connection, "stream connection ended: {e}");
     }
     let _ = stream.shutdown().await;
 }
@@ -83,8 +95,9 @@ pub(crate) async fn serve(mut stream: TcpStream, opening: Box<Opening>, state: A
 /// Reads and parses the request head, starting with the bytes already `seen`; the read
 /// buffer is dropped before returning.
 async fn read_head(stream: &mut TcpStream, seen: Vec<u8>) -> Result<Request<Empty<Bytes>>, &'static str> {
-    let mut buf = seen;
-    buf.reserve(1024);
+    let mut buf = Vec::with_capacity(1024.max(seen.len()));
+    buf.extend_from_slice(&seen);
+    drop(seen);
     // What was seen is parsed before anything more is read (it may be a whole head).
     let mut read_first = buf.is_empty();
     loop {

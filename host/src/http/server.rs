@@ -93,6 +93,16 @@ async fn sniff(stream: &mut TcpStream, stream_start: &[u8], deadline: Instant) -
     tokio::time::timeout_at(deadline, read).await.ok().flatten()
 }
 
+/// What a connection's task starts with.
+struct Start {
+    stream: TcpStream,
+    state: Arc<AppState>,
+    conn: ConnInfo,
+    permit: HandshakePermit,
+    watcher: Watcher,
+    fast_done: tokio::sync::mpsc::Sender<()>,
+}
+
 type Served = Result<(), hyper::Error>;
 
 /// An HTTP/2 connection (h2c with prior knowledge: Envoy's upstream). It is handshaking,
@@ -189,20 +199,22 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let state = state.clone();
-                // Boxed, like everything the task captures only for its start: a task
-                // keeps its captures for its whole life (hours, for a stream).
-                let permit = Box::new(permit);
                 next_conn_id += 1;
-                let conn = ConnInfo { peer, id: next_conn_id };
-                let watcher = graceful.watcher();
-                let fast_done = fast_tracker.clone();
+                // One box for everything the task starts with: a task keeps what it
+                // captures for its whole life (hours, for a stream), even once moved on.
+                let start = Box::new(Start {
+                    stream,
+                    state: state.clone(),
+                    conn: ConnInfo { peer, id: next_conn_id },
+                    permit,
+                    watcher: graceful.watcher(),
+                    fast_done: fast_tracker.clone(),
+                });
                 // hyper's connection futures are boxed so the task, sized by its largest
                 // state, stays small for fast-path streams.
-                tokio::spawn(async move {
-                    let mut stream = stream;
-                    let head_timeout = state.config.http.head_timeout;
-                    let deadline = Instant::now() + head_timeout;
+                let fut = async move {
+                    let Start { mut stream, state, conn, permit, watcher, fast_done } = *start;
+                    let deadline = Instant::now() + state.config.http.head_timeout;
                     let stream_start = fast::stream_start(&state.config);
                     let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
                         return;
@@ -210,20 +222,27 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                     drop(stream_start);
                     let result = match protocol {
                         Protocol::Stream => {
-                            let opening = Box::new(fast::Opening { seen, permit: *permit, deadline });
-                            fast::serve(stream, opening, state, conn).await;
+                            let opening = Box::new(fast::Opening {
+                                state,
+                                conn,
+                                seen,
+                                permit,
+                                deadline,
+                            });
+                            fast::serve(stream, opening).await;
                             drop(fast_done);
                             return;
                         }
                         // Boxed: a fast-path stream's task is sized by its largest state,
                         // and these are big (builders, a timer, hyper's connection).
-                        Protocol::H2 => Box::pin(serve_h2(stream, seen, state, conn, deadline, *permit, watcher)).await,
-                        Protocol::Http1 => Box::pin(serve_http1(stream, seen, state, conn, deadline, *permit, watcher)).await,
+                        Protocol::H2 => Box::pin(serve_h2(stream, seen, state, conn, deadline, permit, watcher)).await,
+                        Protocol::Http1 => Box::pin(serve_http1(stream, seen, state, conn, deadline, permit, watcher)).await,
                     };
                     if let Err(e) = result {
-                        tracing::debug!(%peer, "connection ended with error: {e}");
+                        tracing::debug!(peer = %conn.peer, "connection ended with error: {e}");
                     }
-                });
+                };
+                tokio::spawn(fut);
             }
             () = &mut shutdown => break,
         }
