@@ -478,3 +478,105 @@ async fn filter_slots_stay_exact_when_a_vm_dies_under_live_streams() {
         .await;
     assert_eq!((filter_slots(&host, "acme"), filter_slots(&host, "beta-inc")), (0, 0));
 }
+
+#[tokio::test]
+async fn unsigned_requests_straight_to_a_host_behind_envoy_are_refused() {
+    let mut cfg = config(false);
+    cfg.edge = sse_host::EdgeMode::Envoy;
+    let host = TestHost::start_with(cfg).await;
+    let publisher = token("acme", "PUBLISHER");
+    let admin = token("acme", "SUPER_ADMIN");
+    let requests = [
+        host.client
+            .get(host.url("/sse/poll?companyId=acme&channel=dashboard-updates"))
+            .bearer_auth(token("acme", "VIEWER")),
+        host.client.get(host.url("/sse/stats")).bearer_auth(&admin),
+        host.client
+            .post(host.url("/sse/publish"))
+            .bearer_auth(&publisher)
+            .header("content-type", "application/json")
+            .body(EVENT),
+        // Identity headers a client made up: no signature, or a made-up one.
+        host.client
+            .get(host.url("/sse/stats"))
+            .header("x-sse-company", "acme")
+            .header("x-sse-role", "SUPER_ADMIN")
+            .header("x-sse-edge-sig", "AAAA"),
+    ];
+    for req in requests {
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{}", res.url());
+    }
+    assert_eq!(host.broker.stats().hub.counters.published, 0);
+}
+
+#[tokio::test]
+async fn a_preflight_from_another_site_is_answered_without_granting_it() {
+    let host = TestHost::start().await;
+    for path in ["/sse/publish", "/sse/stream?companyId=acme&channel=dashboard-updates"] {
+        let res = host
+            .client
+            .request(reqwest::Method::OPTIONS, host.url(path))
+            .header("origin", "https://evil.test")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+            .await
+            .unwrap();
+        let h = res.headers();
+        assert!(
+            h.get("access-control-allow-origin").is_none(),
+            "{path}: no reflection: {h:?}"
+        );
+        assert!(h.get("access-control-allow-credentials").is_none(), "{path}: {h:?}");
+        assert_eq!(
+            h.get("vary").map(|v| v.to_str().unwrap()),
+            Some("Origin"),
+            "{path}: caches keep origins apart"
+        );
+    }
+}
+
+#[tokio::test]
+async fn absolute_form_and_bodies_on_the_stream_path_change_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = TestHost::start().await;
+    let read_all = |mut sock: tokio::net::TcpStream| async move {
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(PATIENCE, sock.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    // Absolute form, no token: refused like the origin form.
+    let mut sock = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    sock.write_all(b"GET http://evil.test/sse/stream?companyId=acme&channel=dashboard-updates HTTP/1.1\r\nhost: evil.test\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let reply = read_all(sock).await;
+    assert!(reply.starts_with("HTTP/1.1 401 "), "{reply}");
+    // A stream request with a body and a request smuggled behind it: the stream is served,
+    // the connection closes after it, and the second request is never answered.
+    let smuggled = format!(
+        "GET /sse/stream?companyId=acme&channel=dashboard-updates HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-length: 60\r\n\r\nGET /sse/stats HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\r\n",
+        token("acme", "VIEWER"),
+        token("ops", "SUPER_ADMIN")
+    );
+    let mut sock = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    sock.write_all(smuggled.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 4096];
+    let n = tokio::time::timeout(PATIENCE, sock.read(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]).into_owned();
+    assert!(
+        head.starts_with("HTTP/1.1 200 ") && head.contains("text/event-stream"),
+        "{head}"
+    );
+    drop(sock);
+    host.wait_for_stats("the stream to end", |s| s["totalConnections"] == 0)
+        .await;
+    assert!(
+        !head.contains("totalConnections"),
+        "the smuggled request was not answered: {head}"
+    );
+}

@@ -5,20 +5,20 @@ use crate::config::{Cors, PolicyConfig};
 use crate::decision::{DenyReason, ErrorCode};
 use crate::jwt::TokenError;
 
-/// CORS response headers for a request from `origin`; empty when the origin is not
-/// allowed (the browser then withholds the response, as it should).
+/// CORS response headers for a request from `origin`: only `Vary: Origin` when the
+/// origin is absent or not allowed (the browser then withholds the response, as it
+/// should). `Vary` is on every answer, granted or not, so a shared cache never hands one
+/// origin's answer to another.
 pub fn cors_headers(cors: &Cors, origin: Option<&str>) -> Vec<(&'static str, String)> {
+    let vary = ("vary", "Origin".to_owned());
     let Some(origin) = origin else {
-        return Vec::new();
+        return vec![vary];
     };
     let allowed = cors.allowed_origins.iter().any(|o| o == origin || o == "*");
     if !allowed {
-        return Vec::new();
+        return vec![vary];
     }
-    let mut headers = vec![
-        ("access-control-allow-origin", origin.to_owned()),
-        ("vary", "Origin".to_owned()),
-    ];
+    let mut headers = vec![("access-control-allow-origin", origin.to_owned()), vary];
     if cors.allow_credentials {
         headers.push(("access-control-allow-credentials", "true".to_owned()));
     }

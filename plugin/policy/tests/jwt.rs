@@ -212,3 +212,84 @@ fn a_critical_header_is_refused_whatever_it_names() {
         assert_eq!(check(&token).unwrap_err(), TokenError::CriticalHeader, "crit: {crit}");
     }
 }
+
+/// A correctly signed HS256 token whose header and payload are these exact texts (so
+/// they can hold what a JSON serializer would never write).
+fn raw_token(header: &str, payload: &str) -> String {
+    let input = format!("{}.{}", b64(header), b64(payload));
+    let sig = raw_signature("HS256", input.as_bytes());
+    format!("{input}.{}", b64(sig))
+}
+
+#[test]
+fn claim_shape_tricks_are_refused() {
+    let head = r#"{"alg":"HS256"}"#;
+    let base = |extra: &str| {
+        format!(
+            r#"{{"sub":"u","iss":"https://idp.test","aud":"sse","iat":{},"exp":{}{extra}}}"#,
+            NOW - 10,
+            NOW + 600
+        )
+    };
+    assert!(
+        check(&raw_token(head, &base(r#","company_id":"acme","role":"VIEWER""#))).is_ok(),
+        "control"
+    );
+    for (what, extra) in [
+        (
+            "duplicate company_id",
+            r#","company_id":"acme","company_id":"globex","role":"VIEWER""#,
+        ),
+        (
+            "duplicate role",
+            r#","company_id":"acme","role":"VIEWER","role":"SUPER_ADMIN""#,
+        ),
+        ("company_id as a number", r#","company_id":42,"role":"VIEWER""#),
+        (
+            "company_id as an array",
+            r#","company_id":["acme","globex"],"role":"VIEWER""#,
+        ),
+        ("roles as a string", r#","company_id":"acme","roles":"SUPER_ADMIN""#),
+        ("role as an array", r#","company_id":"acme","role":["SUPER_ADMIN"]"#),
+    ] {
+        assert_eq!(
+            check(&raw_token(head, &base(extra))).unwrap_err(),
+            TokenError::BadClaims,
+            "{what}"
+        );
+    }
+    let dup_exp = format!(
+        r#"{{"sub":"u","iss":"https://idp.test","aud":"sse","exp":{},"exp":{}}}"#,
+        NOW - 100,
+        NOW + 600
+    );
+    assert!(
+        check(&raw_token(head, &dup_exp)).is_err(),
+        "a duplicate exp cannot extend a token"
+    );
+}
+
+#[test]
+fn header_shape_tricks_are_refused() {
+    let payload = claims("acme", "VIEWER").to_string();
+    // `kid: null` is "no kid": the HMAC key is the only candidate, so the token verifies.
+    assert!(
+        check(&raw_token(r#"{"alg":"HS256","kid":null}"#, &payload)).is_ok(),
+        "kid null"
+    );
+    for (what, header) in [
+        ("duplicate alg", r#"{"alg":"none","alg":"HS256"}"#),
+        ("alg as a number", r#"{"alg":256}"#),
+        ("no alg", r#"{"typ":"JWT"}"#),
+    ] {
+        assert!(check(&raw_token(header, &payload)).is_err(), "{what}");
+    }
+    // The standard base64 alphabet (with '+', '/' or padding) is not base64url.
+    let good = raw_token(r#"{"alg":"HS256"}"#, &payload);
+    let padded = good.replacen('.', "==.", 1);
+    assert_eq!(check(&padded).unwrap_err(), TokenError::Malformed, "padding");
+    let std_alphabet = good.replace('-', "+").replace('_', "/");
+    if std_alphabet != good {
+        assert!(check(&std_alphabet).is_err(), "standard alphabet");
+    }
+}
