@@ -119,12 +119,20 @@ pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String,
     }
     // One pass over the query; other parameters are skipped without being decoded.
     let max = config.limits.max_channels_per_stream as usize;
+    // Repeats are forgiven (they collapse), but not without bound: each costs a comparison
+    // with every channel already listed.
+    let max_values = max.saturating_mul(4).max(16);
+    let mut values = 0;
     let mut company: Option<std::borrow::Cow<'_, str>> = None;
     let mut channels: Vec<String> = Vec::new();
     for pair in req.query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let is = |name: &str| decode(key) == name;
         if is("channel") {
+            values += 1;
+            if values > max_values {
+                return Err(DenyReason::InvalidChannel("is repeated too often"));
+            }
             let name = decode(value);
             if channels.iter().any(|c| *c == name) {
                 continue;
