@@ -23,10 +23,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::handshakes::HandshakePermit;
 use super::head::{MAX_HEADERS, MAX_HEAD_BYTES};
 use super::reply::Body;
 use super::routes;
+use super::server::HandshakePermit;
 use super::wasm::ConnInfo;
 use crate::config::HostConfig;
 use crate::state::AppState;

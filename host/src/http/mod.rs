@@ -3,7 +3,6 @@
 
 mod edge;
 mod fast;
-mod handshakes;
 mod head;
 mod poll;
 mod prefixed;

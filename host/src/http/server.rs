@@ -7,6 +7,7 @@
 //! `sse-bench --idle 5000`.)
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,10 +22,10 @@ use tokio::time::Instant;
 
 use hyper_util::server::graceful::Watcher;
 
-use super::handshakes::{HandshakePermit, Handshakes};
 use super::prefixed::Prefixed;
 use super::wasm::ConnInfo;
 use super::{fast, head, routes};
+use crate::hub::limits::{ConnectionLimits, Slot};
 use crate::state::AppState;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -105,6 +106,11 @@ struct Start {
 
 type Served = Result<(), hyper::Error>;
 
+/// A connection's place among those still sending their first request, at most
+/// `http.max_handshaking` in all and `http.max_handshaking_per_peer` from one address (so
+/// one client holding silent connections cannot lock everyone else out).
+pub(crate) type HandshakePermit = Slot<IpAddr>;
+
 /// An HTTP/2 connection (h2c with prior knowledge: Envoy's upstream). It is handshaking,
 /// holding `permit`, until its first request; without one by `deadline` it is dropped.
 async fn serve_h2(
@@ -180,7 +186,9 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     let http = &state.config.http;
     // Connections that have not sent a whole first request head yet: each holds a permit
     // until it has, so silent or trickling clients cannot pile up without bound.
-    let handshakes = Handshakes::new(http.max_handshaking, http.max_handshaking_per_peer);
+    let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let handshakes =
+        ConnectionLimits::<IpAddr>::new(as_u32(http.max_handshaking_per_peer), as_u32(http.max_handshaking));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -194,7 +202,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                         continue;
                     }
                 };
-                let Some(permit) = handshakes.admit(peer.ip()) else {
+                let Ok(permit) = handshakes.acquire(&peer.ip()) else {
                     tracing::debug!(%peer, "too many connections without a request yet: closed");
                     continue;
                 };

@@ -111,7 +111,7 @@ impl Hub {
 
     /// This host's open streams per company (the truth a cluster-wide count is synced to).
     pub(crate) fn connections_by_company(&self) -> std::collections::HashMap<String, u32> {
-        self.inner.limits.by_company()
+        self.inner.limits.by_key()
     }
 
     /// Counts a `reset` a backend sent to a stream of `company` (too old, restarted,

@@ -10,7 +10,9 @@
 //! its own memory; with Redis it is also the node's truth the cluster-wide count is
 //! rebuilt from. The two use the same limit from the same policy.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -18,7 +20,7 @@ use parking_lot::Mutex;
 /// Which limit refused a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
-    /// The company is at its limit.
+    /// The company (the key) is at its limit.
     #[error("too many connections for this company")]
     Company,
     /// The host is at its total limit.
@@ -26,81 +28,91 @@ pub enum LimitError {
     Total,
 }
 
-/// Per-company and total connection counters.
+/// Counters with a limit per key and one in all: per company and per host for streams
+/// (the default key), per peer address and per host for connections still sending their
+/// first request (`http::server`).
 #[derive(Debug, Clone)]
-pub struct ConnectionLimits {
-    inner: Arc<Inner>,
+pub struct ConnectionLimits<K = String> {
+    inner: Arc<Inner<K>>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    per_company: u32,
+struct Inner<K> {
+    per_key: u32,
     total: u32,
-    counts: Mutex<Counts>,
+    counts: Mutex<Counts<K>>,
 }
 
-#[derive(Debug, Default)]
-struct Counts {
-    total: u32,
-    by_company: HashMap<String, u32>,
-}
-
-/// A held connection slot; dropping it returns the slot.
 #[derive(Debug)]
-pub struct Slot {
-    inner: Arc<Inner>,
-    company: String,
+struct Counts<K> {
+    total: u32,
+    by_key: HashMap<K, u32>,
 }
 
-impl ConnectionLimits {
-    /// Limits of `per_company` streams per company and `total` streams in all.
-    pub fn new(per_company: u32, total: u32) -> Self {
+/// A held slot; dropping it returns the slot.
+#[derive(Debug)]
+pub struct Slot<K: Hash + Eq = String> {
+    inner: Arc<Inner<K>>,
+    key: K,
+}
+
+impl<K: Hash + Eq + Clone> ConnectionLimits<K> {
+    /// Limits of `per_key` slots per key and `total` slots in all.
+    pub fn new(per_key: u32, total: u32) -> Self {
         Self {
             inner: Arc::new(Inner {
-                per_company,
+                per_key,
                 total,
-                counts: Mutex::default(),
+                counts: Mutex::new(Counts {
+                    total: 0,
+                    by_key: HashMap::new(),
+                }),
             }),
         }
     }
 
-    /// Takes a slot for `company`, or says which limit is reached.
-    pub fn acquire(&self, company: &str) -> Result<Slot, LimitError> {
+    /// Takes a slot for `key`, or says which limit is reached.
+    pub fn acquire<Q>(&self, key: &Q) -> Result<Slot<K>, LimitError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let mut c = self.inner.counts.lock();
         if c.total >= self.inner.total {
             return Err(LimitError::Total);
         }
-        let n = c.by_company.get(company).copied().unwrap_or(0);
-        if n >= self.inner.per_company {
+        let n = c.by_key.get(key).copied().unwrap_or(0);
+        if n >= self.inner.per_key {
             return Err(LimitError::Company);
         }
+        let key = key.to_owned();
         c.total += 1;
-        c.by_company.insert(company.to_owned(), n + 1);
+        c.by_key.insert(key.clone(), n + 1);
         Ok(Slot {
             inner: self.inner.clone(),
-            company: company.to_owned(),
+            key,
         })
     }
 
-    /// Streams open now.
+    /// Slots held now.
     pub fn total(&self) -> u32 {
         self.inner.counts.lock().total
     }
 
-    /// Streams open now, per company.
-    pub fn by_company(&self) -> HashMap<String, u32> {
-        self.inner.counts.lock().by_company.clone()
+    /// Slots held now, per key.
+    pub fn by_key(&self) -> HashMap<K, u32> {
+        self.inner.counts.lock().by_key.clone()
     }
 }
 
-impl Drop for Slot {
+impl<K: Hash + Eq> Drop for Slot<K> {
     fn drop(&mut self) {
         let mut c = self.inner.counts.lock();
         c.total -= 1;
-        if let Some(n) = c.by_company.get_mut(&self.company) {
+        if let Some(n) = c.by_key.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                c.by_company.remove(&self.company);
+                c.by_key.remove(&self.key);
             }
         }
     }
@@ -121,5 +133,21 @@ mod tests {
         drop(a1);
         let _a3 = limits.acquire("a").unwrap();
         assert_eq!(limits.total(), 3);
+    }
+
+    #[test]
+    fn any_key_works_the_same() {
+        let peers = ConnectionLimits::<std::net::IpAddr>::new(2, 4);
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let a1 = peers.acquire(&a).unwrap();
+        let _a2 = peers.acquire(&a).unwrap();
+        assert_eq!(peers.acquire(&a).unwrap_err(), LimitError::Company, "a's share is full");
+        let _b = [peers.acquire(&b).unwrap(), peers.acquire(&b).unwrap()];
+        assert_eq!(
+            peers.acquire(&"10.0.0.3".parse().unwrap()).unwrap_err(),
+            LimitError::Total
+        );
+        drop(a1);
+        assert!(peers.acquire(&a).is_ok(), "a place freed is a place again");
     }
 }

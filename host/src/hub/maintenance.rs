@@ -83,7 +83,7 @@ impl Hub {
             connections_by_company: self
                 .inner
                 .limits
-                .by_company()
+                .by_key()
                 .into_iter()
                 .map(|(k, v)| (k, u64::from(v)))
                 .collect(),
@@ -101,7 +101,7 @@ impl Hub {
     /// The same numbers for one company only (its admins): its connections, channels,
     /// history and counters, nothing of any other company.
     pub fn company_stats(&self, name: &str) -> StatsSnapshot {
-        let connections = self.inner.limits.by_company().get(name).copied().map_or(0, u64::from);
+        let connections = self.inner.limits.by_key().get(name).copied().map_or(0, u64::from);
         let company = self.inner.companies.lock().get(name).cloned();
         let mut snapshot = StatsSnapshot {
             total_connections: connections,
