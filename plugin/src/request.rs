@@ -184,8 +184,13 @@ impl HttpContext for FilterRequest {
             .get_current_time()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let authorization = headers
+            .0
+            .iter()
+            .filter(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.as_slice());
         let req = Request::new(&method, &path)
-            .with_authorization(headers.bytes("authorization"))
+            .with_authorization_values(authorization)
             .with_cookie(cookie.as_deref().map(str::as_bytes))
             .with_content_type(headers.bytes("content-type"));
         let grant = match decide(&config, &req, now) {

@@ -34,7 +34,7 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, 
     let cookies: Vec<&[u8]> = req.headers().get_all(COOKIE).iter().map(|v| v.as_bytes()).collect();
     let cookie = cookies.join(&b"; "[..]);
     let view = PolicyRequest::new(method, target)
-        .with_authorization(req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
+        .with_authorization_values(req.headers().get_all(AUTHORIZATION).iter().map(|v| v.as_bytes()))
         .with_cookie((!cookie.is_empty()).then_some(cookie.as_slice()))
         .with_content_type(req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()));
     match state.config.edge {

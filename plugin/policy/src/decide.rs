@@ -61,6 +61,9 @@ fn decide_inner(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Result<Gr
     if matches!(route, Route::Other | Route::Preflight | Route::TestBroadcast) {
         return Ok(open);
     }
+    if req.authorization_repeated {
+        return Err(DenyReason::InvalidRequest("Authorization is sent more than once"));
+    }
     let ambient = matches!(route, Route::Stream | Route::Poll);
     let (token, source) = find_token(&config.tokens, req, ambient).ok_or(DenyReason::Token(TokenError::Missing))?;
     let claims = jwt::verify(&token, &config.jwt, now).map_err(DenyReason::Token)?;

@@ -19,6 +19,9 @@ pub struct Request<'a> {
     pub cookie: Option<&'a [u8]>,
     /// The `Content-Type` header value, if any (publishes must be JSON).
     pub content_type: Option<&'a [u8]>,
+    /// `Authorization` was sent more than once. Edges and proxies disagree on which copy
+    /// counts (the first, the last, both joined), so a route that reads tokens refuses it.
+    pub authorization_repeated: bool,
 }
 
 impl<'a> Request<'a> {
@@ -32,12 +35,21 @@ impl<'a> Request<'a> {
             authorization: None,
             cookie: None,
             content_type: None,
+            authorization_repeated: false,
         }
     }
 
     /// Adds the `Authorization` header.
     pub fn with_authorization(mut self, value: Option<&'a [u8]>) -> Self {
         self.authorization = value;
+        self
+    }
+
+    /// Adds every `Authorization` header value, in order: the first is the header, and
+    /// more than one marks the request (see [`Request::authorization_repeated`]).
+    pub fn with_authorization_values(mut self, mut values: impl Iterator<Item = &'a [u8]>) -> Self {
+        self.authorization = values.next();
+        self.authorization_repeated = values.next().is_some();
         self
     }
 

@@ -223,3 +223,32 @@ async fn a_preflight_from_another_site_is_answered_without_granting_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_repeated_authorization_header_is_refused_alike_on_every_edge() {
+    let native = TestHost::start().await;
+    let wasm = TestHost::start_with(wasm_config()).await;
+    for host in [&native, &wasm] {
+        let res = host
+            .client
+            .get(host.url("/sse/stream?companyId=acme&channel=dashboard-updates"))
+            .header("authorization", format!("Bearer {}", token("acme", "VIEWER")))
+            .header("authorization", format!("Bearer {}", token("globex", "SUPER_ADMIN")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "INVALID_REQUEST");
+        let health = host
+            .client
+            .get(host.url("/healthz"))
+            .header("authorization", "a")
+            .header("authorization", "b");
+        assert_eq!(
+            health.send().await.unwrap().status(),
+            200,
+            "routes without tokens do not care"
+        );
+    }
+}
