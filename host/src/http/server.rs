@@ -97,6 +97,8 @@ async fn sniff(stream: &mut TcpStream, stream_start: &[u8], deadline: Instant) -
 /// What a connection's task starts with.
 struct Start {
     stream: TcpStream,
+    /// What a fast-path request starts with (`fast::stream_start`), made once.
+    stream_start: Arc<[u8]>,
     state: Arc<AppState>,
     conn: ConnInfo,
     permit: HandshakePermit,
@@ -187,6 +189,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     // Connections that have not sent a whole first request head yet: each holds a permit
     // until it has, so silent or trickling clients cannot pile up without bound.
     let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let stream_start: Arc<[u8]> = fast::stream_start(&state.config).into();
     let handshakes =
         ConnectionLimits::<IpAddr>::new(as_u32(http.max_handshaking_per_peer), as_u32(http.max_handshaking));
     tokio::pin!(shutdown);
@@ -212,6 +215,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                 // captures for its whole life (hours, for a stream), even once moved on.
                 let start = Box::new(Start {
                     stream,
+                    stream_start: stream_start.clone(),
                     state: state.clone(),
                     conn: ConnInfo { peer, id: next_conn_id },
                     permit,
@@ -221,9 +225,8 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                 // hyper's connection futures are boxed so the task, sized by its largest
                 // state, stays small for fast-path streams.
                 let fut = async move {
-                    let Start { mut stream, state, conn, permit, watcher, fast_done } = *start;
+                    let Start { mut stream, stream_start, state, conn, permit, watcher, fast_done } = *start;
                     let deadline = Instant::now() + state.config.http.head_timeout;
-                    let stream_start = fast::stream_start(&state.config);
                     let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
                         return;
                     };

@@ -38,10 +38,6 @@ pub(crate) enum Counter {
 }
 
 impl Counters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Relaxed);
-    }
-
     /// Adds `n` to `which`.
     pub(crate) fn bump(&self, which: Counter, n: u64) {
         if n == 0 {
@@ -56,7 +52,7 @@ impl Counters {
             Counter::SlowConsumerDrops => &self.slow_consumer_drops,
             Counter::PollRequests => &self.poll_requests,
         };
-        Self::add(counter, n);
+        counter.fetch_add(n, Relaxed);
     }
 
     fn get(counter: &AtomicU64) -> u64 {

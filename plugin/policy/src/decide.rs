@@ -120,7 +120,7 @@ pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String,
     if req.query.len() > MAX_QUERY_BYTES {
         return Err(DenyReason::InvalidRequest("query string is too long"));
     }
-    // One pass over the query; other parameters are skipped without being decoded.
+    // One pass over the query (form_urlencoded borrows what needs no decoding).
     let max = config.limits.max_channels_per_stream as usize;
     // Repeats are forgiven (they collapse), but not without bound: each costs a comparison
     // with every channel already listed.
@@ -128,15 +128,13 @@ pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String,
     let mut values = 0;
     let mut company: Option<std::borrow::Cow<'_, str>> = None;
     let mut channels: Vec<String> = Vec::new();
-    for pair in req.query.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let is = |name: &str| decode(key) == name;
-        if is("channel") {
+    for (key, value) in form_urlencoded::parse(req.query.as_bytes()) {
+        if key == "channel" {
             values += 1;
             if values > max_values {
                 return Err(DenyReason::InvalidChannel("is repeated too often"));
             }
-            let name = decode(value);
+            let name = value;
             if channels.iter().any(|c| *c == name) {
                 continue;
             }
@@ -146,11 +144,11 @@ pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String,
                 ));
             }
             channels.push(name.into_owned());
-        } else if is("companyId") {
+        } else if key == "companyId" {
             if company.is_some() {
                 return Err(DenyReason::InvalidCompanyId); // repeated: which one is meant?
             }
-            company = Some(decode(value));
+            company = Some(value);
         }
     }
     let Some(company) = company.filter(|c| config.is_valid_company_id(c)) else {
@@ -180,20 +178,6 @@ pub fn check_content_type(route: Route, content_type: Option<&[u8]>) -> Result<(
         Some(t) if t.eq_ignore_ascii_case("application/json") => Ok(()),
         _ => Err(DenyReason::UnsupportedMediaType),
     }
-}
-
-/// One query key or value, decoded as `application/x-www-form-urlencoded` does (`+` is
-/// a space, then percent-decoding, invalid UTF-8 replaced), borrowed when plain.
-fn decode(raw: &str) -> std::borrow::Cow<'_, str> {
-    if !raw.contains(['%', '+']) {
-        return std::borrow::Cow::Borrowed(raw);
-    }
-    let spaced = raw.replace('+', " ");
-    std::borrow::Cow::Owned(
-        percent_encoding::percent_decode_str(&spaced)
-            .decode_utf8_lossy()
-            .into_owned(),
-    )
 }
 
 /// Whether `identity` may publish to `company`: its own company, or any as super-admin.

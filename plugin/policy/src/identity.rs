@@ -71,13 +71,9 @@ fn encode_list(items: &[String]) -> String {
     items.iter().map(|i| encode(i)).collect::<Vec<_>>().join(",")
 }
 
-/// One identity header value as the edge encoded it, decoded (for readers of a single
-/// header that do not verify the signature themselves, such as slot bookkeeping).
+/// One identity header value as the edge encoded it, decoded (also for readers of a
+/// single header that do not verify the signature themselves, such as slot bookkeeping).
 pub fn decode_value(value: &str) -> Result<String, EdgeAuthError> {
-    decode(value)
-}
-
-fn decode(value: &str) -> Result<String, EdgeAuthError> {
     percent_decode_str(value)
         .decode_utf8()
         .map(std::borrow::Cow::into_owned)
@@ -85,7 +81,7 @@ fn decode(value: &str) -> Result<String, EdgeAuthError> {
 }
 
 fn decode_list(value: &str) -> Result<Vec<String>, EdgeAuthError> {
-    value.split(',').filter(|x| !x.is_empty()).map(decode).collect()
+    value.split(',').filter(|x| !x.is_empty()).map(decode_value).collect()
 }
 
 struct Fields<'a> {
@@ -198,8 +194,8 @@ pub fn verify<'h>(
     let roles = decode_list(fields.roles)?;
     let super_admin = roles.iter().any(|r| config.roles.super_admin.contains(r));
     let identity = Identity {
-        subject: decode(fields.subject)?,
-        company: decode(fields.company)?,
+        subject: decode_value(fields.subject)?,
+        company: decode_value(fields.company)?,
         roles,
         expires_at,
         super_admin,

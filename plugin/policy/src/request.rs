@@ -65,14 +65,9 @@ impl<'a> Request<'a> {
         self
     }
 
-    /// Values of query parameter `name`, percent-decoded, in order.
-    pub fn query_values(&self, name: &str) -> Vec<String> {
-        self.query_iter(name).map(std::borrow::Cow::into_owned).collect()
-    }
-
     /// Values of query parameter `name`, percent-decoded, in order, decoded one at a time
     /// (a caller that stops early does no more work).
-    pub fn query_iter<'n>(&self, name: &'n str) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + 'n
+    pub fn query_values<'n>(&self, name: &'n str) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + 'n
     where
         'a: 'n,
     {
@@ -121,8 +116,8 @@ pub fn find_token(sources: &TokenSources, req: &Request<'_>, ambient: bool) -> O
         }
     }
     if let Some(name) = &sources.query_param {
-        if let Some(token) = req.query_values(name).into_iter().next() {
-            return Some((token, TokenSource::Query));
+        if let Some(token) = req.query_values(name).next() {
+            return Some((token.into_owned(), TokenSource::Query));
         }
     }
     None
