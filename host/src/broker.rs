@@ -129,8 +129,12 @@ impl Broker {
             .await
     }
 
-    /// The host's numbers, every company and the backend: `/metrics`, and `/sse/stats`
-    /// for super-admins.
+    /// The host's connections, channels, history and counters (`/metrics`).
+    pub fn hub_stats(&self) -> StatsSnapshot {
+        self.hub.stats()
+    }
+
+    /// The host's numbers, every company and the backend: `/sse/stats` for super-admins.
     pub fn stats(&self) -> Stats {
         Stats {
             hub: self.hub.stats(),

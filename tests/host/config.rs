@@ -27,8 +27,16 @@ fn the_shipped_example_runs_only_with_secrets_from_the_environment() {
         stderr.contains("SSE_JWT_SECRET") && stderr.contains("SSE_EDGE_SECRET"),
         "{stderr}"
     );
-    let (code, stderr) = check_example(&[("SSE_JWT_SECRET", "placeholder"), ("SSE_EDGE_SECRET", "x")]);
+    let (code, stderr) = check_example(&[("SSE_JWT_SECRET", "tiny-jwt-secret"), ("SSE_EDGE_SECRET", "tiny-edge")]);
     assert_eq!(code, Some(78), "short secrets: {stderr}");
+    assert!(
+        stderr.contains("jwt.hmac_secret") && stderr.contains("edge.secret"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("tiny-"),
+        "a refused secret is not echoed either: {stderr}"
+    );
     let jwt = "jwt-secret-from-the-environment-0123456789";
     let edge = "edge-secret-from-the-environment-\"quoted\"-0123";
     let (code, stderr) = check_example(&[("SSE_JWT_SECRET", jwt), ("SSE_EDGE_SECRET", edge)]);

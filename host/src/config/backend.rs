@@ -62,24 +62,23 @@ impl RedisFile {
         if kind == BackendKind::Memory {
             return BackendSettings::Memory;
         }
-        let mut check = |ok: bool, msg: &str| p.check(ok, msg);
-        check(
+        p.check(
             self.url.starts_with("redis://") || self.url.starts_with("rediss://"),
             "redis.url: must start with redis:// (give --redis redis://HOST:PORT)",
         );
-        check(
+        p.check(
             !self.key_prefix.is_empty() && !self.key_prefix.contains(['{', '}', ' ']),
             "redis.key_prefix: must be non-empty, without braces or spaces",
         );
-        check(
+        p.check(
             (2..=3600).contains(&self.lease_ttl_secs),
             "redis.lease_ttl_secs: must be 2-3600",
         );
-        check(
+        p.check(
             (10..=60_000).contains(&self.block_ms),
             "redis.block_ms: must be 10-60000",
         );
-        check(
+        p.check(
             (1..=100_000).contains(&self.read_count),
             "redis.read_count: must be 1-100000",
         );

@@ -59,20 +59,15 @@ pub(crate) async fn handle<B: RequestBody>(
 /// another site can make the browser resolve its own name to 127.0.0.1 (DNS rebinding)
 /// and then read the dev host as same-origin; its `Host` still names that site.
 fn dev_host_allowed<B>(req: &Request<B>) -> bool {
-    let host = req.uri().host().map(str::to_owned).or_else(|| {
-        req.headers()
-            .get("host")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    });
-    let Some(host) = host else {
+    let from_header = || {
+        let value = req.headers().get("host")?.to_str().ok()?;
+        value.parse::<hyper::http::uri::Authority>().ok()
+    };
+    let Some(authority) = req.uri().authority().cloned().or_else(from_header) else {
         return false; // no readable Host: nothing to vouch for it
     };
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host.as_str(), |(name, _port)| name),
-    };
     // An address is never a rebinding: only names can be re-pointed.
+    let name = authority.host().trim_start_matches('[').trim_end_matches(']');
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
@@ -85,7 +80,7 @@ async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option
         (&Method::GET, "/metrics") => reply::text(
             200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            state.metrics.render(&state.broker.stats().hub, state.edge.as_ref()),
+            state.metrics.render(&state.broker.hub_stats(), state.edge.as_ref()),
         ),
         (&Method::GET, "/") => web::file("index.html").expect("index.html is compiled in"),
         (&Method::GET, "/dev/token") => web::dev_token(state, &req)

@@ -99,6 +99,15 @@ impl<K: Hash + Eq + Clone> ConnectionLimits<K> {
         self.inner.counts.lock().total
     }
 
+    /// Slots held now by `key`.
+    pub fn count<Q>(&self, key: &Q) -> u32
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.counts.lock().by_key.get(key).copied().unwrap_or(0)
+    }
+
     /// Slots held now, per key.
     pub fn by_key(&self) -> HashMap<K, u32> {
         self.inner.counts.lock().by_key.clone()

@@ -101,7 +101,7 @@ impl Hub {
     /// The same numbers for one company only (its admins): its connections, channels,
     /// history and counters, nothing of any other company.
     pub fn company_stats(&self, name: &str) -> StatsSnapshot {
-        let connections = self.inner.limits.by_key().get(name).copied().map_or(0, u64::from);
+        let connections = u64::from(self.inner.limits.count(name));
         let company = self.inner.companies.lock().get(name).cloned();
         let mut snapshot = StatsSnapshot {
             total_connections: connections,
