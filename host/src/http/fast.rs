@@ -65,7 +65,7 @@ pub(crate) async fn serve(mut stream: TcpStream, opening: Box<Opening>) {
         seen,
         permit,
         deadline,
-    } = *opening;
+    } = super::unbox(opening);
     // The request phase's futures are boxed: the task that stays alive for the stream is
     // sized by its largest state, and routing (edge filters, publish, poll) is big.
     let head = tokio::time::timeout_at(deadline, Box::pin(read_head(&mut stream, seen))).await;

@@ -225,7 +225,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                 // hyper's connection futures are boxed so the task, sized by its largest
                 // state, stays small for fast-path streams.
                 let fut = async move {
-                    let Start { mut stream, stream_start, state, conn, permit, watcher, fast_done } = *start;
+                    let Start { mut stream, stream_start, state, conn, permit, watcher, fast_done } = super::unbox(start);
                     let deadline = Instant::now() + state.config.http.head_timeout;
                     let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
                         return;
