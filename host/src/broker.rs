@@ -104,29 +104,14 @@ impl Broker {
     }
 
     /// Answers a poll (long-polling when `req.wait` is not zero, unless draining), with
-    /// the stream's IDs. A long poll holds a connection slot of its company while it
-    /// waits, like a stream: one token cannot park thousands of waiters that every
-    /// publish must wake.
+    /// the stream's IDs. A poll that waits holds a connection slot of its company while
+    /// it does, like a stream (the backend takes it: with Redis, cluster-wide).
     pub async fn poll(&self, mut req: PollRequest<'_>) -> Result<PollOutcome, BackendError> {
         self.hub.count_poll(req.company);
         if self.is_draining() {
             req.wait = std::time::Duration::ZERO;
         }
-        let wait = std::mem::take(&mut req.wait);
-        let now = self.backend.poll(req).await?;
-        if wait.is_zero() || !now.events.is_empty() || now.reset {
-            return Ok(now);
-        }
-        // Nothing yet: wait from the head just seen, holding a slot (this host's count).
-        let _slot = self.hub.acquire_slot(req.company)?;
-        let since = now.next;
-        self.backend
-            .poll(PollRequest {
-                since: Some(&since),
-                wait,
-                ..req
-            })
-            .await
+        self.backend.poll(req).await
     }
 
     /// The host's connections, channels, history and counters (`/metrics`).

@@ -41,6 +41,8 @@ pub mod config;
 pub mod dev;
 pub mod edge;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod http;
 pub mod hub;
 pub mod metrics;

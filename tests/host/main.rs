@@ -7,6 +7,7 @@ mod config;
 mod edge_envoy;
 mod edge_wasm;
 mod fast_path;
+mod fuzz_twins;
 mod heartbeat;
 mod isolation;
 mod limits;

@@ -165,3 +165,58 @@ async fn subscribers_joining_during_a_publish_storm_get_every_later_event_once_i
         );
     }
 }
+
+#[tokio::test]
+async fn long_polls_hold_connection_slots_across_nodes() {
+    // The test policy allows 5 streams per company; a waiting poll counts as one.
+    let (redis, a, b) = crate::two_nodes().await;
+    let viewer = token("acme", "VIEWER");
+    let url = a.url("/sse/poll?companyId=acme&channel=dashboard-updates&wait=30");
+    let waiting: Vec<_> = (0..5)
+        .map(|_| {
+            let (client, url, viewer) = (a.client.clone(), url.clone(), viewer.clone());
+            tokio::spawn(async move { client.get(url).bearer_auth(viewer).send().await.unwrap() })
+        })
+        .collect();
+    // Each waiter takes its slot on A, then its share of the cluster-wide count in
+    // Redis (what every node's acquire script sums).
+    let counted = "local t = 0 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do t = t + tonumber(v) end return t";
+    let deadline = tokio::time::Instant::now() + sse_tests::PATIENCE;
+    while redis.command(&["EVAL", counted, "1", "sse:{acme}:conns"]).await != ":5\r\n" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A's long polls never counted in Redis"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let res = b.open_stream(&viewer, "acme", &BOTH[..1], None).await;
+    assert_eq!(res.status(), 429, "B counts A's five waiting polls");
+    drop(res);
+    let id = b.publish("acme", "dashboard-updates", "x", serde_json::json!(1)).await;
+    for w in waiting {
+        let body: serde_json::Value = w.await.unwrap().json().await.unwrap();
+        assert_eq!(body["events"][0]["id"], id.as_str(), "each waiter woke with the event");
+    }
+    // Answered polls give their slots back, here and in Redis (the release is written
+    // as the waiter ends, so the last ones may take a moment): five streams fit again.
+    let deadline = tokio::time::Instant::now() + sse_tests::PATIENCE;
+    let mut held = Vec::new();
+    for node in [&a, &a, &b, &b, &b] {
+        loop {
+            let res = node.open_stream(&viewer, "acme", &BOTH[..1], None).await;
+            if res.status() == 200 {
+                held.push(res);
+                break;
+            }
+            assert_eq!(res.status(), 429);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the long polls' slots never came back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let sixth = b.open_stream(&viewer, "acme", &BOTH[..1], None).await;
+    assert_eq!(sixth.status(), 429, "and the limit still holds");
+    drop(held);
+}

@@ -42,7 +42,7 @@ impl Backend for MemoryBackend {
             } else {
                 self.hub
                     .poll_wait(req.company, req.channels, req.since, req.limit, req.wait)
-                    .await
+                    .await?
             })
         })
     }

@@ -64,7 +64,8 @@ pub struct PollRequest<'a> {
     pub since: Option<&'a str>,
     /// Most events to return.
     pub limit: usize,
-    /// Long-poll: wait up to this long when nothing is new.
+    /// Long-poll: wait up to this long when nothing is new, holding a connection slot of
+    /// the company while waiting (refused with `TooManyConnections` when none is free).
     pub wait: Duration,
 }
 
@@ -80,7 +81,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Opens a subscription: the replay (or `reset`) after `resume`, then live events.
     fn subscribe<'a>(&'a self, req: StreamRequest<'a>) -> BoxFuture<'a, Result<Subscription, BackendError>>;
 
-    /// Answers a poll with the same cursors as streams.
+    /// Answers a poll with the same cursors as streams; a poll that waits holds a slot.
     fn poll<'a>(&'a self, req: PollRequest<'a>) -> BoxFuture<'a, Result<PollOutcome, BackendError>>;
 
     /// What `/sse/stats` shows under `backend`.

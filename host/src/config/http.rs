@@ -1,4 +1,5 @@
-//! The `[http]` table: how long and how many connections may take to send a request.
+//! The `[http]` table: how long and how many connections may take to send a request, and
+//! the bounds of HTTP/2 connections.
 
 use std::time::Duration;
 
@@ -17,6 +18,11 @@ pub struct HttpSettings {
     pub max_handshaking: usize,
     /// The same, from one IP address: one client cannot take every place.
     pub max_handshaking_per_peer: usize,
+    /// Streams one HTTP/2 connection may have open at once (its SETTINGS); a peer that
+    /// needs more opens another connection (Envoy does), each counted and bounded.
+    pub h2_max_concurrent_streams: u32,
+    /// An HTTP/2 connection with no open stream for this long is closed with GOAWAY.
+    pub h2_idle_timeout: Duration,
 }
 
 /// The `[http]` defaults, defined once here.
@@ -26,6 +32,8 @@ impl Default for HttpSettings {
             head_timeout: Duration::from_secs(30),
             max_handshaking: 4096,
             max_handshaking_per_peer: 256,
+            h2_max_concurrent_streams: 1000,
+            h2_idle_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -40,6 +48,10 @@ pub struct HttpFile {
     pub max_handshaking: usize,
     /// The same, from one IP address.
     pub max_handshaking_per_peer: usize,
+    /// Streams one HTTP/2 connection may have open at once.
+    pub h2_max_concurrent_streams: u32,
+    /// Seconds an HTTP/2 connection may stay without an open stream.
+    pub h2_idle_timeout_secs: u64,
 }
 
 impl Default for HttpFile {
@@ -49,6 +61,8 @@ impl Default for HttpFile {
             head_timeout_secs: h.head_timeout.as_secs(),
             max_handshaking: h.max_handshaking,
             max_handshaking_per_peer: h.max_handshaking_per_peer,
+            h2_max_concurrent_streams: h.h2_max_concurrent_streams,
+            h2_idle_timeout_secs: h.h2_idle_timeout.as_secs(),
         }
     }
 }
@@ -67,6 +81,14 @@ impl HttpFile {
             (1..=self.max_handshaking.max(1)).contains(&self.max_handshaking_per_peer),
             "http.max_handshaking_per_peer: must be 1-max_handshaking",
         );
+        p.check(
+            (1..=100_000).contains(&self.h2_max_concurrent_streams),
+            "http.h2_max_concurrent_streams: must be 1-100000",
+        );
+        p.check(
+            (1..=86_400).contains(&self.h2_idle_timeout_secs),
+            "http.h2_idle_timeout_secs: must be 1-86400",
+        );
     }
 
     pub(super) fn settings(&self) -> HttpSettings {
@@ -74,6 +96,8 @@ impl HttpFile {
             head_timeout: Duration::from_secs(self.head_timeout_secs),
             max_handshaking: self.max_handshaking,
             max_handshaking_per_peer: self.max_handshaking_per_peer,
+            h2_max_concurrent_streams: self.h2_max_concurrent_streams,
+            h2_idle_timeout: Duration::from_secs(self.h2_idle_timeout_secs),
         }
     }
 }

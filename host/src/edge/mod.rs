@@ -19,6 +19,8 @@
 
 mod abi;
 mod engine;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz;
 mod memory;
 mod plugin;
 mod shared;

@@ -110,20 +110,48 @@ async fn read_head(stream: &mut TcpStream, seen: Vec<u8>) -> Result<Request<Empt
             }
         }
         read_first = true;
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => return build(&parsed),
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => continue,
-            Ok(httparse::Status::Partial) => return Err("431 Request Header Fields Too Large"),
-            Err(httparse::Error::TooManyHeaders) => return Err("431 Request Header Fields Too Large"),
-            Err(_) => return Err("400 Bad Request"),
+        match parse_head(&buf) {
+            Head::Complete(req) => return Ok(req),
+            Head::Partial => continue,
+            Head::Refused(status) => return Err(status),
         }
+    }
+}
+
+/// What the bytes of a request head read so far amount to.
+#[allow(clippy::large_enum_variant)] // returned once per head and unpacked at once; boxing costs an allocation
+pub(crate) enum Head {
+    /// A whole head: the request, without a body.
+    Complete(Request<Empty<Bytes>>),
+    /// Not all there yet, and still under the size limit: read more.
+    Partial,
+    /// Refused with this status line (malformed, too large, too many headers).
+    Refused(&'static str),
+}
+
+/// Parses the head in `buf` (no I/O: the fuzz target drives this directly).
+pub(crate) fn parse_head(buf: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => match build(&parsed) {
+            Ok(req) => Head::Complete(req),
+            Err(status) => Head::Refused(status),
+        },
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => Head::Partial,
+        Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+            Head::Refused("431 Request Header Fields Too Large")
+        }
+        Err(_) => Head::Refused("400 Bad Request"),
     }
 }
 
 fn build(parsed: &httparse::Request<'_, '_>) -> Result<Request<Empty<Bytes>>, &'static str> {
     let bad = "400 Bad Request";
+    // The sniffing only sends `GET` here; anything else would be served as a GET.
+    if parsed.method != Some("GET") {
+        return Err(bad);
+    }
     let uri: Uri = parsed.path.ok_or(bad)?.parse().map_err(|_| bad)?;
     let mut req = Request::new(Empty::new());
     *req.method_mut() = Method::GET;

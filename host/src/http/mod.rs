@@ -3,6 +3,7 @@
 
 mod edge;
 mod fast;
+mod h2;
 mod head;
 mod poll;
 mod prefixed;
@@ -14,9 +15,16 @@ mod stream;
 mod wasm;
 mod web;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use {
+    fast::{parse_head, Head},
+    head::MAX_HEAD_BYTES,
+};
+
 /// Moves a value out of its box and frees the box at once. Inside an async block,
 /// `let v = *boxed;` frees the allocation only when `boxed` goes out of scope, which for
 /// a stream's task is when the stream ends: every byte kept per idle stream counts.
+#[allow(clippy::boxed_local)] // taking the box is the point: it is freed on return
 fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }

@@ -11,27 +11,25 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use hyper_util::server::graceful::Watcher;
 
 use super::prefixed::Prefixed;
 use super::wasm::ConnInfo;
-use super::{fast, head, routes};
+use super::{fast, h2, head, routes};
 use crate::hub::limits::{ConnectionLimits, Slot};
 use crate::state::AppState;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// How often an HTTP/2 connection is pinged, and how long the answer may take.
-const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
-const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What a new connection speaks, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +100,13 @@ struct Start {
     state: Arc<AppState>,
     conn: ConnInfo,
     permit: HandshakePermit,
+    /// HTTP/1 connections served by hyper are watched by its graceful shutdown.
     watcher: Watcher,
-    fast_done: tokio::sync::mpsc::Sender<()>,
+    /// Becomes true at shutdown (for HTTP/2 connections, which close themselves).
+    closing: watch::Receiver<bool>,
+    /// Fast-path streams and HTTP/2 connections hold a clone until they end; shutdown
+    /// waits for every clone.
+    done: mpsc::Sender<()>,
 }
 
 type Served = Result<(), hyper::Error>;
@@ -112,45 +115,6 @@ type Served = Result<(), hyper::Error>;
 /// `http.max_handshaking` in all and `http.max_handshaking_per_peer` from one address (so
 /// one client holding silent connections cannot lock everyone else out).
 pub(crate) type HandshakePermit = Slot<IpAddr>;
-
-/// An HTTP/2 connection (h2c with prior knowledge: Envoy's upstream). It is handshaking,
-/// holding `permit`, until its first request; without one by `deadline` it is dropped.
-async fn serve_h2(
-    stream: TcpStream,
-    seen: Vec<u8>,
-    state: Arc<AppState>,
-    conn: ConnInfo,
-    deadline: Instant,
-    permit: HandshakePermit,
-    watcher: Watcher,
-) -> Served {
-    let permit = Arc::new(Mutex::new(Some(permit)));
-    let first = permit.clone();
-    // Boxed: each HTTP/2 stream is a task sized by this future, and it is only needed
-    // until the response head exists.
-    let service = service_fn(move |req| {
-        drop(first.lock().take());
-        Box::pin(routes::handle(state.clone(), req, conn))
-    });
-    let mut builder = http2::Builder::new(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(10_000)
-        // A peer that stops answering pings is gone: free its streams.
-        .keep_alive_interval(Some(H2_PING_INTERVAL))
-        .keep_alive_timeout(H2_PING_TIMEOUT);
-    let io = TokioIo::new(Prefixed::new(seen, stream));
-    let mut connection = Box::pin(watcher.watch(builder.serve_connection(io, service)));
-    tokio::select! {
-        result = &mut connection => result,
-        () = tokio::time::sleep_until(deadline) => {
-            if permit.lock().is_some() {
-                return Ok(()); // no request by the deadline: dropped, like HTTP/1
-            }
-            connection.await
-        }
-    }
-}
 
 /// An HTTP/1 connection served by hyper; handshaking, holding `permit`, until its first
 /// request head is complete (hyper's header timeout ends it otherwise).
@@ -182,8 +146,10 @@ async fn serve_http1(
 /// finish and waits up to the configured grace period.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
-    // Fast-path streams hold a clone; shutdown waits until every clone is gone.
-    let (fast_tracker, mut fast_streams) = tokio::sync::mpsc::channel::<()>(1);
+    // Fast-path streams and HTTP/2 connections hold a clone; shutdown waits until every
+    // clone is gone.
+    let (done, mut all_done) = mpsc::channel::<()>(1);
+    let (closing_tx, closing) = watch::channel(false);
     let mut next_conn_id: u64 = 0;
     let http = &state.config.http;
     // Connections that have not sent a whole first request head yet: each holds a permit
@@ -220,12 +186,13 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                     conn: ConnInfo { peer, id: next_conn_id },
                     permit,
                     watcher: graceful.watcher(),
-                    fast_done: fast_tracker.clone(),
+                    closing: closing.clone(),
+                    done: done.clone(),
                 });
                 // hyper's connection futures are boxed so the task, sized by its largest
                 // state, stays small for fast-path streams.
                 let fut = async move {
-                    let Start { mut stream, stream_start, state, conn, permit, watcher, fast_done } = super::unbox(start);
+                    let Start { mut stream, stream_start, state, conn, permit, watcher, closing, done } = super::unbox(start);
                     let deadline = Instant::now() + state.config.http.head_timeout;
                     let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
                         return;
@@ -241,13 +208,20 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                                 deadline,
                             });
                             fast::serve(stream, opening).await;
-                            drop(fast_done);
+                            drop(done);
                             return;
                         }
                         // Boxed: a fast-path stream's task is sized by its largest state,
                         // and these are big (builders, a timer, hyper's connection).
-                        Protocol::H2 => Box::pin(serve_h2(stream, seen, state, conn, deadline, permit, watcher)).await,
-                        Protocol::Http1 => Box::pin(serve_http1(stream, seen, state, conn, deadline, permit, watcher)).await,
+                        Protocol::H2 => {
+                            drop(watcher);
+                            let c = h2::H2Connection { state, conn, deadline, permit, closing, done };
+                            Box::pin(h2::serve(stream, seen, c)).await
+                        }
+                        Protocol::Http1 => {
+                            drop((closing, done)); // hyper's graceful shutdown watches these
+                            Box::pin(serve_http1(stream, seen, state, conn, deadline, permit, watcher)).await
+                        }
                     };
                     if let Err(e) = result {
                         tracing::debug!(peer = %conn.peer, "connection ended with error: {e}");
@@ -261,10 +235,11 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     drop(listener);
     state.begin_drain();
     let grace = state.config.shutdown_grace;
-    drop(fast_tracker);
+    drop(done);
+    closing_tx.send_replace(true);
     let all_closed = async {
         graceful.shutdown().await;
-        let _ = fast_streams.recv().await;
+        let _ = all_done.recv().await;
     };
     tokio::select! {
         () = all_closed => tracing::info!("all connections closed"),

@@ -1,11 +1,6 @@
 //! Edge mode `wasm`: requests under the SSE prefix go through the embedded filter chain
 //! before the hub sees them, and responses go back through it.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use bytes::Bytes;
-use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap as Headers, Request, Response, StatusCode};
@@ -146,39 +141,14 @@ pub(crate) fn filter_response(
             parts.headers = from_pairs(map).0;
             Response::from_parts(
                 parts,
-                GuardedBody {
-                    inner: body,
-                    _contexts: contexts,
-                }
-                .boxed(),
+                // The contexts live as long as the body, so the filters see the stream end
+                // when the client does.
+                reply::Guarded::new(body, contexts).boxed(),
             )
         }
         Err(e) => {
             tracing::error!("edge filter failed on response headers, answering 503: {e}");
             reply::error(&state.config.policy, origin, &HostError::EdgeFailed)
         }
-    }
-}
-
-/// A body that keeps the request's filter contexts alive until it is dropped.
-struct GuardedBody {
-    inner: Body,
-    _contexts: Contexts,
-}
-
-impl HttpBody for GuardedBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::company::Company;
 use super::event::{format_id, Event};
+use super::limits::LimitError;
 use super::{now_ms, Hub};
 
 /// The answer to a poll.
@@ -60,7 +61,9 @@ impl Hub {
         }
     }
 
-    /// Like [`Hub::poll`], but when nothing is new, waits up to `wait` for an event.
+    /// Like [`Hub::poll`], but when nothing is new, waits up to `wait` for an event,
+    /// holding a connection slot of `company` while it waits, like a stream: one token
+    /// cannot park thousands of waiters that every publish must wake.
     pub(crate) async fn poll_wait(
         &self,
         company: &str,
@@ -68,22 +71,26 @@ impl Hub {
         since: Option<&str>,
         limit: usize,
         wait: Duration,
-    ) -> PollOutcome {
+    ) -> Result<PollOutcome, LimitError> {
         let deadline = Instant::now() + wait;
         let company_arc = self.company(company);
         let mut since = since.map(str::to_owned);
+        let mut slot = None;
         loop {
             let notified = company_arc.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let outcome = self.poll_company(&company_arc, channels, since.as_deref(), limit);
             if !outcome.events.is_empty() || outcome.reset || Instant::now() >= deadline {
-                return outcome;
+                return Ok(outcome);
             }
             // A poll without a cursor waits for events after the head it just saw.
             since = Some(outcome.next);
+            if slot.is_none() {
+                slot = Some(self.inner.limits.acquire(company)?);
+            }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.poll_company(&company_arc, channels, since.as_deref(), limit);
+                return Ok(self.poll_company(&company_arc, channels, since.as_deref(), limit));
             }
         }
     }

@@ -23,6 +23,8 @@
 pub mod config;
 mod decide;
 pub mod decision;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod identity;
 pub mod jwt;
 pub mod keys;

@@ -166,3 +166,86 @@ async fn absolute_form_and_bodies_on_the_stream_path_change_nothing() {
         "the smuggled publish never ran"
     );
 }
+
+/// An h2c (prior knowledge) client connection to `host`: its request sender, and a task
+/// that ends when the connection does.
+async fn h2c(host: &TestHost) -> (h2::client::SendRequest<bytes::Bytes>, tokio::task::JoinHandle<()>) {
+    let tcp = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    let (send, conn) = h2::client::handshake(tcp).await.unwrap();
+    (
+        send,
+        tokio::spawn(async move {
+            let _ = conn.await;
+        }),
+    )
+}
+
+fn h2_get(path: &str, token: &str) -> http::Request<()> {
+    http::Request::get(format!("http://127.0.0.1{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn h2_connections_are_bounded_in_streams_and_closed_when_idle() {
+    let mut file = sse_host::FileConfig {
+        listen: "127.0.0.1:0".into(),
+        ..sse_host::FileConfig::default()
+    };
+    file.http.h2_idle_timeout_secs = 1;
+    file.http.h2_max_concurrent_streams = 7;
+    file.stream.heartbeat_secs = 1;
+    let host = TestHost::start_with(file.build(Some(policy_json(false).to_string())).unwrap()).await;
+    let viewer = token("acme", "VIEWER");
+
+    // A connection with an open stream outlives the idle timeout: three heartbeats, 1 s
+    // apart, arrive on it.
+    let (send, conn) = h2c(&host).await;
+    let mut send = send.ready().await.unwrap();
+    let (res, _) = send
+        .send_request(
+            h2_get("/sse/stream?companyId=acme&channel=dashboard-updates", &viewer),
+            true,
+        )
+        .unwrap();
+    let res = tokio::time::timeout(PATIENCE, res).await.unwrap().unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        send.current_max_send_streams(),
+        7,
+        "the host's SETTINGS_MAX_CONCURRENT_STREAMS"
+    );
+    let mut body = res.into_body();
+    let mut seen = String::new();
+    while seen.matches(": heartbeat").count() < 3 {
+        let chunk = tokio::time::timeout(PATIENCE, body.data())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!conn.is_finished(), "a connection with a live stream was closed");
+
+    // Once its last stream ends, the connection is idle and the host closes it.
+    drop(body);
+    tokio::time::timeout(PATIENCE, conn)
+        .await
+        .expect("idle h2 connection still open")
+        .unwrap();
+
+    // A connection that only made a short request is closed too.
+    let (send, conn) = h2c(&host).await;
+    let mut send = send.ready().await.unwrap();
+    let (res, _) = send.send_request(h2_get("/healthz", &viewer), true).unwrap();
+    assert_eq!(
+        tokio::time::timeout(PATIENCE, res).await.unwrap().unwrap().status(),
+        200
+    );
+    tokio::time::timeout(PATIENCE, conn)
+        .await
+        .expect("idle h2 connection still open")
+        .unwrap();
+}

@@ -224,6 +224,11 @@ impl RedisBackend {
         let deadline = Instant::now() + req.wait;
         let since = first.next;
         let from = StreamId::parse(&since).unwrap_or_default();
+        // A waiting poll holds a connection slot of its company, here and cluster-wide,
+        // like a stream: one token cannot park thousands of waiters every publish wakes.
+        let s = &self.shared;
+        let slot = s.hub.acquire_slot(req.company)?;
+        let remote = lease::acquire(s, req.company).await?;
         // Follow the channels from the head just seen; wake on the first frame.
         let waiter = self
             .adopt(reader::Adoption {
@@ -233,8 +238,8 @@ impl RedisBackend {
                 initial: Vec::new(),
                 replayed: 0,
                 deadline: None,
-                slot: None,
-                remote: None,
+                slot: Some(slot),
+                remote: Some(remote),
             })
             .await?;
         loop {
