@@ -20,6 +20,9 @@ pub(crate) struct FilterRequest {
     metrics: Rc<Metrics>,
     /// The company whose connection slot this stream holds; taken exactly once on end.
     slot: Option<String>,
+    /// An allowed request whose body is still arriving: its identity is signed over the
+    /// body's digest once the whole body is here.
+    pending: Option<(Rc<PolicyConfig>, Headers, Grant)>,
 }
 
 /// The request headers as the proxy gave them (names lower-case), read once.
@@ -59,7 +62,14 @@ impl FilterRequest {
             config,
             metrics,
             slot: None,
+            pending: None,
         }
+    }
+
+    fn now(&self) -> u64 {
+        self.get_current_time()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
     }
 
     fn send(&self, status: u16, headers: Vec<(&'static str, String)>, body: &str) -> Action {
@@ -102,8 +112,10 @@ impl FilterRequest {
     }
 
     /// Forwards the request: client `x-sse-*` headers and the token removed, the signed
-    /// identity added, in one write of the header map (none if nothing changed).
-    fn forward(&mut self, config: &PolicyConfig, headers: Headers, grant: Grant, now: u64) -> Action {
+    /// identity (over `body`, the whole request body) added, in one write of the header
+    /// map (none if nothing changed).
+    fn forward(&mut self, config: &PolicyConfig, headers: Headers, grant: Grant, body: &[u8]) -> Action {
+        let now = self.now();
         let method = headers.string(":method").unwrap_or_default();
         let target = headers.string(":path").unwrap_or_default();
         let (path_only, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -150,7 +162,16 @@ impl FilterRequest {
             _ => {}
         }
         if let Some(who) = &grant.identity {
-            for (name, value) in identity::sign(&config.edge.secret, &method, &forwarded, who, &grant.channels, now) {
+            let signed = identity::sign(
+                &config.edge.secret,
+                &method,
+                &forwarded,
+                who,
+                &grant.channels,
+                body,
+                now,
+            );
+            for (name, value) in signed {
                 out.push((name.to_owned(), value.into_bytes()));
             }
         }
@@ -168,7 +189,7 @@ impl Context for FilterRequest {
 }
 
 impl HttpContext for FilterRequest {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let headers = Headers(self.get_http_request_headers_bytes());
         let origin = headers.string("origin");
         let origin = origin.as_deref();
@@ -180,10 +201,7 @@ impl HttpContext for FilterRequest {
             return self.deny(&config, DenyReason::InvalidRequest("path is not UTF-8"), origin);
         };
         let cookie = headers.cookie();
-        let now = self
-            .get_current_time()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = self.now();
         let authorization = headers
             .0
             .iter()
@@ -218,7 +236,28 @@ impl HttpContext for FilterRequest {
             }
             _ => {}
         }
-        self.forward(&config, headers, grant, now)
+        if !end_of_stream && grant.identity.is_some() {
+            // The signature covers the body (a captured publish cannot carry other
+            // events): hold the headers until it is all here. Envoy buffers it, up to
+            // its buffer limit (then 413); it needs `allow_on_headers_stop_iteration`.
+            self.pending = Some((config, headers, grant));
+            return Action::Pause;
+        }
+        self.forward(&config, headers, grant, b"")
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.pending.is_none() {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause; // buffered by the proxy until the end
+        }
+        let Some((config, headers, grant)) = self.pending.take() else {
+            return Action::Continue;
+        };
+        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        self.forward(&config, headers, grant, &body)
     }
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let is_event_stream = self

@@ -174,3 +174,37 @@ async fn forged_identity_headers_never_reach_the_host_as_trusted() {
     let direct = get(&host, &host.url(STREAM), Some(&token("acme", "VIEWER")), &forged).await;
     assert_eq!(direct.status(), 401);
 }
+
+#[tokio::test]
+async fn publishes_through_envoy_are_signed_over_their_body_and_delivered() {
+    let (host, envoy) = stack(Duration::from_secs(30)).await;
+    let mut s = SseStream::new(get(&host, &envoy.url(STREAM), Some(&token("acme", "VIEWER")), &[]).await);
+    assert_eq!(s.next_event().await.event, "connected");
+    let post = |body: Value| {
+        host.client
+            .post(envoy.url("/sse/publish"))
+            .bearer_auth(token("acme", "PUBLISHER"))
+            .json(&body)
+            .send()
+    };
+    // One event, then a batch big enough to reach Envoy in several body chunks: the
+    // filter holds the headers until the whole body is in, signs its digest, and the
+    // host accepts only that body.
+    let one = post(json!({"companyId": "acme", "channel": "dashboard-updates", "type": "one", "data": {"n": 0}}))
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200, "{}", envoy.log());
+    let id: Value = one.json().await.unwrap();
+    assert_eq!(s.next_event().await.id.as_deref(), id["id"].as_str());
+    let pad = "x".repeat(1000);
+    let events: Vec<Value> = (1..=100)
+        .map(|n| json!({"companyId": "acme", "channel": "dashboard-updates", "type": "batch", "data": {"n": n, "pad": pad}}))
+        .collect();
+    let batch = post(json!({ "events": events })).await.unwrap();
+    assert_eq!(batch.status(), 200, "{}", envoy.log());
+    for n in 1..=100 {
+        let e = s.next_event().await;
+        assert_eq!(e.event, "batch");
+        assert_eq!(serde_json::from_str::<Value>(&e.data).unwrap()["n"], n);
+    }
+}

@@ -25,7 +25,7 @@ pub(crate) fn header<'a>(map: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn reply(edge: &WasmEdge, headers: HeaderMap) -> LocalReply {
-    match edge.on_request(headers, None, 1).expect("filter runs").0 {
+    match edge.on_request(headers, None, None, 1).expect("filter runs").0 {
         Verdict::Reply(r) => r,
         Verdict::Forward(h) => panic!("expected a local reply, forwarded {h:?}"),
     }
@@ -43,7 +43,7 @@ fn a_valid_token_is_forwarded_with_a_signed_identity_and_without_the_token() {
         ("x-sse-edge-sig", "forged"),
         ("cookie", "theme=dark"),
     ];
-    let (verdict, _ctx) = edge.on_request(request(STREAM, &forged), None, 1).unwrap();
+    let (verdict, _ctx) = edge.on_request(request(STREAM, &forged), None, None, 1).unwrap();
     let Verdict::Forward(h) = verdict else { panic!("denied") };
     assert_eq!(header(&h, "authorization"), None, "the token does not travel on");
     assert_eq!(
@@ -59,8 +59,14 @@ fn a_valid_token_is_forwarded_with_a_signed_identity_and_without_the_token() {
         .unwrap()
         .as_secs();
     // The signature covers the target as forwarded, query included.
-    let (who, channels) =
+    let signed =
         sse_policy::identity::verify(&policy, "GET", STREAM, |n| header(&h, n), now).expect("signature verifies");
+    let (who, channels) = (signed.identity, signed.channels);
+    assert_eq!(
+        signed.body_sha256,
+        sse_policy::identity::body_sha256(b""),
+        "a GET is signed with no body"
+    );
     assert_eq!(
         (who.company.as_str(), who.subject.as_str(), channels),
         ("acme", "tester", vec!["dashboard-updates".to_owned()])
@@ -72,7 +78,7 @@ fn cookie_tokens_are_accepted_and_stripped() {
     let edge = filter_edge(1, |_| {}).unwrap();
     let cookie = format!("a=1; sse_token={}; b=2", token("acme", "VIEWER"));
     let (verdict, _ctx) = edge
-        .on_request(request(STREAM, &[("cookie", &cookie)]), None, 1)
+        .on_request(request(STREAM, &[("cookie", &cookie)]), None, None, 1)
         .unwrap();
     let Verdict::Forward(h) = verdict else { panic!("denied") };
     assert_eq!(header(&h, "cookie"), Some("a=1; b=2"));
@@ -82,7 +88,7 @@ fn cookie_tokens_are_accepted_and_stripped() {
 fn query_tokens_are_stripped_from_the_path_when_enabled() {
     let edge = filter_edge(1, |p| p["tokens"] = json!({"query_param": "access_token"})).unwrap();
     let target = format!("{STREAM}&access_token={}", token("acme", "VIEWER"));
-    let (verdict, _ctx) = edge.on_request(request(&target, &[]), None, 1).unwrap();
+    let (verdict, _ctx) = edge.on_request(request(&target, &[]), None, None, 1).unwrap();
     let Verdict::Forward(h) = verdict else { panic!("denied") };
     assert_eq!(header(&h, ":path"), Some(STREAM));
 }
@@ -176,7 +182,7 @@ fn event_stream_responses_get_unbuffering_headers() {
     let edge = filter_edge(1, |_| {}).unwrap();
     let auth = format!("Bearer {}", token("acme", "VIEWER"));
     let (_, ctx) = edge
-        .on_request(request(STREAM, &[("authorization", &auth)]), None, 1)
+        .on_request(request(STREAM, &[("authorization", &auth)]), None, None, 1)
         .unwrap();
     let response: HeaderMap = vec![
         (b":status".to_vec(), b"200".to_vec()),
@@ -197,6 +203,7 @@ fn event_stream_responses_get_unbuffering_headers() {
                 "/sse/poll?companyId=acme&channel=dashboard-updates",
                 &[("authorization", &auth)],
             ),
+            None,
             None,
             2,
         )

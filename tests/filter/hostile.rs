@@ -29,7 +29,8 @@ fn load(bytes: Vec<u8>) -> Result<WasmEdge, EdgeError> {
 }
 
 fn run(edge: &WasmEdge, extra: &[(&str, &str)]) -> Result<Verdict, EdgeError> {
-    edge.on_request(request("/sse/stream", extra), None, 1).map(|(v, _)| v)
+    edge.on_request(request("/sse/stream", extra), None, None, 1)
+        .map(|(v, _)| v)
 }
 
 /// Traps unless `expr` evaluates to `status`.

@@ -47,6 +47,7 @@ fn signed(target: &str, company: &str, ts: u64) -> Vec<(&'static str, String)> {
         target,
         &who(company),
         &["dashboard-updates".into()],
+        b"",
         ts,
     )
 }
@@ -93,6 +94,7 @@ async fn forged_stale_or_misapplied_identities_are_refused() {
         STREAM,
         &who("acme"),
         &["dashboard-updates".into()],
+        b"",
         now(),
     );
     assert_eq!(get(&host, STREAM, &wrong_key).await.status(), 401);
@@ -141,4 +143,42 @@ async fn a_captured_identity_cannot_be_replayed_with_another_query() {
     }
     let future = signed(STREAM, "acme", now() + 60);
     assert_eq!(get(&host, STREAM, &future).await.status(), 401, "signed in the future");
+}
+
+#[tokio::test]
+async fn a_signed_publish_cannot_be_replayed_with_another_body() {
+    let host = envoy_host().await;
+    let publisher = Identity {
+        roles: vec!["PUBLISHER".into()],
+        ..who("acme")
+    };
+    let body = json!({"companyId": "acme", "channel": "dashboard-updates", "type": "t", "data": {"n": 1}}).to_string();
+    let headers = identity::sign(
+        &Secret::new(EDGE_SECRET),
+        "POST",
+        "/sse/publish",
+        &publisher,
+        &[],
+        body.as_bytes(),
+        now(),
+    );
+    let post = |body: String| {
+        let mut req = host
+            .client
+            .post(host.url("/sse/publish"))
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in &headers {
+            req = req.header(*k, v);
+        }
+        req.send()
+    };
+    let evil =
+        json!({"companyId": "acme", "channel": "dashboard-updates", "type": "evil", "data": {"n": 666}}).to_string();
+    let refused = post(evil).await.unwrap();
+    assert_eq!(refused.status(), 401, "the signed headers with another body");
+    assert_eq!(post(String::new()).await.unwrap().status(), 401, "or with none");
+    assert_eq!(host.broker.hub_stats().counters.published, 0, "nothing was stored");
+    assert_eq!(post(body).await.unwrap().status(), 200, "the body that was signed");
+    assert_eq!(host.broker.hub_stats().counters.published, 1);
 }

@@ -168,10 +168,16 @@ impl WasmEdge {
         })
     }
 
-    /// Runs the request headers through the chain. An error means: answer 503.
+    /// Runs the request through the chain: each filter's `on_request_headers`, then, when
+    /// the request has a `body` (collected whole by the caller), its `on_request_body`.
+    /// A filter may pause on headers to see the body first, and change the headers then
+    /// (Envoy with `allow_on_headers_stop_iteration`); one that continued on headers has
+    /// already sent them, so what it changes later is ignored, as in Envoy. An error
+    /// means: answer 503.
     pub fn on_request(
         &self,
         mut headers: HeaderMap,
+        body: Option<&[u8]>,
         source: Option<SocketAddr>,
         connection_id: u64,
     ) -> Result<(Verdict, Contexts), EdgeError> {
@@ -182,13 +188,24 @@ impl WasmEdge {
         };
         for (p, plugin) in self.plugins.iter().enumerate() {
             let vm = plugin.pick();
-            let ((ctx, outcome), generation) =
-                plugin.with_vm(vm, |v| v.request_headers(headers, source, connection_id))?;
+            let these = std::mem::take(&mut headers);
+            let ((ctx, outcome), generation) = plugin.with_vm(vm, |v| {
+                let (ctx, first) = v.request_headers(these, body.is_none(), source, connection_id)?;
+                let outcome = match (first, body) {
+                    (Outcome::Paused, Some(body)) => v.request_body(ctx, body)?,
+                    (Outcome::Continue(h), Some(body)) => match v.request_body(ctx, body)? {
+                        Outcome::Continue(_) => Outcome::Continue(h),
+                        other => other,
+                    },
+                    (first, _) => first,
+                };
+                Ok((ctx, outcome))
+            })?;
             contexts.held.push((p, vm, generation, ctx));
             match outcome {
                 Outcome::Continue(h) => headers = h,
                 Outcome::Reply(reply) => return Ok((Verdict::Reply(reply), contexts)),
-                Outcome::Stopped => return Err(EdgeError::Stopped(plugin.shared.name.clone())),
+                Outcome::Paused | Outcome::Stopped => return Err(EdgeError::Stopped(plugin.shared.name.clone())),
             }
         }
         Ok((Verdict::Forward(headers), contexts))

@@ -54,6 +54,9 @@ pub(crate) struct HostState {
     pub(crate) streams: HashMap<u32, StreamState>,
     /// The context hostcalls act on (set per callback, or by `proxy_set_effective_context`).
     pub(crate) current: u32,
+    /// The request body during an `on_request_body` call (here, not per context: a
+    /// context lives as long as its stream, the body only as long as that call).
+    pub(crate) request_body: Option<Vec<u8>>,
     pub(crate) tick_period_ms: u32,
 }
 
@@ -65,6 +68,7 @@ impl HostState {
             root_id: 1,
             streams: HashMap::new(),
             current: 1,
+            request_body: None,
             tick_period_ms: 0,
         }
     }

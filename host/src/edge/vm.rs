@@ -18,6 +18,8 @@ pub(crate) enum Outcome {
     Continue(HeaderMap),
     /// Answer with the filter's local reply.
     Reply(LocalReply),
+    /// The filter paused on headers to see the body first (`on_request_body` follows).
+    Paused,
     /// The filter paused or reset the stream without a reply (callouts are not
     /// supported here): fail closed.
     Stopped,
@@ -26,6 +28,7 @@ pub(crate) enum Outcome {
 struct Callbacks {
     context_create: TypedFunc<(i32, i32), ()>,
     request_headers: TypedFunc<(i32, i32, i32), i32>,
+    request_body: Option<TypedFunc<(i32, i32, i32), i32>>,
     response_headers: TypedFunc<(i32, i32, i32), i32>,
     log: TypedFunc<i32, ()>,
     done: TypedFunc<i32, i32>,
@@ -79,6 +82,7 @@ impl Vm {
         let f = Callbacks {
             context_create: typed!("proxy_on_context_create"),
             request_headers: typed!("proxy_on_request_headers"),
+            request_body: instance.get_typed_func(&mut store, "proxy_on_request_body").ok(),
             response_headers: typed!("proxy_on_response_headers"),
             log: typed!("proxy_on_log"),
             done: typed!("proxy_on_done"),
@@ -129,10 +133,12 @@ impl Vm {
         }
     }
 
-    /// Creates an HTTP context and runs `on_request_headers`; returns its id.
+    /// Creates an HTTP context and runs `on_request_headers` (`end_of_stream`: no body
+    /// follows); returns its id.
     pub(crate) fn request_headers(
         &mut self,
         headers: HeaderMap,
+        end_of_stream: bool,
         source: Option<SocketAddr>,
         connection_id: u64,
     ) -> Result<(u32, Outcome), EdgeError> {
@@ -160,20 +166,38 @@ impl Vm {
         let action = self
             .f
             .request_headers
-            .call(&mut self.store, (ctx as i32, count, 1))
+            .call(&mut self.store, (ctx as i32, count, i32::from(end_of_stream)))
             .map_err(|e| self.trap(e))?;
-        let s = self
-            .store
-            .data_mut()
-            .streams
-            .get_mut(&ctx)
-            .expect("context inserted above");
-        let outcome = match (s.local_reply.take(), s.closed, action) {
+        Ok((ctx, self.outcome(ctx, action, !end_of_stream)))
+    }
+
+    /// Runs `on_request_body` with the whole body (the host collected it first, so
+    /// `end_of_stream` is true); returns what the filter decided then.
+    pub(crate) fn request_body(&mut self, ctx: u32, body: &[u8]) -> Result<Outcome, EdgeError> {
+        let Some(call) = self.f.request_body.clone() else {
+            return Ok(self.outcome(ctx, 0, false));
+        };
+        let d = self.store.data_mut();
+        d.current = ctx;
+        d.request_body = Some(body.to_vec());
+        self.arm();
+        let action = call.call(&mut self.store, (ctx as i32, body.len() as i32, 1));
+        self.store.data_mut().request_body = None;
+        let action = action.map_err(|e| self.trap(e))?;
+        Ok(self.outcome(ctx, action, false))
+    }
+
+    /// What a request callback that returned `action` decided.
+    fn outcome(&mut self, ctx: u32, action: i32, body_follows: bool) -> Outcome {
+        let Some(s) = self.store.data_mut().streams.get_mut(&ctx) else {
+            return Outcome::Stopped;
+        };
+        match (s.local_reply.take(), s.closed, action) {
             (Some(reply), _, _) => Outcome::Reply(reply),
             (None, false, 0) => Outcome::Continue(s.request_headers.clone()),
+            (None, false, 1) if body_follows => Outcome::Paused,
             _ => Outcome::Stopped,
-        };
-        Ok((ctx, outcome))
+        }
     }
 
     /// Runs `on_response_headers` for a context; returns the (possibly modified) headers.

@@ -26,8 +26,9 @@ use crate::state::AppState;
 
 use crate::clock::unix_secs as unix_now;
 
-/// Authorizes a request under the host's edge mode.
-pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, HostError> {
+/// Authorizes a request under the host's edge mode. In modes `envoy` and `wasm` also
+/// returns the digest of the body the edge signed, which whoever reads the body checks.
+pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<(Grant, Option<String>), HostError> {
     let policy = &state.config.policy;
     let method = req.method().as_str();
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -39,7 +40,7 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, 
         .with_content_type(req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()));
     match state.config.edge {
         EdgeMode::Native => match decide(policy, &view, unix_now()) {
-            Decision::Allow(grant) => Ok(grant),
+            Decision::Allow(grant) => Ok((grant, None)),
             Decision::Deny(reason) => Err(reason.into()),
         },
         // Behind Envoy or the embedded filter: the filter decided and signed.
@@ -48,16 +49,18 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, 
             // The filter checked it too; the dev route reaches here unsigned.
             check_content_type(route, view.content_type)?;
             if matches!(route, Route::Other | Route::Preflight | Route::TestBroadcast) {
-                return Ok(Grant {
+                let grant = Grant {
                     route,
                     identity: None,
                     channels: Vec::new(),
                     token_source: None,
-                });
+                };
+                return Ok((grant, None));
             }
             let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
             // The signature covers the target as forwarded, query included.
-            let (who, signed_channels) = identity::verify(policy, method, target, header, unix_now())?;
+            let signed = identity::verify(policy, method, target, header, unix_now())?;
+            let (who, signed_channels) = (signed.identity, signed.channels);
             let channels = if matches!(route, Route::Stream | Route::Poll) {
                 let (company, channels) = subscription(policy, &view)?;
                 if company != who.company || channels != signed_channels {
@@ -67,12 +70,13 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<Grant, 
             } else {
                 Vec::new()
             };
-            Ok(Grant {
+            let grant = Grant {
                 route,
                 identity: Some(who),
                 channels,
                 token_source: None,
-            })
+            };
+            Ok((grant, Some(signed.body_sha256)))
         }
     }
 }

@@ -68,10 +68,26 @@ impl PublishIn {
 }
 
 /// Reads, validates and publishes; all events of a batch or none.
+/// Reads a whole request body of at most `max` bytes (413 past it).
+pub(crate) async fn read_body<B: super::routes::RequestBody>(body: B, max: usize) -> Result<bytes::Bytes, HostError> {
+    Limited::new(body, max)
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                HostError::BodyTooLarge(max)
+            } else {
+                HostError::BadRequest("could not read the request body".into())
+            }
+        })
+}
+
 pub(crate) async fn handle<B: super::routes::RequestBody>(
     state: &AppState,
     req: Request<B>,
     grant: Grant,
+    signed_body: Option<String>,
     origin: Option<&str>,
 ) -> Result<Response<Body>, HostError> {
     let policy = &state.config.policy;
@@ -79,18 +95,12 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
     if state.is_draining() {
         return Err(HostError::Draining);
     }
-    let max = state.config.publish.max_body_bytes;
-    let bytes = Limited::new(req.into_body(), max)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                HostError::BodyTooLarge(max)
-            } else {
-                HostError::BadRequest("could not read the request body".into())
-            }
-        })?
-        .to_bytes();
+    let bytes = read_body(req.into_body(), state.config.publish.max_body_bytes).await?;
+    // Behind an edge, the body must be the one it signed: a captured signature cannot
+    // carry other events.
+    if let Some(expected) = signed_body {
+        sse_policy::identity::check_body(&expected, &bytes)?;
+    }
     let input: PublishIn = serde_json::from_slice(&bytes).map_err(|e| {
         HostError::BadRequest(format!(
             "body must be {{companyId, channel, type, data}} or {{\"events\": [...]}}: {e}"

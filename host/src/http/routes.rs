@@ -45,7 +45,7 @@ pub(crate) async fn handle<B: RequestBody>(
     let Some(edge) = state.edge.as_ref().filter(|_| under_prefix) else {
         return Ok(route(&state, req, origin).await);
     };
-    Ok(match wasm::filter_request(&state, edge, req, conn, origin) {
+    Ok(match wasm::filter_request(&state, edge, req, conn, origin).await {
         wasm::Filtered::Answered(res) => res,
         wasm::Filtered::Forward(req, contexts) => {
             let res = route(&state, req, origin).await;
@@ -108,7 +108,7 @@ async fn sse<B: RequestBody>(
     req: Request<B>,
     origin: Option<&str>,
 ) -> Result<Response<Body>, HostError> {
-    let grant = edge::authorize(state, &req)?;
+    let (grant, signed_body) = edge::authorize(state, &req)?;
     let policy = &state.config.policy;
     match grant.route {
         Route::Preflight => Ok(reply::preflight(policy, origin)),
@@ -124,7 +124,7 @@ async fn sse<B: RequestBody>(
             };
             Ok(reply::json(policy, origin, 200, &stats))
         }
-        Route::Publish | Route::TestBroadcast => publish::handle(state, req, grant, origin).await,
+        Route::Publish | Route::TestBroadcast => publish::handle(state, req, grant, signed_body, origin).await,
         Route::Other => Err(HostError::NotFound),
     }
 }

@@ -1,11 +1,13 @@
 //! Edge mode `wasm`: requests under the SSE prefix go through the embedded filter chain
 //! before the hub sees them, and responses go back through it.
 
-use http_body_util::BodyExt;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either, Full};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap as Headers, Request, Response, StatusCode};
 
 use super::reply::{self, Body};
+use super::routes::RequestBody;
 use crate::edge::{Contexts, HeaderMap, Verdict, WasmEdge};
 use crate::error::HostError;
 use crate::state::AppState;
@@ -68,15 +70,28 @@ fn admitted_stream(
     sse_policy::identity::decode_value(company).ok()
 }
 
-/// Runs the request through the chain.
-pub(crate) fn filter_request<B>(
+/// A request body after the chain: as it came when it had none, else the bytes the
+/// filters saw (they may sign its digest, so the host must read exactly these).
+pub(crate) type Forwarded<B> = Either<B, Full<Bytes>>;
+
+/// Runs the request through the chain. A request with a body is read first (at most
+/// `publish.max_body_bytes`: no route takes more), so the filters see all of it.
+pub(crate) async fn filter_request<B: RequestBody>(
     state: &AppState,
     edge: &WasmEdge,
     req: Request<B>,
     conn: ConnInfo,
     origin: Option<&str>,
-) -> Filtered<B> {
+) -> Filtered<Forwarded<B>> {
     let (mut parts, body) = req.into_parts();
+    let (body, bytes) = if body.is_end_stream() {
+        (Either::Left(body), None)
+    } else {
+        match super::publish::read_body(body, state.config.publish.max_body_bytes).await {
+            Ok(bytes) => (Either::Right(Full::new(bytes.clone())), Some(bytes)),
+            Err(e) => return Filtered::Answered(reply::error(&state.config.policy, origin, &e)),
+        }
+    };
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let authority = parts
         .headers
@@ -97,7 +112,7 @@ pub(crate) fn filter_request<B>(
         tracing::error!("edge filter failed, answering 503: {e}");
         reply::error(&state.config.policy, origin, &HostError::EdgeFailed)
     };
-    match edge.on_request(pairs, Some(conn.peer), conn.id) {
+    match edge.on_request(pairs, bytes.as_deref(), Some(conn.peer), conn.id) {
         Err(e) => Filtered::Answered(fail(&e)),
         Ok((Verdict::Reply(local), contexts)) => {
             let (headers, _) = from_pairs(local.headers);

@@ -132,9 +132,10 @@ fn check_subscription(target: &str, identity: &Identity, role: &str, channels: &
     }
 }
 
-/// Identity headers signed for one request, then changed as the fuzzer says (which field,
-/// what bytes, the verifier's clock). Properties: no panic; verification succeeds only if
-/// every signed field reached the verifier unchanged, and then returns what was signed.
+/// Identity headers signed for one request and body, then changed as the fuzzer says
+/// (which field, what bytes, the verifier's clock). Properties: no panic; verification
+/// succeeds only if every signed field reached the verifier unchanged, and then returns
+/// what was signed, body digest included.
 pub fn verify_identity(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -149,29 +150,33 @@ pub fn verify_identity(data: &[u8]) {
     };
     let channels = vec!["dashboard-updates".to_owned(), "audit-log".to_owned()];
     let (method, path) = ("GET", "/sse/stream?companyId=acme-corp&channel=dashboard-updates");
-    let mut headers: Vec<(&str, String)> = identity::sign(&config().edge.secret, method, path, &who, &channels, NOW);
+    let body = b"{}";
+    let mut headers: Vec<(&str, String)> =
+        identity::sign(&config().edge.secret, method, path, &who, &channels, body, NOW);
     let (mut m, mut p) = (method.to_owned(), path.to_owned());
     let value = String::from_utf8_lossy(rest).into_owned();
-    match mode % 10 {
-        7 => m = value,
-        8 => p = value,
-        9 => {}
+    let count = headers.len() as u8;
+    match mode % (count + 3) {
+        i if i == count => m = value,
+        i if i == count + 1 => p = value,
+        i if i == count + 2 => {}
         i => headers[usize::from(i)].1 = value,
     }
     let changed = m != method || p != path || {
-        let original = identity::sign(&config().edge.secret, method, path, &who, &channels, NOW);
+        let original = identity::sign(&config().edge.secret, method, path, &who, &channels, body, NOW);
         original != headers
     };
     let now = NOW + u64::from(skew) - 128;
     let in_window = now + 5 >= NOW && now <= NOW + config().edge.max_skew_secs;
     let header = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
     match identity::verify(config(), &m, &p, header, now) {
-        Ok((got, got_channels)) => {
+        Ok(got) => {
             assert!(
                 !changed && in_window,
                 "a changed or stale identity verified: {m} {p} {headers:?}"
             );
-            assert_eq!((got, got_channels), (who, channels));
+            assert_eq!((got.identity, got.channels), (who, channels));
+            assert_eq!(identity::check_body(&got.body_sha256, body), Ok(()));
         }
         Err(e) => assert!(changed || !in_window, "an unchanged identity was refused: {e:?}"),
     }

@@ -3,9 +3,12 @@
 //! The filter verifies the token, then forwards the identity as `x-sse-*` headers with
 //! an HMAC-SHA256 signature (edge secret) over every one of them plus the method, the
 //! request target as forwarded (path and query: a captured signature cannot be reused
-//! with another cursor, channel or parameter) and a timestamp. The host refuses identity headers whose signature is missing, wrong
-//! or older than `edge.max_skew_secs`, so a request that bypasses the edge cannot claim
-//! an identity, and a captured one cannot be replayed for long or on another route.
+//! with another cursor, channel or parameter), the SHA-256 of the request body (a
+//! captured publish cannot be replayed with other events) and a timestamp. The host
+//! refuses identity headers whose signature is missing, wrong or older than
+//! `edge.max_skew_secs`, and a body whose digest is not the signed one, so a request that
+//! bypasses the edge cannot claim an identity, and a captured one cannot be replayed for
+//! long, on another route or with another body.
 //!
 //! One encoding end to end: every value is percent-encoded (all but ASCII letters,
 //! digits and `-._~`), lists are joined with `,` after encoding their items, and the
@@ -35,6 +38,9 @@ pub const ROLE: &str = "x-sse-role";
 pub const CHANNELS: &str = "x-sse-channels";
 /// The token expiry (seconds since the epoch), empty when the token has none.
 pub const TOKEN_EXP: &str = "x-sse-token-exp";
+/// The SHA-256 of the request body the edge saw (base64url; of nothing for requests
+/// without a body).
+pub const BODY_SHA256: &str = "x-sse-body-sha256";
 /// When the edge signed (seconds since the epoch).
 pub const EDGE_TS: &str = "x-sse-edge-ts";
 /// The signature, base64url.
@@ -58,6 +64,9 @@ pub enum EdgeAuthError {
     /// The timestamp is outside the freshness window.
     #[error("edge identity is stale")]
     Stale,
+    /// The body is not the one the edge signed.
+    #[error("request body is not the one the edge signed")]
+    BodyMismatch,
 }
 
 /// What stays as is in a header value: RFC 3986's unreserved characters.
@@ -92,6 +101,7 @@ struct Fields<'a> {
     subject: &'a str,
     roles: &'a str,
     token_exp: &'a str,
+    body: &'a str,
     ts: &'a str,
 }
 
@@ -99,7 +109,7 @@ impl Fields<'_> {
     /// Length-prefixed, so no choice of field values can collide with another.
     fn mac(&self, secret: &Secret) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose()).expect("HMAC takes any key length");
-        mac.update(b"sse-edge-v1\n");
+        mac.update(b"sse-edge-v2\n");
         for f in [
             self.method,
             self.path,
@@ -108,6 +118,7 @@ impl Fields<'_> {
             self.subject,
             self.roles,
             self.token_exp,
+            self.body,
             self.ts,
         ] {
             mac.update(f.len().to_string().as_bytes());
@@ -119,13 +130,42 @@ impl Fields<'_> {
     }
 }
 
-/// The headers the edge adds for an allowed request, signature last.
+/// The SHA-256 of a request body as the identity headers carry it (base64url).
+pub fn body_sha256(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    URL_SAFE_NO_PAD.encode(Sha256::digest(body))
+}
+
+/// Checks that `body` is the one whose digest the edge signed ([`Verified::body_sha256`]).
+pub fn check_body(signed_sha256: &str, body: &[u8]) -> Result<(), EdgeAuthError> {
+    if body_sha256(body) == signed_sha256 {
+        Ok(())
+    } else {
+        Err(EdgeAuthError::BodyMismatch)
+    }
+}
+
+/// What verified identity headers say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Who is calling.
+    pub identity: Identity,
+    /// The channels the edge granted.
+    pub channels: Vec<String>,
+    /// The digest of the body the edge saw ([`body_sha256`]): whoever reads the body
+    /// must check it is this one.
+    pub body_sha256: String,
+}
+
+/// The headers the edge adds for an allowed request whose body is `body`, signature
+/// last.
 pub fn sign(
     secret: &Secret,
     method: &str,
     path: &str,
     identity: &Identity,
     channels: &[String],
+    body: &[u8],
     now: u64,
 ) -> Vec<(&'static str, String)> {
     let channels = encode_list(channels);
@@ -134,6 +174,7 @@ pub fn sign(
     let subject = encode(&identity.subject);
     let token_exp = identity.expires_at.map(|e| e.to_string()).unwrap_or_default();
     let ts = now.to_string();
+    let body = body_sha256(body);
     let fields = Fields {
         method,
         path,
@@ -142,6 +183,7 @@ pub fn sign(
         subject: &subject,
         roles: &roles,
         token_exp: &token_exp,
+        body: &body,
         ts: &ts,
     };
     let sig = URL_SAFE_NO_PAD.encode(fields.mac(secret).finalize().into_bytes());
@@ -151,21 +193,22 @@ pub fn sign(
         (ROLE, roles),
         (CHANNELS, channels),
         (TOKEN_EXP, token_exp),
+        (BODY_SHA256, body),
         (EDGE_TS, ts),
         (EDGE_SIG, sig),
     ]
 }
 
 /// Checks signed identity headers (read through `header`) for `method` and `path` (the
-/// request target as received, query included) at `now`; returns the identity and its
-/// channel list.
+/// request target as received, query included) at `now`; returns the identity, its
+/// channel list and the digest of the body it was signed with.
 pub fn verify<'h>(
     config: &PolicyConfig,
     method: &str,
     path: &str,
     header: impl Fn(&str) -> Option<&'h str>,
     now: u64,
-) -> Result<(Identity, Vec<String>), EdgeAuthError> {
+) -> Result<Verified, EdgeAuthError> {
     let sig = header(EDGE_SIG).ok_or(EdgeAuthError::Missing)?;
     let get = |name| header(name).ok_or(EdgeAuthError::Malformed);
     let fields = Fields {
@@ -176,6 +219,7 @@ pub fn verify<'h>(
         subject: get(SUBJECT)?,
         roles: get(ROLE)?,
         token_exp: get(TOKEN_EXP)?,
+        body: get(BODY_SHA256)?,
         ts: get(EDGE_TS)?,
     };
     let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| EdgeAuthError::Malformed)?;
@@ -200,5 +244,9 @@ pub fn verify<'h>(
         expires_at,
         super_admin,
     };
-    Ok((identity, decode_list(fields.channels)?))
+    Ok(Verified {
+        identity,
+        channels: decode_list(fields.channels)?,
+        body_sha256: fields.body.to_owned(),
+    })
 }

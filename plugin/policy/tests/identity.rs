@@ -23,6 +23,7 @@ fn signed() -> Vec<(&'static str, String)> {
         "/sse/stream",
         &who(),
         &["dashboard-updates".into()],
+        b"",
         NOW,
     )
 }
@@ -40,6 +41,7 @@ fn check(
         |n| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()),
         now,
     )
+    .map(|v| (v.identity, v.channels))
 }
 
 #[test]
@@ -90,6 +92,7 @@ fn unsigned_and_stale_identities_are_refused() {
         "/sse/stream",
         &who(),
         &[],
+        b"",
         NOW,
     );
     assert_eq!(
@@ -107,7 +110,7 @@ fn any_subject_and_roles_round_trip_as_visible_ascii_without_smuggled_separators
         expires_at: None,
         super_admin: false,
     };
-    let headers = identity::sign(&config().edge.secret, "GET", "/sse/stats", &tricky, &[], NOW);
+    let headers = identity::sign(&config().edge.secret, "GET", "/sse/stats", &tricky, &[], b"", NOW);
     for (name, value) in &headers {
         assert!(
             value.bytes().all(|b| b.is_ascii_graphic()),
@@ -131,6 +134,7 @@ fn the_signature_binds_the_query_and_refuses_the_future() {
         target,
         &who(),
         &["dashboard-updates".into()],
+        b"",
         NOW,
     );
     assert!(check(&headers, "GET", target, NOW).is_ok());
@@ -154,5 +158,37 @@ fn the_signature_binds_the_query_and_refuses_the_future() {
         check(&headers, "GET", target, NOW - max_future - 1).unwrap_err(),
         EdgeAuthError::Stale,
         "signed further in the future than clocks differ"
+    );
+}
+
+#[test]
+fn the_signature_binds_the_body() {
+    let body = br#"{"companyId":"acme","channel":"dashboard-updates","type":"t","data":1}"#;
+    let headers = identity::sign(&config().edge.secret, "POST", "/sse/publish", &who(), &[], body, NOW);
+    let signed = identity::verify(
+        &config(),
+        "POST",
+        "/sse/publish",
+        |n| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(identity::check_body(&signed.body_sha256, body), Ok(()));
+    for other in [&b""[..], b"{}", &body[..body.len() - 1]] {
+        assert_eq!(
+            identity::check_body(&signed.body_sha256, other),
+            Err(EdgeAuthError::BodyMismatch),
+            "{}",
+            String::from_utf8_lossy(other)
+        );
+    }
+    // The digest header itself is covered: swapping in the digest of another body
+    // breaks the signature.
+    let mut swapped = headers.clone();
+    let digest = swapped.iter_mut().find(|(k, _)| *k == identity::BODY_SHA256).unwrap();
+    digest.1 = identity::body_sha256(b"{}");
+    assert_eq!(
+        check(&swapped, "POST", "/sse/publish", NOW).unwrap_err(),
+        EdgeAuthError::BadSignature
     );
 }

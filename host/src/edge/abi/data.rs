@@ -9,6 +9,8 @@ use crate::edge::state::HostState;
 
 type C<'a> = Caller<'a, HostState>;
 
+/// The request body, during `on_request_body` (the host hands a filter a whole body).
+const HTTP_REQUEST_BODY: i32 = 0;
 const VM_CONFIGURATION: i32 = 6;
 const PLUGIN_CONFIGURATION: i32 = 7;
 
@@ -52,7 +54,11 @@ pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let buffer = match bt {
                 PLUGIN_CONFIGURATION => c.data().plugin.configuration.clone(),
                 VM_CONFIGURATION => Vec::new(),
-                _ => return st::NOT_FOUND, // bodies pass through without being exposed
+                HTTP_REQUEST_BODY => match &c.data().request_body {
+                    Some(body) => body.clone(),
+                    None => return st::NOT_FOUND,
+                },
+                _ => return st::NOT_FOUND, // response bodies pass through unexposed
             };
             // The SDK asks for (0, u32::MAX): clamp to the buffer.
             let start = (start as u32 as usize).min(buffer.len());
