@@ -74,7 +74,7 @@ fn main() {
                 (b":authority".to_vec(), b"bench".to_vec()),
                 (b"authorization".to_vec(), auth.as_bytes().to_vec()),
             ];
-            let (verdict, contexts) = edge.on_request(headers, None, None, 1).expect("filter runs");
+            let (verdict, contexts) = edge.on_request(headers, false, None, 1).expect("filter runs");
             assert!(matches!(verdict, Verdict::Forward(_)));
             drop(contexts);
         });
@@ -102,7 +102,7 @@ fn main() {
                 (b":authority".to_vec(), b"bench".to_vec()),
                 (b"authorization".to_vec(), auth.as_bytes().to_vec()),
             ];
-            let (verdict, _) = edge.on_request(headers, None, None, 1).expect("filter runs");
+            let (verdict, _) = edge.on_request(headers, false, None, 1).expect("filter runs");
             assert!(!matches!(verdict, Verdict::Forward(_)), "{what} is refused");
         });
         println!(

@@ -25,9 +25,9 @@ pub(crate) fn header<'a>(map: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn reply(edge: &WasmEdge, headers: HeaderMap) -> LocalReply {
-    match edge.on_request(headers, None, None, 1).expect("filter runs").0 {
+    match edge.on_request(headers, false, None, 1).expect("filter runs").0 {
         Verdict::Reply(r) => r,
-        Verdict::Forward(h) => panic!("expected a local reply, forwarded {h:?}"),
+        other => panic!("expected a local reply, got {other:?}"),
     }
 }
 
@@ -43,7 +43,7 @@ fn a_valid_token_is_forwarded_with_a_signed_identity_and_without_the_token() {
         ("x-sse-edge-sig", "forged"),
         ("cookie", "theme=dark"),
     ];
-    let (verdict, _ctx) = edge.on_request(request(STREAM, &forged), None, None, 1).unwrap();
+    let (verdict, _ctx) = edge.on_request(request(STREAM, &forged), false, None, 1).unwrap();
     let Verdict::Forward(h) = verdict else { panic!("denied") };
     assert_eq!(header(&h, "authorization"), None, "the token does not travel on");
     assert_eq!(
@@ -78,7 +78,7 @@ fn cookie_tokens_are_accepted_and_stripped() {
     let edge = filter_edge(1, |_| {}).unwrap();
     let cookie = format!("a=1; sse_token={}; b=2", token("acme", "VIEWER"));
     let (verdict, _ctx) = edge
-        .on_request(request(STREAM, &[("cookie", &cookie)]), None, None, 1)
+        .on_request(request(STREAM, &[("cookie", &cookie)]), false, None, 1)
         .unwrap();
     let Verdict::Forward(h) = verdict else { panic!("denied") };
     assert_eq!(header(&h, "cookie"), Some("a=1; b=2"));
@@ -88,7 +88,7 @@ fn cookie_tokens_are_accepted_and_stripped() {
 fn query_tokens_are_stripped_from_the_path_when_enabled() {
     let edge = filter_edge(1, |p| p["tokens"] = json!({"query_param": "access_token"})).unwrap();
     let target = format!("{STREAM}&access_token={}", token("acme", "VIEWER"));
-    let (verdict, _ctx) = edge.on_request(request(&target, &[]), None, None, 1).unwrap();
+    let (verdict, _ctx) = edge.on_request(request(&target, &[]), false, None, 1).unwrap();
     let Verdict::Forward(h) = verdict else { panic!("denied") };
     assert_eq!(header(&h, ":path"), Some(STREAM));
 }
@@ -182,7 +182,7 @@ fn event_stream_responses_get_unbuffering_headers() {
     let edge = filter_edge(1, |_| {}).unwrap();
     let auth = format!("Bearer {}", token("acme", "VIEWER"));
     let (_, ctx) = edge
-        .on_request(request(STREAM, &[("authorization", &auth)]), None, None, 1)
+        .on_request(request(STREAM, &[("authorization", &auth)]), false, None, 1)
         .unwrap();
     let response: HeaderMap = vec![
         (b":status".to_vec(), b"200".to_vec()),
@@ -203,7 +203,7 @@ fn event_stream_responses_get_unbuffering_headers() {
                 "/sse/poll?companyId=acme&channel=dashboard-updates",
                 &[("authorization", &auth)],
             ),
-            None,
+            false,
             None,
             2,
         )
@@ -239,5 +239,52 @@ fn the_filter_refuses_shipped_placeholders_and_unexpanded_secrets() {
             matches!(err, sse_host::edge::EdgeError::Refused { .. }),
             "{field}: {err}"
         );
+    }
+}
+
+fn publish_request(auth: &str) -> HeaderMap {
+    let mut h = request(
+        "/sse/publish",
+        &[("authorization", auth), ("content-type", "application/json")],
+    );
+    h[0].1 = b"POST".to_vec();
+    h
+}
+
+#[test]
+fn a_publish_is_held_until_its_body_is_in_then_signed_over_it() {
+    let edge = filter_edge(1, |_| {}).unwrap();
+    let auth = format!("Bearer {}", token("acme", "PUBLISHER"));
+    let (verdict, mut ctx) = edge.on_request(publish_request(&auth), true, None, 1).unwrap();
+    let Verdict::NeedsBody(paused) = verdict else {
+        panic!("expected a pause for the body, got {verdict:?}")
+    };
+    let body = br#"{"companyId":"acme","channel":"dashboard-updates","type":"t","data":1}"#;
+    let Verdict::Forward(h) = edge.on_request_body(&mut ctx, paused, body).unwrap() else {
+        panic!("denied after the body")
+    };
+    let policy = sse_policy::PolicyConfig::from_json(&policy_json(false).to_string()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = sse_policy::identity::verify(&policy, "POST", "/sse/publish", |n| header(&h, n), now).unwrap();
+    assert_eq!(sse_policy::identity::check_body(&signed.body_sha256, body), Ok(()));
+    assert!(sse_policy::identity::check_body(&signed.body_sha256, b"{}").is_err());
+    assert_eq!(header(&h, "authorization"), None, "the token does not travel on");
+}
+
+#[test]
+fn a_publish_refused_on_its_headers_never_asks_for_the_body() {
+    let edge = filter_edge(1, |_| {}).unwrap();
+    for auth in [
+        "Bearer not-a-token".to_owned(),
+        format!("Bearer {}", token("acme", "VIEWER")),
+    ] {
+        let (verdict, _ctx) = edge.on_request(publish_request(&auth), true, None, 1).unwrap();
+        let Verdict::Reply(r) = verdict else {
+            panic!("expected a refusal, got {verdict:?}")
+        };
+        assert!(r.status == 401 || r.status == 403, "{}", r.status);
     }
 }

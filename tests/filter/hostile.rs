@@ -29,7 +29,7 @@ fn load(bytes: Vec<u8>) -> Result<WasmEdge, EdgeError> {
 }
 
 fn run(edge: &WasmEdge, extra: &[(&str, &str)]) -> Result<Verdict, EdgeError> {
-    edge.on_request(request("/sse/stream", extra), None, None, 1)
+    edge.on_request(request("/sse/stream", extra), false, None, 1)
         .map(|(v, _)| v)
 }
 
@@ -195,6 +195,6 @@ fn timers_metrics_queues_and_properties_work_like_envoys() {
             (200, &b"/sse/stream"[..]),
             "request.path via property and queue"
         ),
-        Verdict::Forward(_) => panic!("expected the echo reply"),
+        other => panic!("expected the echo reply, got {other:?}"),
     }
 }

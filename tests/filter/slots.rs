@@ -11,7 +11,7 @@ const STREAM: &str = "/sse/stream?companyId=acme&channel=dashboard-updates";
 
 fn open(edge: &WasmEdge, auth: &str) -> Option<sse_host::edge::Contexts> {
     let (verdict, ctx) = edge
-        .on_request(request(STREAM, &[("authorization", auth)]), None, None, 1)
+        .on_request(request(STREAM, &[("authorization", auth)]), false, None, 1)
         .unwrap();
     match verdict {
         Verdict::Forward(_) => Some(ctx),
@@ -19,6 +19,7 @@ fn open(edge: &WasmEdge, auth: &str) -> Option<sse_host::edge::Contexts> {
             assert_eq!(r.status, 429, "only the limit may refuse here");
             None
         }
+        Verdict::NeedsBody(_) => panic!("a stream has no body to wait for"),
     }
 }
 

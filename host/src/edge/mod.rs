@@ -18,6 +18,7 @@
 //! - `vm`, `plugin`: one VM and its lifecycle; a plugin's VMs and their replacement.
 
 mod abi;
+mod chain;
 mod engine;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzz;
@@ -27,15 +28,14 @@ mod shared;
 mod state;
 mod vm;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use chain::{Paused, Verdict};
 pub use shared::{MetricKind, MetricSample};
 pub use state::{HeaderMap, LocalReply};
 
 use plugin::Plugin;
-use vm::Outcome;
 
 /// Why the edge could not load or run a filter.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -144,15 +144,6 @@ impl Contexts {
     }
 }
 
-/// What the chain decided.
-#[derive(Debug)]
-pub enum Verdict {
-    /// Forward the request with these headers (pseudo-headers included).
-    Forward(HeaderMap),
-    /// Answer with this reply.
-    Reply(LocalReply),
-}
-
 impl WasmEdge {
     /// Loads and starts every plugin with `vms` VMs each. Fails (closed) if any module is
     /// unusable or refuses its configuration.
@@ -166,49 +157,6 @@ impl WasmEdge {
         Ok(Self {
             plugins: Arc::new(plugins),
         })
-    }
-
-    /// Runs the request through the chain: each filter's `on_request_headers`, then, when
-    /// the request has a `body` (collected whole by the caller), its `on_request_body`.
-    /// A filter may pause on headers to see the body first, and change the headers then
-    /// (Envoy with `allow_on_headers_stop_iteration`); one that continued on headers has
-    /// already sent them, so what it changes later is ignored, as in Envoy. An error
-    /// means: answer 503.
-    pub fn on_request(
-        &self,
-        mut headers: HeaderMap,
-        body: Option<&[u8]>,
-        source: Option<SocketAddr>,
-        connection_id: u64,
-    ) -> Result<(Verdict, Contexts), EdgeError> {
-        let mut contexts = Contexts {
-            plugins: self.plugins.clone(),
-            held: Vec::new(),
-            slot: None,
-        };
-        for (p, plugin) in self.plugins.iter().enumerate() {
-            let vm = plugin.pick();
-            let these = std::mem::take(&mut headers);
-            let ((ctx, outcome), generation) = plugin.with_vm(vm, |v| {
-                let (ctx, first) = v.request_headers(these, body.is_none(), source, connection_id)?;
-                let outcome = match (first, body) {
-                    (Outcome::Paused, Some(body)) => v.request_body(ctx, body)?,
-                    (Outcome::Continue(h), Some(body)) => match v.request_body(ctx, body)? {
-                        Outcome::Continue(_) => Outcome::Continue(h),
-                        other => other,
-                    },
-                    (first, _) => first,
-                };
-                Ok((ctx, outcome))
-            })?;
-            contexts.held.push((p, vm, generation, ctx));
-            match outcome {
-                Outcome::Continue(h) => headers = h,
-                Outcome::Reply(reply) => return Ok((Verdict::Reply(reply), contexts)),
-                Outcome::Paused | Outcome::Stopped => return Err(EdgeError::Stopped(plugin.shared.name.clone())),
-            }
-        }
-        Ok((Verdict::Forward(headers), contexts))
     }
 
     /// Runs response headers through the chain in reverse order (as Envoy's encoders).

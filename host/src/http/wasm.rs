@@ -70,12 +70,12 @@ fn admitted_stream(
     sse_policy::identity::decode_value(company).ok()
 }
 
-/// A request body after the chain: as it came when it had none, else the bytes the
-/// filters saw (they may sign its digest, so the host must read exactly these).
+/// A request body after the chain: as it came when no filter read it, else the bytes
+/// the filters saw (they may have signed its digest, so the host reads exactly these).
 pub(crate) type Forwarded<B> = Either<B, Full<Bytes>>;
 
-/// Runs the request through the chain. A request with a body is read first (at most
-/// `publish.max_body_bytes`: no route takes more), so the filters see all of it.
+/// Runs the request through the chain. The body is read (at most
+/// `publish.max_body_bytes`: no route takes more) only when a filter pauses to see it.
 pub(crate) async fn filter_request<B: RequestBody>(
     state: &AppState,
     edge: &WasmEdge,
@@ -84,14 +84,6 @@ pub(crate) async fn filter_request<B: RequestBody>(
     origin: Option<&str>,
 ) -> Filtered<Forwarded<B>> {
     let (mut parts, body) = req.into_parts();
-    let (body, bytes) = if body.is_end_stream() {
-        (Either::Left(body), None)
-    } else {
-        match super::publish::read_body(body, state.config.publish.max_body_bytes).await {
-            Ok(bytes) => (Either::Right(Full::new(bytes.clone())), Some(bytes)),
-            Err(e) => return Filtered::Answered(reply::error(&state.config.policy, origin, &e)),
-        }
-    };
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let authority = parts
         .headers
@@ -112,9 +104,28 @@ pub(crate) async fn filter_request<B: RequestBody>(
         tracing::error!("edge filter failed, answering 503: {e}");
         reply::error(&state.config.policy, origin, &HostError::EdgeFailed)
     };
-    match edge.on_request(pairs, bytes.as_deref(), Some(conn.peer), conn.id) {
-        Err(e) => Filtered::Answered(fail(&e)),
-        Ok((Verdict::Reply(local), contexts)) => {
+    let has_body = !body.is_end_stream();
+    let (verdict, mut contexts) = match edge.on_request(pairs, has_body, Some(conn.peer), conn.id) {
+        Ok(decided) => decided,
+        Err(e) => return Filtered::Answered(fail(&e)),
+    };
+    let (verdict, body) = match verdict {
+        Verdict::NeedsBody(paused) => {
+            let bytes = match super::publish::read_body(body, state.config.publish.max_body_bytes).await {
+                Ok(bytes) => bytes,
+                // The contexts end here with the request: on_log, on_done, on_delete.
+                Err(e) => return Filtered::Answered(reply::error(&state.config.policy, origin, &e)),
+            };
+            match edge.on_request_body(&mut contexts, paused, &bytes) {
+                Ok(Verdict::NeedsBody(_)) => return Filtered::Answered(fail(&"a filter paused twice")),
+                Ok(verdict) => (verdict, Either::Right(Full::new(bytes))),
+                Err(e) => return Filtered::Answered(fail(&e)),
+            }
+        }
+        verdict => (verdict, Either::Left(body)),
+    };
+    match verdict {
+        Verdict::Reply(local) => {
             let (headers, _) = from_pairs(local.headers);
             let mut res = Response::new(reply::full(local.body));
             *res.status_mut() = StatusCode::from_u16(local.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
@@ -122,7 +133,7 @@ pub(crate) async fn filter_request<B: RequestBody>(
             drop(contexts); // the stream ends here: on_log, on_done, on_delete
             Filtered::Answered(res)
         }
-        Ok((Verdict::Forward(map), mut contexts)) => {
+        Verdict::Forward(map) => {
             let (headers, pseudo) = from_pairs(map);
             if let Some(company) = admitted_stream(&state.config.policy, parts.method.as_str(), &target, &headers) {
                 contexts.took_slot(company);
@@ -136,6 +147,7 @@ pub(crate) async fn filter_request<B: RequestBody>(
             parts.headers = headers;
             Filtered::Forward(Request::from_parts(parts, body), contexts)
         }
+        Verdict::NeedsBody(_) => Filtered::Answered(fail(&"a filter paused twice")),
     }
 }
 
