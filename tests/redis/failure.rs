@@ -13,7 +13,7 @@ use crate::{publish_n, read_ids, wait_backend};
 async fn redis_unreachable_at_start_is_a_clear_error() {
     let closed = ClosedPort::new(); // held: nothing can listen there during the test
     let port = closed.port;
-    let dir = write_config(&format!("redis://127.0.0.1:{port}"), "");
+    let dir = write_config(Some(&format!("redis://127.0.0.1:{port}")), "");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(host_bin())
             .args(["serve", "--config"])

@@ -24,14 +24,19 @@ pub fn host_bin() -> PathBuf {
     bin
 }
 
-/// Writes a node's policy and TOML into a new directory (listening on port 0); returns
-/// the directory.
-pub fn write_config(redis_url: &str, extra: &str) -> TempDir {
+/// Writes a node's policy and TOML into a new directory (listening on port 0, with Redis
+/// at `redis_url`, or the memory backend for `None`); returns the directory.
+pub fn write_config(redis_url: Option<&str>, extra: &str) -> TempDir {
     let dir = TempDir::new("node");
     std::fs::write(dir.0.join("policy.json"), policy_json(false).to_string()).unwrap();
+    let backend = match redis_url {
+        Some(url) => {
+            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\nlease_ttl_secs = 3\nblock_ms = 1000\n\n")
+        }
+        None => "backend = \"memory\"\n\n".to_owned(),
+    };
     let toml = format!(
-        "listen = \"127.0.0.1:0\"\npolicy_file = \"policy.json\"\nbackend = \"redis\"\n\n\
-         [redis]\nurl = \"{redis_url}\"\nlease_ttl_secs = 3\nblock_ms = 1000\n\n\
+        "listen = \"127.0.0.1:0\"\npolicy_file = \"policy.json\"\n{backend}\
          [publish]\nrate_per_sec = 1000000.0\nburst = 1000000.0\n\n{extra}\n"
     );
     std::fs::write(dir.0.join("host.toml"), toml).unwrap();
@@ -68,6 +73,15 @@ impl Node {
     /// Starts a node on a port of its choosing using Redis at `redis_url`; `extra` is
     /// appended to its TOML (e.g. a `[history]` table). Returns once it listens.
     pub async fn start(redis_url: &str, extra: &str) -> Self {
+        Self::start_with(Some(redis_url), extra).await
+    }
+
+    /// The same with the memory backend (history dies with the process).
+    pub async fn start_memory(extra: &str) -> Self {
+        Self::start_with(None, extra).await
+    }
+
+    async fn start_with(redis_url: Option<&str>, extra: &str) -> Self {
         let dir = write_config(redis_url, extra);
         let log = std::fs::File::create(dir.0.join("host.log")).unwrap();
         let mut child = Command::new(host_bin())
