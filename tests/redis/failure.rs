@@ -124,3 +124,58 @@ async fn a_redis_that_lost_its_data_resets_open_streams() {
     );
     wait_backend(&a, "the data loss to be counted", |b| b["dataLosses"] == 1).await;
 }
+
+#[tokio::test]
+async fn a_redis_cut_off_by_the_network_fails_publishes_keeps_streams_and_loses_nothing() {
+    use sse_tests::proxy::FaultProxy;
+    use sse_tests::Frame;
+    let redis = RedisServer::start().await;
+    let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let node = Node::start(&format!("redis://{}", proxy.addr), "[stream]\nheartbeat_secs = 1\n").await;
+    let viewer = token("acme", "VIEWER");
+    let mut s = node.stream_as(&viewer, "acme", &["dashboard-updates"], None).await;
+    let mut expected = publish_n(&node, "dashboard-updates", 3, "before").await;
+    assert_eq!(read_ids(&mut s, 3).await, expected);
+
+    proxy.cut();
+    // No reset reaches the host: its calls must time out on their own.
+    let res = tokio::time::timeout(
+        PATIENCE,
+        node.client
+            .post(node.url("/sse/publish"))
+            .bearer_auth(token("acme", "PUBLISHER"))
+            .json(&json!({"companyId": "acme", "channel": "dashboard-updates", "type": "update", "data": 0}))
+            .send(),
+    )
+    .await
+    .expect("a publish during the cut is answered, not left hanging")
+    .unwrap();
+    assert_eq!(res.status(), 503, "nothing is stored, and the publisher is told");
+    let mut beats = 0;
+    while beats < 2 {
+        if s.next_frame().await == Some(Frame::Comment("heartbeat".into())) {
+            beats += 1;
+        }
+    }
+
+    proxy.heal();
+    expected.extend(publish_when_back(&node, 2).await);
+    assert_eq!(
+        read_ids(&mut s, 2).await,
+        expected[3..],
+        "the stream that lived through the cut gets what was stored after it"
+    );
+    let mut again = node
+        .stream_as(&viewer, "acme", &["dashboard-updates"], Some(&expected[0]))
+        .await;
+    assert_eq!(read_ids(&mut again, 4).await, expected[1..], "nothing stored was lost");
+    // Two streams are open: three more fit under the limit of five, a sixth does not
+    // (a release or acquire lost in the cut would show here).
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(node.stream_as(&viewer, "acme", &["dashboard-updates"], None).await);
+    }
+    let sixth = node.open_stream(&viewer, "acme", &["dashboard-updates"], None).await;
+    assert_eq!(sixth.status(), 429);
+    drop((held, sixth));
+}

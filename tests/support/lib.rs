@@ -7,6 +7,7 @@
 mod client;
 pub mod envoy;
 pub mod node;
+pub mod proxy;
 pub mod redis;
 pub mod sse;
 
