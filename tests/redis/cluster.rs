@@ -220,3 +220,56 @@ async fn long_polls_hold_connection_slots_across_nodes() {
     assert_eq!(sixth.status(), 429, "and the limit still holds");
     drop(held);
 }
+
+#[tokio::test]
+async fn a_node_killed_under_a_publish_storm_leaves_its_clients_exact_resumes_on_the_other() {
+    let (_redis, a, mut b) = crate::two_nodes().await;
+    let viewer = token("acme", "VIEWER");
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        streams.push(b.stream_as(&viewer, "acme", &BOTH[..1], None).await);
+    }
+    let storm = {
+        let node = sse_tests::HostClient::new(&a.base);
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            // Within the 100-event history: a client further behind gets `reset` (too_old).
+            for i in 0..90 {
+                ids.push(node.publish("acme", BOTH[0], "update", serde_json::json!(i)).await);
+            }
+            ids
+        })
+    };
+    // Each client has read a different amount when B dies mid-storm.
+    let mut last = Vec::new();
+    for (i, s) in streams.iter_mut().enumerate() {
+        last.push(read_ids(s, 5 + 3 * i).await.pop().unwrap());
+    }
+    b.kill();
+    drop(streams);
+    // They come back on A; B's five slots stay counted in Redis until its lease (3 s)
+    // expires, so the first attempts are refused, then each gets its place.
+    let deadline = tokio::time::Instant::now() + sse_tests::PATIENCE;
+    let mut resumed = Vec::new();
+    for from in &last {
+        loop {
+            let res = a.open_stream(&viewer, "acme", &BOTH[..1], Some(from)).await;
+            if res.status() == 200 {
+                resumed.push(sse_tests::SseStream::new(res));
+                break;
+            }
+            assert_eq!(res.status(), 429);
+            assert!(tokio::time::Instant::now() < deadline, "B's slots never came back");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let all = storm.await.unwrap();
+    for (i, (s, from)) in resumed.iter_mut().zip(&last).enumerate() {
+        let expected: Vec<String> = all.iter().filter(|id| order(id) > order(from)).cloned().collect();
+        assert_eq!(
+            read_ids(s, expected.len()).await,
+            expected,
+            "client {i}: exactly what it missed"
+        );
+    }
+}

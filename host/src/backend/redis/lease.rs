@@ -1,51 +1,66 @@
-//! Cluster-wide connection limits: each node's open streams per company live in the
+//! Cluster-wide connection limits: each node's open slots per company live in the
 //! company's `conns` hash, and each node holds an expiring lease. The acquire script
 //! ignores (and deletes) the counts of nodes whose lease is gone, so a killed node's
-//! slots come back after one lease TTL. Local counts are the truth: every renewal
-//! rewrites this node's counts, which also repairs releases lost while Redis was down.
+//! slots come back after one lease TTL.
+//!
+//! One task writes this node's counts: acquires, releases and the periodic rewrite go
+//! through it in order, batched into pipelines. It keeps `applied`, what this node holds
+//! in Redis by its own account, and the rewrite sets exactly that, which repairs a
+//! release lost while Redis was down. (Rewriting from the hub's local counts instead
+//! raced with acquires in flight: a slot counted locally and then incremented in Redis
+//! was counted twice until the next rewrite, refusing streams under the limit.)
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use super::scripts::ACQUIRE;
 use super::{BackendError, Shared};
 use crate::hub::limits::LimitError;
+
+/// Most operations in one pipeline.
+const BATCH: usize = 512;
+
+/// What the lease task is asked to do.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Take a slot of the company; answers whether it was granted.
+    Acquire(String, oneshot::Sender<Result<bool, String>>),
+    /// Give one back.
+    Release(String),
+}
 
 /// A slot counted in Redis; given back (asynchronously) when dropped.
 #[derive(Debug)]
 pub(crate) struct RemoteSlot {
     company: String,
-    releases: mpsc::UnboundedSender<String>,
+    ops: mpsc::UnboundedSender<Op>,
 }
 
 impl Drop for RemoteSlot {
     fn drop(&mut self) {
-        let _ = self.releases.send(std::mem::take(&mut self.company));
+        let _ = self.ops.send(Op::Release(std::mem::take(&mut self.company)));
     }
 }
 
 /// Takes a slot for `company` across all nodes, or says the company is at its limit.
 /// Fails closed: without Redis, no stream opens.
 pub(crate) async fn acquire(shared: &Shared, company: &str) -> Result<RemoteSlot, BackendError> {
-    let limit = shared.hub.settings().max_connections_per_company;
-    let granted: i64 = shared
-        .scripts
-        .acquire
-        .key(shared.keys.conns(company))
-        .arg(&shared.node)
-        .arg(limit)
-        .arg(shared.keys.lease_prefix())
-        .invoke_async(&mut shared.conn.clone())
-        .await
-        .map_err(|e| shared.unavailable(&e))?;
-    if granted != 1 {
-        return Err(LimitError::Company.into());
+    let (tx, rx) = oneshot::channel();
+    let gone = || BackendError::Unavailable("the Redis lease task stopped".into());
+    shared
+        .ops
+        .send(Op::Acquire(company.to_owned(), tx))
+        .map_err(|_| gone())?;
+    match rx.await.map_err(|_| gone())? {
+        Ok(true) => Ok(RemoteSlot {
+            company: company.to_owned(),
+            ops: shared.ops.clone(),
+        }),
+        Ok(false) => Err(LimitError::Company.into()),
+        Err(e) => Err(BackendError::Unavailable(format!("Redis at {}: {e}", shared.addr))),
     }
-    Ok(RemoteSlot {
-        company: company.to_owned(),
-        releases: shared.releases.clone(),
-    })
 }
 
 /// Sets this node's lease (TTL from the settings).
@@ -60,65 +75,111 @@ pub(crate) async fn renew(shared: &Shared) -> redis::RedisResult<()> {
         .await
 }
 
-/// The lease task: renews the lease every third of its TTL, gives back released slots
-/// in batches, and rewrites this node's counts from the local truth.
-pub(crate) async fn run(shared: Arc<Shared>, mut releases: mpsc::UnboundedReceiver<String>) {
+/// The lease task: renews the lease every third of its TTL and rewrites this node's
+/// counts, and runs acquires and releases in order, in batches.
+pub(crate) async fn run(shared: Arc<Shared>, mut ops: mpsc::UnboundedReceiver<Op>) {
     let mut tick = tokio::time::interval(shared.settings.lease_ttl / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut applied: HashMap<String, u64> = HashMap::new();
     let mut reported: HashSet<String> = HashSet::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                // Pending releases first: the counts written below already exclude them.
-                while releases.try_recv().is_ok() {}
-                if let Err(e) = sync(&shared, &mut reported).await {
+                if let Err(e) = sync(&shared, &applied, &mut reported).await {
                     shared.status.error(&e);
                     tracing::warn!(error = %e, "redis: cannot renew the node lease");
                 }
             }
-            Some(first) = releases.recv() => {
+            Some(first) = ops.recv() => {
                 let mut batch = vec![first];
-                while let Ok(c) = releases.try_recv() {
-                    batch.push(c);
+                while batch.len() < BATCH {
+                    match ops.try_recv() {
+                        Ok(op) => batch.push(op),
+                        Err(_) => break,
+                    }
                 }
-                if let Err(e) = release(&shared, &batch).await {
-                    // The next renewal rewrites the counts; nothing leaks for long.
-                    tracing::warn!(error = %e, n = batch.len(), "redis: cannot release slots yet");
+                run_batch(&shared, &mut applied, batch).await;
+            }
+        }
+    }
+}
+
+/// Sends a batch in one pipeline, in order; answers the acquires. A release counts as
+/// done even when Redis is unreachable: the next rewrite sets the right number.
+async fn run_batch(shared: &Shared, applied: &mut HashMap<String, u64>, batch: Vec<Op>) {
+    let limit = shared.hub.settings().max_connections_per_company;
+    let mut pipe = redis::pipe();
+    for op in &batch {
+        match op {
+            Op::Acquire(company, _) => {
+                pipe.cmd("EVAL")
+                    .arg(ACQUIRE)
+                    .arg(1)
+                    .arg(shared.keys.conns(company))
+                    .arg(&shared.node)
+                    .arg(limit)
+                    .arg(shared.keys.lease_prefix());
+            }
+            Op::Release(company) => {
+                pipe.hincr(shared.keys.conns(company), &shared.node, -1);
+            }
+        }
+    }
+    let replies: Result<Vec<redis::Value>, _> = pipe.query_async(&mut shared.conn.clone()).await;
+    if let Err(e) = &replies {
+        shared.status.error(e);
+        tracing::warn!(error = %e, n = batch.len(), "redis: slot operations failed");
+    }
+    for (i, op) in batch.into_iter().enumerate() {
+        match op {
+            Op::Acquire(company, answer) => {
+                let granted = match &replies {
+                    Ok(values) => Ok(matches!(values.get(i), Some(redis::Value::Int(1)))),
+                    Err(e) => Err(e.to_string()),
+                };
+                if granted != Ok(true) {
+                    let _ = answer.send(granted);
+                    continue;
+                }
+                *applied.entry(company.clone()).or_default() += 1;
+                if answer.send(Ok(true)).is_err() {
+                    // The request gave up meanwhile: nobody holds this slot.
+                    let _ = shared.ops.send(Op::Release(company));
+                }
+            }
+            Op::Release(company) => {
+                if let Some(n) = applied.get_mut(&company) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        applied.remove(&company);
+                    }
                 }
             }
         }
     }
 }
 
-/// Decrements in one pipeline; a count left at 0 is removed by the next renewal.
-async fn release(shared: &Shared, companies: &[String]) -> redis::RedisResult<()> {
-    if companies.is_empty() {
-        return Ok(());
-    }
-    let mut pipe = redis::pipe();
-    for company in companies {
-        pipe.hincr(shared.keys.conns(company), &shared.node, -1).ignore();
-    }
-    pipe.query_async::<()>(&mut shared.conn.clone()).await
-}
-
-async fn sync(shared: &Shared, reported: &mut HashSet<String>) -> redis::RedisResult<()> {
+/// Renews the lease and sets this node's counts to what it holds (`applied`); deletes
+/// the counts of companies it no longer holds any slot of.
+async fn sync(
+    shared: &Shared,
+    applied: &HashMap<String, u64>,
+    reported: &mut HashSet<String>,
+) -> redis::RedisResult<()> {
     renew(shared).await?;
-    let counts = shared.hub.connections_by_company();
     let mut pipe = redis::pipe();
-    for (company, n) in &counts {
+    for (company, n) in applied {
         pipe.hset(shared.keys.conns(company), &shared.node, *n).ignore();
     }
-    for gone in reported.iter().filter(|c| !counts.contains_key(*c)) {
+    for gone in reported.iter().filter(|c| !applied.contains_key(*c)) {
         pipe.hdel(shared.keys.conns(gone), &shared.node).ignore();
     }
-    if !counts.is_empty() || !reported.is_empty() {
+    if !applied.is_empty() || !reported.is_empty() {
         pipe.query_async::<()>(&mut shared.conn.clone()).await?;
     }
-    *reported = counts.into_keys().collect();
+    *reported = applied.keys().cloned().collect();
     Ok(())
 }
-
 /// At shutdown: deletes the lease and this node's counts, so its slots free at once.
 pub(crate) async fn give_back(shared: &Shared) {
     let mut pipe = redis::pipe();

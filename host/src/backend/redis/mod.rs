@@ -76,7 +76,8 @@ struct Shared {
     node: String,
     status: Status,
     reader: mpsc::UnboundedSender<reader::Request>,
-    releases: mpsc::UnboundedSender<String>,
+    /// Slot acquires and releases, for the lease task (`lease.rs`).
+    ops: mpsc::UnboundedSender<lease::Op>,
 }
 
 impl Shared {
@@ -124,11 +125,11 @@ impl RedisBackend {
             .map_err(down)?;
         check_version(&info).map_err(BackendError::Unavailable)?;
         // Unbounded on purpose: releases are sent from `Drop` (a stream's slot and follow
-        // references going away), which can neither wait for room nor fail; adoptions
-        // are bounded by the connection limits that admitted them. Both queues hold one
+        // references going away), which can neither wait for room nor fail; acquires and
+        // adoptions are bounded by the local connection limits that admitted them. Both queues hold one
         // small message per stream at most, and the tasks drain them continuously.
         let (reader_tx, reader_rx) = mpsc::unbounded_channel();
-        let (release_tx, release_rx) = mpsc::unbounded_channel();
+        let (ops_tx, ops_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             hub,
             keys: Keys::new(&settings.key_prefix),
@@ -140,13 +141,13 @@ impl RedisBackend {
             node: new_node_id(),
             status: Status::default(),
             reader: reader_tx,
-            releases: release_tx,
+            ops: ops_tx,
         });
         lease::renew(&shared).await.map_err(down)?;
         tracing::info!(redis = %addr, node = %shared.node, "redis backend connected");
         let tasks = vec![
             tokio::spawn(reader::Reader::new(shared.clone(), reader_rx).run()),
-            tokio::spawn(lease::run(shared.clone(), release_rx)),
+            tokio::spawn(lease::run(shared.clone(), ops_rx)),
         ];
         Ok(Self { shared, tasks })
     }

@@ -92,8 +92,9 @@ return {'ok', m[2]}
 
 /// Takes a cluster-wide connection slot. KEYS: the company's conns hash. ARGV: this
 /// node, the limit, the lease key prefix. Counts of nodes whose lease expired are
-/// dropped first, so a crashed node's slots come back once its lease runs out.
-const ACQUIRE: &str = r#"
+/// dropped first, so a crashed node's slots come back once its lease runs out. Sent as
+/// EVAL in the lease task's pipelines (a pipeline cannot reload a script by SHA).
+pub(crate) const ACQUIRE: &str = r#"
 local counts = redis.call('HGETALL', KEYS[1])
 local total = 0
 for i = 1, #counts, 2 do
@@ -114,7 +115,6 @@ return 1
 pub(crate) struct Scripts {
     pub(crate) publish: Script,
     pub(crate) check: Script,
-    pub(crate) acquire: Script,
 }
 
 impl Scripts {
@@ -123,7 +123,6 @@ impl Scripts {
         Self {
             publish: with_prelude(PUBLISH),
             check: with_prelude(CHECK),
-            acquire: Script::new(ACQUIRE),
         }
     }
 }
