@@ -8,6 +8,12 @@
 //! (10000), `--ingress E` (20000 single-event publishes; 10x that in batches of 100),
 //! `--skip nchan,envoy,redis` (any of them), `--json FILE`.
 //!
+//! Churn and soak instead of the comparison: `--soak SECS` (with `--soak-long N`, 5000
+//! long-lived streams; `--soak-churn R`, 100 short-lived streams opened and aborted per
+//! second; `--soak-rate E`, 200 events/s) runs `soak.rs` against the native edge, the
+//! embedded wasm edge and Envoy (each unless `--skip`ped: `--skip native,wasm` soaks
+//! through Envoy only), and exits non-zero when a check fails.
+//!
 //! Targets: nchan (memory store, 100-event history, 30 s pings, live-only first connect);
 //! our host with the embedded wasm edge verifying an HS256 token on every connect; our
 //! host with the native edge (connect rate); our host behind Envoy with an HTTP/2 upstream
@@ -18,6 +24,7 @@ mod client;
 mod host;
 mod report;
 mod scenarios;
+mod soak;
 mod target;
 
 use std::path::PathBuf;
@@ -41,6 +48,7 @@ pub(crate) struct Args {
     ingress: u64,
     skip: Vec<String>,
     json: Option<PathBuf>,
+    soak: soak::SoakArgs,
 }
 
 fn parse_args() -> Result<Args> {
@@ -57,6 +65,12 @@ fn parse_args() -> Result<Args> {
         ingress: 20_000,
         skip: Vec::new(),
         json: None,
+        soak: soak::SoakArgs {
+            secs: 0,
+            long: 5000,
+            churn_per_sec: 100,
+            rate: 200,
+        },
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +88,10 @@ fn parse_args() -> Result<Args> {
             "--ingress" => a.ingress = val()?.parse()?,
             "--skip" => a.skip = val()?.split(',').map(str::to_owned).collect(),
             "--json" => a.json = Some(val()?.into()),
+            "--soak" => a.soak.secs = val()?.parse()?,
+            "--soak-long" => a.soak.long = val()?.parse()?,
+            "--soak-churn" => a.soak.churn_per_sec = val()?.parse()?,
+            "--soak-rate" => a.soak.rate = val()?.parse()?,
             _ => anyhow::bail!("unknown option {flag}; see the doc comment of tests/bench/main.rs"),
         }
     }
@@ -138,6 +156,9 @@ async fn main() -> Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let mut report = Map::new();
+    if a.soak.secs > 0 {
+        return soak_all(&a).await;
+    }
 
     if !skip("nchan") {
         println!("nginx + nchan (2 workers, memory store)");
@@ -216,6 +237,42 @@ async fn main() -> Result<()> {
     report::print_table(&report);
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The churn and soak run in each edge mode (`--soak`).
+async fn soak_all(a: &Args) -> Result<()> {
+    let filter = sse_tests::filter_wasm();
+    let mut report = Map::new();
+    for edge in ["native", "wasm", "envoy"] {
+        if a.skip.iter().any(|s| s == edge) {
+            continue;
+        }
+        println!("soak: sse-host, edge {edge}, {} s", a.soak.secs);
+        let opts = HostOptions {
+            queue_capacity: 1024,
+            edge,
+            redis_url: None,
+            filter: Some(&filter),
+        };
+        let host = HostProcess::start(&a.host_bin, &opts).await?;
+        let envoy = match edge {
+            "envoy" => Some(sse_tests::envoy::Envoy::start(host.addr.parse()?, &host::policy()).await),
+            _ => None,
+        };
+        let front = envoy.as_ref().map_or(host.addr.clone(), |e| e.addr.to_string());
+        let front_pids = envoy.as_ref().map(|e| vec![e.pid()]).unwrap_or_default();
+        let t = ours(edge, &front, &front, vec![host.pid()], front_pids);
+        let probes = soak::Probes {
+            host: host.addr.clone(),
+            envoy_admin: envoy.as_ref().map(|e| e.admin.to_string()),
+        };
+        report.insert(edge.into(), soak::soak(&t, &probes, a.soak).await?);
+    }
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&Value::Object(report))?)?;
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -235,7 +235,7 @@ pub(crate) async fn storm(target: &Target, clients: usize, behind: u64, store_pi
 
 /// Waits (bounded) until every stream logged `expect` events; returns delivered, lost,
 /// duplicated-or-out-of-order (consecutive `n` expected) and all latencies.
-async fn collect(streams: &[Sub], expect: u64, counts: impl Fn(u64) -> bool) -> (u64, u64, u64, Vec<u64>) {
+pub(crate) async fn collect(streams: &[Sub], expect: u64, counts: impl Fn(u64) -> bool) -> (u64, u64, u64, Vec<u64>) {
     let deadline = Instant::now() + DELIVERY_DEADLINE;
     let (mut delivered, mut lost, mut disorder) = (0u64, 0u64, 0u64);
     let mut latencies = Vec::new();
