@@ -35,6 +35,11 @@ step "tests"
 cargo build -p sse-host
 cargo test --workspace --exclude sse-filter
 
+step "churn and soak smoke: every count back to the live streams, in each edge mode"
+# The long run (figures in README, Reliability): sse-bench --soak 1800 on a release build.
+(ulimit -n "$(ulimit -Hn)" && "$CARGO_TARGET_DIR/debug/sse-bench" --host-bin "$CARGO_TARGET_DIR/debug/sse-host" \
+  --soak 8 --soak-long 100 --soak-churn 25 --soak-rate 50)
+
 step "browser client: unit tests (node --test)"
 node --test tests/web/*.test.mjs
 

@@ -77,7 +77,7 @@ async fn sample(http: &reqwest::Client, target: &Target, probes: &Probes, start:
             let stats = page(format!("http://{admin}/stats?filter=sse_filter_active_streams")).await;
             stats.and_then(|s| metric(&s, "wasmcustom.sse_filter_active_streams"))
         }
-        None => metric(&host, "sse_wasm_sse_filter_active_streams"),
+        None => metric(&host, "sse_wasm_sse_filter_sse_filter_active_streams"),
     };
     Sample {
         at_secs: start.elapsed().as_secs(),
