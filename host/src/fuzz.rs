@@ -7,9 +7,9 @@ pub use crate::edge::fuzz::hostcalls;
 use crate::http::{parse_head, Head};
 
 /// The stream fast path's request-head parser on arbitrary bytes. Properties: no panic;
-/// a complete head is a `GET` whose headers all came from the input; a shorter prefix
-/// of a complete head is never complete or refused (so how TCP splits it changes
-/// nothing); anything past the size limit is refused, never left waiting.
+/// a complete head is a `GET` of at most 16 KiB whose headers all came from the input; a
+/// shorter prefix of a complete head is never complete or refused (so how TCP splits it
+/// changes nothing); anything past the size limit is refused, never left waiting.
 pub fn request_head(data: &[u8]) {
     match parse_head(data) {
         Head::Complete(req) => {
@@ -20,6 +20,7 @@ pub fn request_head(data: &[u8]) {
             }
             let mut headers = [httparse::EMPTY_HEADER; 100];
             if let Ok(httparse::Status::Complete(end)) = httparse::Request::new(&mut headers).parse(data) {
+                assert!(end <= crate::http::MAX_HEAD_BYTES, "a {end}-byte head was accepted");
                 for cut in [end / 2, end - 1] {
                     assert!(
                         matches!(parse_head(&data[..cut]), Head::Partial),

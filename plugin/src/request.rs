@@ -236,14 +236,31 @@ impl HttpContext for FilterRequest {
             }
             _ => {}
         }
-        if !end_of_stream && grant.identity.is_some() {
-            // The signature covers the body (a captured publish cannot carry other
-            // events): hold the headers until it is all here. Envoy buffers it, up to
-            // its buffer limit (then 413); it needs `allow_on_headers_stop_iteration`.
+        if !end_of_stream && grant.route == Route::Publish && grant.identity.is_some() {
+            // The signature covers a publish's body (a captured one cannot carry other
+            // events): hold the headers until it is all here. Envoy buffers it, up to the
+            // route's buffer limit (then 413); it needs `allow_on_headers_stop_iteration`.
+            // Other routes read no body: they are signed over none.
             self.pending = Some((config, headers, grant));
             return Action::Pause;
         }
         self.forward(&config, headers, grant, b"")
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // A held publish ends here, not in the body callback: refuse it rather than let
+        // the proxy resume headers that were never signed (nor stripped of the token).
+        match self.pending.take() {
+            Some((config, headers, _)) => {
+                let origin = headers.string("origin");
+                self.deny(
+                    &config,
+                    DenyReason::InvalidRequest("request trailers are not accepted"),
+                    origin.as_deref(),
+                )
+            }
+            None => Action::Continue,
+        }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {

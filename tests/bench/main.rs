@@ -268,6 +268,7 @@ async fn soak_all(a: &Args) -> Result<()> {
         let probes = soak::Probes {
             host: host.addr.clone(),
             envoy_admin: envoy.as_ref().map(|e| e.admin.to_string()),
+            filter: edge != "native",
         };
         report.insert(edge.into(), soak::soak(&t, &probes, a.soak).await?);
     }

@@ -78,7 +78,7 @@ async fn clients_resume_exactly_through_a_restarted_envoy() {
         assert_eq!(next_after_connected(s).await.id.as_deref(), Some(last[*c].as_str()));
     }
     let total = (COMPANIES * PER_COMPANY) as u64;
-    eventually("the new filter never counted the streams", async || {
+    eventually("the filter never counted the streams", async || {
         filter_streams(&envoy).await == Some(total)
     })
     .await;

@@ -35,6 +35,17 @@ proptest! {
         sse_host::fuzz::request_head(&data);
     }
 
+    /// Past the 16 KiB head limit, complete or not: refused, never accepted or left waiting.
+    #[test]
+    fn oversized_request_head(len in 16_384usize..20_000, cut in any::<bool>()) {
+        let mut data = b"GET /sse/stream?companyId=acme HTTP/1.1\r\nx-pad: ".to_vec();
+        data.resize(len, b'a');
+        if cut {
+            data.extend_from_slice(b"\r\n\r\n"); // complete, but too large
+        }
+        sse_host::fuzz::request_head(&data);
+    }
+
     #[test]
     fn decide_bytes(data in vec(any::<u8>(), 0..400)) {
         let _ = sse_policy::fuzz::decide_request(&data);

@@ -134,6 +134,9 @@ pub(crate) fn parse_head(buf: &[u8]) -> Head {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     match parsed.parse(buf) {
+        // However it arrived (one read may bring more than the limit), a head past the
+        // limit is refused, as hyper refuses it.
+        Ok(httparse::Status::Complete(n)) if n > MAX_HEAD_BYTES => Head::Refused("431 Request Header Fields Too Large"),
         Ok(httparse::Status::Complete(_)) => match build(&parsed) {
             Ok(req) => Head::Complete(req),
             Err(status) => Head::Refused(status),

@@ -67,22 +67,28 @@ impl PublishIn {
     }
 }
 
-/// Reads, validates and publishes; all events of a batch or none.
-/// Reads a whole request body of at most `max` bytes (413 past it).
-pub(crate) async fn read_body<B: super::routes::RequestBody>(body: B, max: usize) -> Result<bytes::Bytes, HostError> {
-    Limited::new(body, max)
-        .collect()
+/// Reads a whole request body of at most `max` bytes (413 past it) that must arrive
+/// within `within` (the head's timeout: a client trickling its body holds no more than
+/// one trickling its head).
+pub(crate) async fn read_body<B: super::routes::RequestBody>(
+    body: B,
+    max: usize,
+    within: std::time::Duration,
+) -> Result<bytes::Bytes, HostError> {
+    let read = Limited::new(body, max).collect();
+    let collected = tokio::time::timeout(within, read)
         .await
-        .map(http_body_util::Collected::to_bytes)
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                HostError::BodyTooLarge(max)
-            } else {
-                HostError::BadRequest("could not read the request body".into())
-            }
-        })
+        .map_err(|_| HostError::BadRequest("the request body did not arrive in time".into()))?;
+    collected.map(http_body_util::Collected::to_bytes).map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            HostError::BodyTooLarge(max)
+        } else {
+            HostError::BadRequest("could not read the request body".into())
+        }
+    })
 }
 
+/// Reads, validates and publishes; all events of a batch or none.
 pub(crate) async fn handle<B: super::routes::RequestBody>(
     state: &AppState,
     req: Request<B>,
@@ -95,7 +101,12 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
     if state.is_draining() {
         return Err(HostError::Draining);
     }
-    let bytes = read_body(req.into_body(), state.config.publish.max_body_bytes).await?;
+    let bytes = read_body(
+        req.into_body(),
+        state.config.publish.max_body_bytes,
+        state.config.http.head_timeout,
+    )
+    .await?;
     // Behind an edge, the body must be the one it signed: a captured signature cannot
     // carry other events.
     if let Some(expected) = signed_body {

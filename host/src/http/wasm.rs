@@ -111,7 +111,8 @@ pub(crate) async fn filter_request<B: RequestBody>(
     };
     let (verdict, body) = match verdict {
         Verdict::NeedsBody(paused) => {
-            let bytes = match super::publish::read_body(body, state.config.publish.max_body_bytes).await {
+            let (max, within) = (state.config.publish.max_body_bytes, state.config.http.head_timeout);
+            let bytes = match super::publish::read_body(body, max, within).await {
                 Ok(bytes) => bytes,
                 // The contexts end here with the request: on_log, on_done, on_delete.
                 Err(e) => return Filtered::Answered(reply::error(&state.config.policy, origin, &e)),

@@ -177,6 +177,10 @@ pub fn verify_identity(data: &[u8]) {
             );
             assert_eq!((got.identity, got.channels), (who, channels));
             assert_eq!(identity::check_body(&got.body_sha256, body), Ok(()));
+            assert!(
+                identity::check_body(&got.body_sha256, b"{ }").is_err(),
+                "another body passed"
+            );
         }
         Err(e) => assert!(changed || !in_window, "an unchanged identity was refused: {e:?}"),
     }

@@ -25,8 +25,10 @@ const BATCH: usize = 512;
 /// What the lease task is asked to do.
 #[derive(Debug)]
 pub(crate) enum Op {
-    /// Take a slot of the company; answers whether it was granted.
-    Acquire(String, oneshot::Sender<Result<bool, String>>),
+    /// Take a slot of the company; answers with the slot (or why not). The slot itself
+    /// travels back: if the request gave up meanwhile, dropping the unreceived answer
+    /// gives the slot back, so a cancelled acquire cannot leak one.
+    Acquire(String, oneshot::Sender<Result<Option<RemoteSlot>, String>>),
     /// Give one back.
     Release(String),
 }
@@ -54,11 +56,8 @@ pub(crate) async fn acquire(shared: &Shared, company: &str) -> Result<RemoteSlot
         .send(Op::Acquire(company.to_owned(), tx))
         .map_err(|_| gone())?;
     match rx.await.map_err(|_| gone())? {
-        Ok(true) => Ok(RemoteSlot {
-            company: company.to_owned(),
-            ops: shared.ops.clone(),
-        }),
-        Ok(false) => Err(LimitError::Company.into()),
+        Ok(Some(slot)) => Ok(slot),
+        Ok(None) => Err(LimitError::Company.into()),
         Err(e) => Err(BackendError::Unavailable(format!("Redis at {}: {e}", shared.addr))),
     }
 }
@@ -104,11 +103,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut ops: mpsc::UnboundedReceiver<Op
     }
 }
 
-/// Sends a batch in one pipeline, in order; answers the acquires. A release counts as
-/// done even when Redis is unreachable: the next rewrite sets the right number.
+/// Sends a batch in one pipeline, in order; answers the acquires. Each command's reply
+/// is its own (one failing command fails only its request). A release counts as done
+/// even when Redis is unreachable: the next rewrite sets the right number.
 async fn run_batch(shared: &Shared, applied: &mut HashMap<String, u64>, batch: Vec<Op>) {
     let limit = shared.hub.settings().max_connections_per_company;
     let mut pipe = redis::pipe();
+    pipe.ignore_errors();
     for op in &batch {
         match op {
             Op::Acquire(company, _) => {
@@ -133,19 +134,32 @@ async fn run_batch(shared: &Shared, applied: &mut HashMap<String, u64>, batch: V
     for (i, op) in batch.into_iter().enumerate() {
         match op {
             Op::Acquire(company, answer) => {
-                let granted = match &replies {
-                    Ok(values) => Ok(matches!(values.get(i), Some(redis::Value::Int(1)))),
+                let reply = match &replies {
+                    Ok(values) => match values.get(i) {
+                        Some(redis::Value::Int(1)) => Ok(true),
+                        Some(redis::Value::Int(_)) => Ok(false),
+                        Some(redis::Value::ServerError(e)) => Err(format!("{e:?}")),
+                        other => Err(format!("unexpected reply {other:?}")),
+                    },
                     Err(e) => Err(e.to_string()),
                 };
-                if granted != Ok(true) {
-                    let _ = answer.send(granted);
-                    continue;
-                }
-                *applied.entry(company.clone()).or_default() += 1;
-                if answer.send(Ok(true)).is_err() {
-                    // The request gave up meanwhile: nobody holds this slot.
-                    let _ = shared.ops.send(Op::Release(company));
-                }
+                let answer_with = match reply {
+                    Ok(true) => {
+                        *applied.entry(company.clone()).or_default() += 1;
+                        Ok(Some(RemoteSlot {
+                            company,
+                            ops: shared.ops.clone(),
+                        }))
+                    }
+                    Ok(false) => Ok(None),
+                    Err(e) => {
+                        shared.status.error_message(&e);
+                        Err(e)
+                    }
+                };
+                // Unreceived (the request gave up): the slot inside is dropped, which
+                // queues its release.
+                let _ = answer.send(answer_with);
             }
             Op::Release(company) => {
                 if let Some(n) = applied.get_mut(&company) {

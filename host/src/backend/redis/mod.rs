@@ -155,8 +155,8 @@ impl RedisBackend {
     async fn open(&self, req: StreamRequest<'_>) -> Result<Subscription, BackendError> {
         let s = &self.shared;
         let slot = s.hub.acquire_slot(req.company)?;
-        // Both go out on the multiplexed connection back to back: one round trip. A replay
-        // read for a refused stream is simply dropped.
+        // Concurrently: the cluster-wide slot (through the lease task's queue) and the
+        // replay read. A replay read for a refused stream is simply dropped.
         let (remote, replay) = tokio::join!(
             lease::acquire(s, req.company),
             replay::read(s, req.company, req.channels, Cursor::from_resume(req.resume), 0)

@@ -21,7 +21,13 @@ pub(crate) struct Status {
 
 impl Status {
     pub(crate) fn error(&self, e: &redis::RedisError) {
-        *self.last_error.lock() = Some(e.to_string());
+        self.error_message(&e.to_string());
+    }
+
+    /// Records an error reply of one command (a pipeline's other commands may have
+    /// succeeded).
+    pub(crate) fn error_message(&self, e: &str) {
+        *self.last_error.lock() = Some(e.to_owned());
     }
 
     pub(crate) fn publish_failed(&self) {
