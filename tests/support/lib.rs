@@ -416,3 +416,28 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Sends, to `addr`, publishes that announce a 900 kB body and never send it, with a
+/// forged token and with a viewer's; asserts each is refused on its headers (401/403)
+/// without the edge waiting for the body.
+pub async fn publishes_refused_before_their_body(addr: std::net::SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for auth in [
+        "Bearer forged".to_owned(),
+        format!("Bearer {}", token("acme", "VIEWER")),
+    ] {
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /sse/publish HTTP/1.1\r\nhost: x\r\nauthorization: {auth}\r\n\
+             content-type: application/json\r\ncontent-length: 900000\r\n\r\n"
+        );
+        sock.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 12];
+        tokio::time::timeout(PATIENCE, sock.read_exact(&mut buf))
+            .await
+            .expect("answered without the body")
+            .unwrap();
+        let status = String::from_utf8_lossy(&buf[9..12]).into_owned();
+        assert!(status == "401" || status == "403", "{status}");
+    }
+}
