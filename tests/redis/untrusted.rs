@@ -58,3 +58,34 @@ async fn forged_stream_entries_are_skipped_live_and_on_replay() {
     let frames = format!("{:?}{:?}", live.seen, resumed.seen);
     assert!(!frames.contains("forged") && !frames.contains("evil"), "{frames}");
 }
+
+#[tokio::test]
+async fn a_foreign_entry_ahead_of_our_ids_cannot_block_publishing() {
+    let (redis, a, _b) = two_nodes().await;
+    let mut live = a.stream("acme", &["dashboard-updates"]).await;
+    live.next_event().await;
+    // Another client of the same Redis adds an entry far ahead of any ID we would make.
+    let reply = redis
+        .command(&[
+            "XADD",
+            "sse:{acme}:ch:dashboard-updates",
+            "99999999999999-5",
+            "t",
+            "update",
+            "d",
+            "{}",
+        ])
+        .await;
+    assert!(reply.starts_with('$'), "XADD: {reply}");
+    let real = a
+        .publish("acme", "dashboard-updates", "update", serde_json::json!({"real": true}))
+        .await;
+    assert_eq!(
+        crate::order(&real),
+        (99_999_999_999_999, 6),
+        "our IDs continue above it"
+    );
+    // (The foreign entry is well formed, so it is delivered too: whoever can write Redis
+    // can publish. Ours follows it.)
+    while live.next_event().await.id.as_deref() != Some(real.as_str()) {}
+}

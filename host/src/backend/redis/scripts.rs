@@ -34,11 +34,24 @@ end
 
 /// Publishes a batch for one company. KEYS: meta, then one stream per channel.
 /// ARGV: maxlen, max age in ms (0: none), then (stream index, type, data) per event.
-/// IDs continue the company's last ID (never the stream's own), so they are ordered
-/// across all of its channels; trimming is approximate (whole radix nodes), as XADD does.
+/// IDs continue the company's last ID, so they are ordered across all of its channels,
+/// and stay above every ID a stream has generated: an entry another client of the same
+/// Redis added (same millisecond, or even the future) cannot make XADD refuse ours.
+/// Trimming is approximate (whole radix nodes), as XADD does.
 const PUBLISH: &str = r#"
 local m = meta(KEYS[1])
 local lms, lseq = parse(m[2])
+for k = 2, #KEYS do
+  local info = redis.pcall('XINFO', 'STREAM', KEYS[k])
+  if type(info) == 'table' and not info['err'] then
+    for j = 1, #info, 2 do
+      if info[j] == 'last-generated-id' then
+        local tms, tseq = parse(info[j + 1])
+        if tms and (tms > lms or (tms == lms and tseq > lseq)) then lms = tms; lseq = tseq end
+      end
+    end
+  end
+end
 local now = now_ms()
 local maxlen = tonumber(ARGV[1])
 local age = tonumber(ARGV[2])
