@@ -26,6 +26,8 @@ pub struct Broker {
     hub: Hub,
     backend: Arc<dyn Backend>,
     draining: Arc<AtomicBool>,
+    /// The same, for whoever waits for it (HTTP/2 connections close with GOAWAY).
+    drained: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// What `GET /sse/stats` returns: the hub's numbers and the backend's state.
@@ -47,6 +49,7 @@ impl Broker {
             hub,
             backend,
             draining: Arc::default(),
+            drained: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 
@@ -63,7 +66,13 @@ impl Broker {
             return false;
         }
         self.hub.close_all(last);
+        self.drained.send_replace(true);
         true
+    }
+
+    /// Resolves once draining began.
+    pub async fn draining_began(&self) {
+        let _ = self.drained.subscribe().wait_for(|d| *d).await;
     }
 
     fn refuse_when_draining(&self) -> Result<(), BackendError> {

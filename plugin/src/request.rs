@@ -20,9 +20,10 @@ pub(crate) struct FilterRequest {
     metrics: Rc<Metrics>,
     /// The company whose connection slot this stream holds; taken exactly once on end.
     slot: Option<String>,
-    /// An allowed request whose body is still arriving: its identity is signed over the
-    /// body's digest once the whole body is here.
-    pending: Option<(Rc<PolicyConfig>, Headers, Grant)>,
+    /// An allowed publish whose body is still arriving: its identity is signed over the
+    /// body's digest once the whole body is here. Boxed: every stream's context carries
+    /// this field for its whole life, and streams never use it.
+    pending: Option<Box<(Rc<PolicyConfig>, Headers, Grant)>>,
 }
 
 /// The request headers as the proxy gave them (names lower-case), read once.
@@ -241,7 +242,7 @@ impl HttpContext for FilterRequest {
             // events): hold the headers until it is all here. Envoy buffers it, up to the
             // route's buffer limit (then 413); it needs `allow_on_headers_stop_iteration`.
             // Other routes read no body: they are signed over none.
-            self.pending = Some((config, headers, grant));
+            self.pending = Some(Box::new((config, headers, grant)));
             return Action::Pause;
         }
         self.forward(&config, headers, grant, b"")
@@ -250,7 +251,7 @@ impl HttpContext for FilterRequest {
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         // A held publish ends here, not in the body callback: refuse it rather than let
         // the proxy resume headers that were never signed (nor stripped of the token).
-        match self.pending.take() {
+        match self.pending.take().map(|p| *p) {
             Some((config, headers, _)) => {
                 let origin = headers.string("origin");
                 self.deny(
@@ -270,7 +271,7 @@ impl HttpContext for FilterRequest {
         if !end_of_stream {
             return Action::Pause; // buffered by the proxy until the end
         }
-        let Some((config, headers, grant)) = self.pending.take() else {
+        let Some((config, headers, grant)) = self.pending.take().map(|p| *p) else {
             return Action::Continue;
         };
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();

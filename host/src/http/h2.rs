@@ -1,7 +1,7 @@
 //! HTTP/2 connections (h2c with prior knowledge: what Envoy's upstream speaks), bounded
 //! at every stage: no first request by the head deadline, dropped; at most
 //! `http.h2_max_concurrent_streams` streams at once; pings that go unanswered end it;
-//! no stream for `http.h2_idle_timeout`, closed with GOAWAY; host shutdown, GOAWAY.
+//! no stream for `http.h2_idle_timeout`, closed with GOAWAY; host draining, GOAWAY.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::prefixed::Prefixed;
@@ -68,8 +68,6 @@ pub(crate) struct H2Connection {
     pub(crate) deadline: Instant,
     /// Given back with the first request.
     pub(crate) permit: HandshakePermit,
-    /// Becomes true when the host shuts down.
-    pub(crate) closing: watch::Receiver<bool>,
     /// Held until the connection ends: shutdown waits for every clone.
     pub(crate) done: mpsc::Sender<()>,
 }
@@ -81,7 +79,6 @@ pub(crate) async fn serve(stream: TcpStream, seen: Vec<u8>, c: H2Connection) -> 
         conn,
         deadline,
         permit,
-        mut closing,
         done,
     } = c;
     let http = &state.config.http;
@@ -93,6 +90,7 @@ pub(crate) async fn serve(stream: TcpStream, seen: Vec<u8>, c: H2Connection) -> 
         idle_since: Mutex::new(Instant::now()),
     });
     let streams = activity.clone();
+    let broker = state.broker.clone();
     let service = service_fn(move |req| {
         drop(first.lock().take());
         let live = Live::enter(&streams);
@@ -119,7 +117,7 @@ pub(crate) async fn serve(stream: TcpStream, seen: Vec<u8>, c: H2Connection) -> 
     let result = loop {
         tokio::select! {
             result = connection.as_mut() => break result,
-            _ = closing.wait_for(|c| *c), if !closed => {
+            () = broker.draining_began(), if !closed => {
                 connection.as_mut().graceful_shutdown();
                 closed = true;
             }

@@ -18,7 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use hyper_util::server::graceful::Watcher;
@@ -102,8 +102,6 @@ struct Start {
     permit: HandshakePermit,
     /// HTTP/1 connections served by hyper are watched by its graceful shutdown.
     watcher: Watcher,
-    /// Becomes true at shutdown (for HTTP/2 connections, which close themselves).
-    closing: watch::Receiver<bool>,
     /// Fast-path streams and HTTP/2 connections hold a clone until they end; shutdown
     /// waits for every clone.
     done: mpsc::Sender<()>,
@@ -149,7 +147,6 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     // Fast-path streams and HTTP/2 connections hold a clone; shutdown waits until every
     // clone is gone.
     let (done, mut all_done) = mpsc::channel::<()>(1);
-    let (closing_tx, closing) = watch::channel(false);
     let mut next_conn_id: u64 = 0;
     let http = &state.config.http;
     // Connections that have not sent a whole first request head yet: each holds a permit
@@ -186,13 +183,12 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                     conn: ConnInfo { peer, id: next_conn_id },
                     permit,
                     watcher: graceful.watcher(),
-                    closing: closing.clone(),
                     done: done.clone(),
                 });
                 // hyper's connection futures are boxed so the task, sized by its largest
                 // state, stays small for fast-path streams.
                 let fut = async move {
-                    let Start { mut stream, stream_start, state, conn, permit, watcher, closing, done } = super::unbox(start);
+                    let Start { mut stream, stream_start, state, conn, permit, watcher, done } = super::unbox(start);
                     let deadline = Instant::now() + state.config.http.head_timeout;
                     let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
                         return;
@@ -215,11 +211,11 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                         // and these are big (builders, a timer, hyper's connection).
                         Protocol::H2 => {
                             drop(watcher);
-                            let c = h2::H2Connection { state, conn, deadline, permit, closing, done };
+                            let c = h2::H2Connection { state, conn, deadline, permit, done };
                             Box::pin(h2::serve(stream, seen, c)).await
                         }
                         Protocol::Http1 => {
-                            drop((closing, done)); // hyper's graceful shutdown watches these
+                            drop(done); // hyper's graceful shutdown watches these
                             Box::pin(serve_http1(stream, seen, state, conn, deadline, permit, watcher)).await
                         }
                     };
@@ -236,7 +232,6 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     state.begin_drain();
     let grace = state.config.shutdown_grace;
     drop(done);
-    closing_tx.send_replace(true);
     let all_closed = async {
         graceful.shutdown().await;
         let _ = all_done.recv().await;

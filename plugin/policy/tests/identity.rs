@@ -192,3 +192,22 @@ fn the_signature_binds_the_body() {
         EdgeAuthError::BadSignature
     );
 }
+
+#[test]
+fn an_empty_body_is_signed_without_a_header_and_the_header_cannot_be_dropped() {
+    assert_eq!(identity::body_sha256(b""), identity::EMPTY_BODY_SHA256);
+    let get = signed();
+    assert!(
+        get.iter().all(|(k, _)| *k != identity::BODY_SHA256),
+        "no header for no body"
+    );
+    assert!(check(&get, "GET", "/sse/stream", NOW).is_ok());
+    // A publish's digest header removed: the signature covered the real digest.
+    let body = br#"{"n":1}"#;
+    let mut publish = identity::sign(&config().edge.secret, "POST", "/sse/publish", &who(), &[], body, NOW);
+    publish.retain(|(k, _)| *k != identity::BODY_SHA256);
+    assert_eq!(
+        check(&publish, "POST", "/sse/publish", NOW).unwrap_err(),
+        EdgeAuthError::BadSignature
+    );
+}
