@@ -21,6 +21,10 @@ use crate::hub::limits::LimitError;
 
 /// Most operations in one pipeline.
 const BATCH: usize = 512;
+/// Longest a request waits for its slot. The task runs one pipeline at a time, so while
+/// Redis does not answer, each waits out the response timeout and the queue backs up; a
+/// request gives up (503) after this, and a slot granted later goes straight back.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// What the lease task is asked to do.
 #[derive(Debug)]
@@ -55,7 +59,10 @@ pub(crate) async fn acquire(shared: &Shared, company: &str) -> Result<RemoteSlot
         .ops
         .send(Op::Acquire(company.to_owned(), tx))
         .map_err(|_| gone())?;
-    match rx.await.map_err(|_| gone())? {
+    let answer = tokio::time::timeout(ACQUIRE_TIMEOUT, rx)
+        .await
+        .map_err(|_| BackendError::Unavailable(format!("Redis at {} did not answer in time", shared.addr)))?;
+    match answer.map_err(|_| gone())? {
         Ok(Some(slot)) => Ok(slot),
         Ok(None) => Err(LimitError::Company.into()),
         Err(e) => Err(BackendError::Unavailable(format!("Redis at {}: {e}", shared.addr))),
