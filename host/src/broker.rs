@@ -9,7 +9,6 @@
 //! Authorization is not done here: callers pass a company and channels the policy
 //! already allowed (`sse_policy::decide`, `sse_policy::authorize_publish`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -25,9 +24,9 @@ use crate::hub::{Hub, NewEvent, PollOutcome, Subscription};
 pub struct Broker {
     hub: Hub,
     backend: Arc<dyn Backend>,
-    draining: Arc<AtomicBool>,
-    /// The same, for whoever waits for it (HTTP/2 connections close with GOAWAY).
-    drained: Arc<tokio::sync::watch::Sender<bool>>,
+    /// True once draining began; a watch so that HTTP/2 connections can wait for it (they
+    /// close with GOAWAY).
+    draining: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// What `GET /sse/stats` returns: the hub's numbers and the backend's state.
@@ -48,31 +47,29 @@ impl Broker {
         Self {
             hub,
             backend,
-            draining: Arc::default(),
-            drained: Arc::new(tokio::sync::watch::Sender::new(false)),
+            draining: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 
     /// True once draining began: new streams and publishes are refused, polls do not wait.
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
+        *self.draining.borrow()
     }
 
     /// Starts draining (once): refuses new work and ends every open stream after `last`
     /// (a short `retry:` and a `closing` event, so clients reconnect elsewhere).
     /// Returns false when draining had already begun.
     pub fn begin_drain(&self, last: &Bytes) -> bool {
-        if self.draining.swap(true, Ordering::SeqCst) {
+        if self.draining.send_replace(true) {
             return false;
         }
         self.hub.close_all(last);
-        self.drained.send_replace(true);
         true
     }
 
     /// Resolves once draining began.
     pub async fn draining_began(&self) {
-        let _ = self.drained.subscribe().wait_for(|d| *d).await;
+        let _ = self.draining.subscribe().wait_for(|d| *d).await;
     }
 
     fn refuse_when_draining(&self) -> Result<(), BackendError> {
