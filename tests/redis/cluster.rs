@@ -2,7 +2,7 @@
 
 use sse_tests::token;
 
-use crate::{order, publish_n, read_ids};
+use crate::{open_when_free, order, publish_n, read_ids};
 
 const BOTH: [&str; 2] = ["dashboard-updates", "evidence-updates"];
 
@@ -102,15 +102,7 @@ async fn company_limits_hold_across_nodes_and_a_killed_nodes_slots_expire() {
     );
     drop(refused);
     let deadline = tokio::time::Instant::now() + sse_tests::PATIENCE;
-    let first = loop {
-        let res = a.open_stream(&viewer, "acme", &BOTH[..1], None).await;
-        if res.status() == 200 {
-            break res;
-        }
-        assert_eq!(res.status(), 429);
-        assert!(tokio::time::Instant::now() < deadline, "B's slots never came back");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let first = open_when_free(&a, None, deadline, "B's slots never came back").await;
     let second = a.open_stream(&viewer, "acme", &BOTH[..1], None).await;
     assert_eq!(second.status(), 200, "both of B's slots came back");
     let sixth = a.open_stream(&viewer, "acme", &BOTH[..1], None).await;
@@ -202,19 +194,7 @@ async fn long_polls_hold_connection_slots_across_nodes() {
     let deadline = tokio::time::Instant::now() + sse_tests::PATIENCE;
     let mut held = Vec::new();
     for node in [&a, &a, &b, &b, &b] {
-        loop {
-            let res = node.open_stream(&viewer, "acme", &BOTH[..1], None).await;
-            if res.status() == 200 {
-                held.push(res);
-                break;
-            }
-            assert_eq!(res.status(), 429);
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the long polls' slots never came back"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        held.push(open_when_free(node, None, deadline, "the long polls' slots never came back").await);
     }
     let sixth = b.open_stream(&viewer, "acme", &BOTH[..1], None).await;
     assert_eq!(sixth.status(), 429, "and the limit still holds");
@@ -252,16 +232,8 @@ async fn a_node_killed_under_a_publish_storm_leaves_its_clients_exact_resumes_on
     let deadline = tokio::time::Instant::now() + sse_tests::PATIENCE;
     let mut resumed = Vec::new();
     for from in &last {
-        loop {
-            let res = a.open_stream(&viewer, "acme", &BOTH[..1], Some(from)).await;
-            if res.status() == 200 {
-                resumed.push(sse_tests::SseStream::new(res));
-                break;
-            }
-            assert_eq!(res.status(), 429);
-            assert!(tokio::time::Instant::now() < deadline, "B's slots never came back");
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let res = open_when_free(&a, Some(from), deadline, "B's slots never came back").await;
+        resumed.push(sse_tests::SseStream::new(res));
     }
     let all = storm.await.unwrap();
     for (i, (s, from)) in resumed.iter_mut().zip(&last).enumerate() {

@@ -7,7 +7,7 @@ use sse_tests::node::{host_bin, write_config, Node};
 use sse_tests::redis::RedisServer;
 use sse_tests::{token, ClosedPort, PATIENCE};
 
-use crate::{order, publish_n, read_ids, wait_backend};
+use crate::{open_when_free, order, publish_n, read_ids, wait_backend};
 
 #[tokio::test]
 async fn redis_unreachable_at_start_is_a_clear_error() {
@@ -186,18 +186,7 @@ async fn a_redis_cut_off_by_the_network_fails_publishes_keeps_streams_and_loses_
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut held = Vec::new();
     while held.len() < 3 {
-        let res = node.open_stream(&viewer, "acme", &["dashboard-updates"], None).await;
-        match res.status().as_u16() {
-            200 => held.push(res),
-            429 => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "the counts never came back to the live streams"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            other => panic!("unexpected {other}"),
-        }
+        held.push(open_when_free(&node, None, deadline, "the counts never came back to the live streams").await);
     }
     let sixth = node.open_stream(&viewer, "acme", &["dashboard-updates"], None).await;
     assert_eq!(sixth.status(), 429);

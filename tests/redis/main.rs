@@ -56,3 +56,25 @@ pub fn order(id: &str) -> (u64, u64) {
     let (ms, seq) = id.split_once('-').expect("ms-seq");
     (ms.parse().unwrap(), seq.parse().unwrap())
 }
+
+/// Opens an acme viewer's dashboard stream on `node` (resuming after `last_id`), retrying
+/// while it is refused for want of a slot (429) until `deadline`: for slots that come
+/// back asynchronously (a lease expiring, a release written, counts rewritten). Fails
+/// with `what` past the deadline, and on any other status.
+pub async fn open_when_free(
+    node: &Node,
+    last_id: Option<&str>,
+    deadline: tokio::time::Instant,
+    what: &str,
+) -> reqwest::Response {
+    let viewer = sse_tests::token("acme", "VIEWER");
+    loop {
+        let res = node.open_stream(&viewer, "acme", &["dashboard-updates"], last_id).await;
+        match res.status().as_u16() {
+            200 => return res,
+            429 => assert!(tokio::time::Instant::now() < deadline, "{what}"),
+            other => panic!("{what}: unexpected {other}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
