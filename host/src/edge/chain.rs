@@ -34,6 +34,17 @@ pub struct Paused {
     connection_id: u64,
 }
 
+/// The request body as far as the chain knows it.
+#[derive(Debug, Clone, Copy)]
+enum Body<'a> {
+    /// The request has none.
+    None,
+    /// It has one, not read yet.
+    Unread,
+    /// Read whole.
+    Read(&'a [u8]),
+}
+
 impl WasmEdge {
     /// Runs the request headers through the chain (`has_body`: a body follows). An
     /// error means: answer 503.
@@ -54,7 +65,8 @@ impl WasmEdge {
             source,
             connection_id,
         };
-        let verdict = self.run(&mut contexts, at, headers, has_body.then_some(None))?;
+        let body = if has_body { Body::Unread } else { Body::None };
+        let verdict = self.run(&mut contexts, at, headers, body)?;
         Ok((verdict, contexts))
     }
 
@@ -77,25 +89,25 @@ impl WasmEdge {
             at: paused.at + 1,
             ..paused
         };
-        self.run(contexts, next, headers, Some(Some(body)))
+        self.run(contexts, next, headers, Body::Read(body))
     }
 
-    /// Runs filters from `from.at` on. `body`: `None` when the request has none,
-    /// `Some(None)` when it has one not read yet, `Some(Some(bytes))` once read.
+    /// Runs filters from `from.at` on.
     fn run(
         &self,
         contexts: &mut Contexts,
         from: Paused,
         mut headers: HeaderMap,
-        body: Option<Option<&[u8]>>,
+        body: Body<'_>,
     ) -> Result<Verdict, EdgeError> {
         for (p, plugin) in self.plugins.iter().enumerate().skip(from.at) {
             let vm = plugin.pick();
             let these = std::mem::take(&mut headers);
             let ((ctx, outcome), generation) = plugin.with_vm(vm, |v| {
-                let (ctx, first) = v.request_headers(these, body.is_none(), from.source, from.connection_id)?;
+                let end_of_stream = matches!(body, Body::None);
+                let (ctx, first) = v.request_headers(these, end_of_stream, from.source, from.connection_id)?;
                 let outcome = match (first, body) {
-                    (Outcome::Paused, Some(Some(bytes))) => v.request_body(ctx, bytes)?,
+                    (Outcome::Paused, Body::Read(bytes)) => v.request_body(ctx, bytes)?,
                     (first, _) => first,
                 };
                 Ok((ctx, outcome))
