@@ -36,7 +36,9 @@ end
 /// ARGV: maxlen, max age in ms (0: none), then (stream index, type, data) per event.
 /// IDs continue the company's last ID, so they are ordered across all of its channels,
 /// and stay above every ID a stream has generated: an entry another client of the same
-/// Redis added (same millisecond, or even the future) cannot make XADD refuse ours.
+/// Redis added (same millisecond, or even the future) cannot make XADD refuse ours. The
+/// check comes first, not as a retry on XADD's error, because a script that fails
+/// halfway keeps what it wrote: a batch must be stored whole or not at all.
 /// Trimming is approximate (whole radix nodes), as XADD does.
 const PUBLISH: &str = r#"
 local m = meta(KEYS[1])
