@@ -5,10 +5,17 @@
  * handles CR, LF and CRLF line ends split across chunks, strips one leading BOM,
  * ignores `id` values containing NULL and non-numeric `retry` values, and keeps the
  * last event ID across events exactly as browsers do.
+ *
+ * Beyond what a browser exposes, each event also says whether it carried its own `id:`
+ * field (`id`), so a client can de-duplicate by event ID without mistaking an event
+ * that has none (a heartbeat, `closing`) for a repeat of the one before it.
+ *
+ * Work is linear in the input: each chunk is scanned once, and a line split over many
+ * chunks is kept as a list of pieces joined once, when its end arrives.
  */
 
 /**
- * @typedef {{ type: string, data: string, lastEventId: string }} ParsedEvent
+ * @typedef {{ type: string, data: string, lastEventId: string, id: string | null }} ParsedEvent
  * @typedef {{ onEvent?: (e: ParsedEvent) => void, onRetry?: (ms: number) => void, onComment?: (text: string) => void }} ParserHandlers
  */
 
@@ -16,24 +23,29 @@
  * @param {ParserHandlers} handlers
  */
 export function createParser(handlers) {
-  let buffer = '';
+  /** Pieces of the current, unterminated line. */
+  let pieces = /** @type {string[]} */ ([]);
   let started = false;
   let pendingCR = false;
   let data = '';
   let type = '';
   let lastEventId = '';
   let idBuffer = '';
+  /** This event's own `id:` field, if it had one. */
+  let ownId = /** @type {string | null} */ (null);
 
   /** @param {string} line */
   function processLine(line) {
     if (line === '') {
       lastEventId = idBuffer;
+      const id = ownId;
+      ownId = null;
       if (data === '') {
         type = '';
         return;
       }
       const payload = data.endsWith('\n') ? data.slice(0, -1) : data;
-      const event = { type: type || 'message', data: payload, lastEventId };
+      const event = { type: type || 'message', data: payload, lastEventId, id };
       data = '';
       type = '';
       handlers.onEvent?.(event);
@@ -55,7 +67,7 @@ export function createParser(handlers) {
         data += value + '\n';
         break;
       case 'id':
-        if (!value.includes('\0')) idBuffer = value;
+        if (!value.includes('\0')) idBuffer = ownId = value;
         break;
       case 'retry':
         if (/^[0-9]+$/.test(value)) handlers.onRetry?.(parseInt(value, 10));
@@ -73,32 +85,33 @@ export function createParser(handlers) {
         started = true;
         if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
       }
-      let text = chunk;
+      let start = 0;
       if (pendingCR) {
         pendingCR = false;
-        if (text.startsWith('\n')) text = text.slice(1); // the LF of a split CRLF
+        if (chunk.charCodeAt(0) === 10) start = 1; // the LF of a split CRLF
       }
-      buffer += text;
-      let start = 0;
-      for (let i = 0; i < buffer.length; i++) {
-        const c = buffer[i];
-        if (c === '\r' || c === '\n') {
-          processLine(buffer.slice(start, i));
-          if (c === '\r') {
-            if (i + 1 === buffer.length) pendingCR = true;
-            else if (buffer[i + 1] === '\n') i++;
-          }
-          start = i + 1;
+      for (let i = start; i < chunk.length; i++) {
+        const c = chunk.charCodeAt(i);
+        if (c !== 13 && c !== 10) continue;
+        pieces.push(chunk.slice(start, i));
+        const line = pieces.length === 1 ? pieces[0] : pieces.join('');
+        pieces = [];
+        processLine(line);
+        if (c === 13) {
+          if (i + 1 === chunk.length) pendingCR = true;
+          else if (chunk.charCodeAt(i + 1) === 10) i++;
         }
+        start = i + 1;
       }
-      buffer = buffer.slice(start);
+      if (start < chunk.length) pieces.push(chunk.slice(start));
     },
     /** Forgets a partial event (the stream ended); the last event ID is kept. */
     reset() {
-      buffer = '';
+      pieces = [];
       data = '';
       type = '';
       idBuffer = lastEventId;
+      ownId = null;
       pendingCR = false;
       started = false;
     },

@@ -17,10 +17,10 @@ const STREAM = '\uFEFFretry: 2500\n: hello\nid: 1\nevent: a\ndata: x\ndata: y\n\
 test('fields, multi-line data, comments, retry, id persistence', () => {
   const r = parse([STREAM]);
   assert.deepEqual(r.events, [
-    { type: 'a', data: 'x\ny', lastEventId: '1' },
-    { type: 'message', data: 'no-id-keeps-last', lastEventId: '1' },
-    { type: 'message', data: 'z', lastEventId: '2' },
-    { type: 'message', data: 'w', lastEventId: '2' },
+    { type: 'a', data: 'x\ny', lastEventId: '1', id: '1' },
+    { type: 'message', data: 'no-id-keeps-last', lastEventId: '1', id: null },
+    { type: 'message', data: 'z', lastEventId: '2', id: '2' },
+    { type: 'message', data: 'w', lastEventId: '2', id: null },
   ]);
   assert.deepEqual(r.retries, [2500]);
   assert.deepEqual(r.comments, ['hello', 'c']);
@@ -65,5 +65,32 @@ test('empty data dispatches nothing but still commits the id; unterminated event
 
 test('field names are case-sensitive and the first space only is stripped', () => {
   const r = parse(['Data: x\nevent:  two\ndata:  lead\n\n']);
-  assert.deepEqual(r.events, [{ type: ' two', data: ' lead', lastEventId: '' }]);
+  assert.deepEqual(r.events, [{ type: ' two', data: ' lead', lastEventId: '', id: null }]);
+});
+
+test("each event says whether it had its own id, so a heartbeat is not a repeat of the event before it", () => {
+  const r = parse(['id: e-5\nevent: x\ndata: 1\n\nevent: heartbeat\ndata: {}\n\nevent: closing\ndata: {}\n\nid: e-6\ndata: 2\n\n']);
+  assert.deepEqual(r.events.map((e) => [e.type, e.id, e.lastEventId]), [
+    ['x', 'e-5', 'e-5'],
+    ['heartbeat', null, 'e-5'],
+    ['closing', null, 'e-5'],
+    ['message', 'e-6', 'e-6'],
+  ]);
+  const nul = parse(['id: a\0b\ndata: 3\n\n']);
+  assert.equal(nul.events[0].id, null, 'an id with NULL is no id');
+});
+
+test('parsing is linear in the input: a 4 MiB line fed one character at a time', { timeout: 60_000 }, () => {
+  // Rescanning the buffered line on every chunk (the old parser) makes this about 8e12
+  // character visits; a linear parser does it in well under a second. node's test
+  // timeout below is a hang guard at a thousand times the linear cost, not a speed
+  // measurement.
+  const big = 'x'.repeat(4 << 20);
+  const events = [];
+  const p = createParser({ onEvent: (e) => events.push(e) });
+  p.feed('data: ');
+  for (let i = 0; i < big.length; i += 1) p.feed(big[i]);
+  p.feed('\n\n');
+  assert.equal(events.length, 1);
+  assert.equal(events[0].data.length, big.length);
 });

@@ -1,0 +1,313 @@
+// @ts-check
+/**
+ * One tab's own connection to the host: the state machine behind `createSSEClient`.
+ *
+ * - Transports: `fetch` (default; sends `Authorization`, sees heartbeat comments) and
+ *   `eventsource` (native EventSource, for cookie auth), plus the polling fallback.
+ * - Every attempt has its own AbortController and generation: an attempt that finds
+ *   itself superseded after any `await` aborts itself and touches nothing (no status,
+ *   no watchdog, no events), so quick `connect()` calls open one stream.
+ * - Reconnects with exponential backoff and jitter, never faster than the server's
+ *   `retry:` (capped by `maxServerDelay`); waits out `Retry-After`; stops for good on
+ *   401/403 or a failing `token()` (auth), 204 (the server said stop) and other 4xx
+ *   (the request is wrong); `failed` after `maxRetries` consecutive failures.
+ * - `online` and the tab becoming visible cut a pending backoff short and wake a
+ *   failed (but not finally refused) client.
+ */
+import { backoffDelay } from './backoff.js';
+import { parseData } from './dispatch.js';
+import { PollingFallback } from './polling.js';
+import { authHeaders, channelList, isFinal, query, refusal } from './request.js';
+import { createParser } from './sse-parser.js';
+
+/**
+ * @param {any} o the client's options, defaults applied
+ * @param {ReturnType<typeof import('./dispatch.js').createDispatcher>} dispatch
+ */
+export function createConnection(o, dispatch) {
+  const channels = channelList(o.channel);
+  const fetchImpl = o.fetch ?? globalThis.fetch.bind(globalThis);
+  const timers = o.timers ?? { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) };
+  const state = {
+    status: /** @type {import('./sse-client').ConnectionStatus} */ ('disconnected'),
+    transport: /** @type {import('./sse-client').Transport} */ ('sse'),
+    lastEventId: o.lastEventId ?? '',
+    lastEventTime: /** @type {number|null} */ (null),
+    retryCount: 0,
+    nextRetryAt: /** @type {number|null} */ (null),
+    error: /** @type {any} */ (null),
+    connectionId: /** @type {string|null} */ (null),
+  };
+  let serverRetry = 0;
+  let generation = 0;
+  /** The AbortController of the attempt that owns the stream (or is opening it). */
+  let live = /** @type {AbortController|null} */ (null);
+  let retryTimer = /** @type {any} */ (null);
+  let watchdog = /** @type {any} */ (null);
+  let probeTimer = /** @type {any} */ (null);
+  let poller = /** @type {PollingFallback|null} */ (null);
+  let source = /** @type {EventSource|null} */ (null);
+  /** Event types the current EventSource listens for. */
+  let esTypes = new Set();
+  let connectedAt = 0;
+
+  const snapshot = () => ({ ...state, isConnected: state.status === 'connected' });
+
+  function setStatus(status, extra = {}) {
+    Object.assign(state, { status }, extra);
+    dispatch.call(o.onConnectionChange, status, snapshot());
+  }
+
+  /** One event from any transport; `data` already parsed. */
+  function deliver(event) {
+    if (!dispatch.fresh(event.id)) return;
+    if (event.id) state.lastEventId = event.id;
+    state.lastEventTime = Date.now();
+    if (event.type === 'connected') state.connectionId = event.data?.connectionId ?? null;
+    if (event.type === 'reset' && event.data?.lastEventId) state.lastEventId = event.data.lastEventId;
+    dispatch.emit(event);
+  }
+
+  function armWatchdog(gen) {
+    if (watchdog) timers.clearTimeout(watchdog);
+    watchdog = timers.setTimeout(() => {
+      if (gen === generation) fail(new Error('no event or heartbeat within the watchdog timeout'), gen);
+    }, o.watchdogTimeout);
+  }
+
+  function clearTimers() {
+    for (const t of [retryTimer, watchdog, probeTimer]) if (t) timers.clearTimeout(t);
+    retryTimer = watchdog = probeTimer = null;
+  }
+
+  /** Opens a fetch stream for generation `gen`; failures of the live attempt go to `onError`. */
+  function attemptFetch(gen, onError = fail) {
+    const ctrl = new AbortController();
+    live = ctrl;
+    runFetch(gen, ctrl).catch((err) => {
+      if (live === ctrl && gen === generation) onError(err, gen);
+    });
+  }
+
+  async function runFetch(gen, ctrl) {
+    const stale = () => {
+      if (gen === generation && live === ctrl) return false;
+      ctrl.abort();
+      return true;
+    };
+    const headers = { Accept: 'text/event-stream', ...(await authHeaders(o.token)) };
+    if (stale()) return;
+    if (state.lastEventId) headers['Last-Event-ID'] = state.lastEventId;
+    const url = `${o.baseUrl}/sse/stream?${query(o.companyId, channels)}`;
+    const res = await fetchImpl(url, { headers, signal: ctrl.signal, credentials: 'include', cache: 'no-store' });
+    if (stale()) return;
+    const refused = refusal(res, o.maxServerDelay);
+    if (refused) throw refused;
+    if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) throw new Error('not an event stream');
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    const parser = createParser({
+      onEvent: (e) => !stale() && deliver({ id: e.id ?? '', type: e.type, data: parseData(e.data) }),
+      onRetry: (ms) => (serverRetry = Math.min(ms, o.maxServerDelay)),
+    });
+    onOpen('sse');
+    armWatchdog(gen);
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (stale()) return;
+        if (done) throw new Error('stream ended');
+        armWatchdog(gen);
+        parser.feed(decoder.decode(value, { stream: true }));
+      }
+    } finally {
+      if (live !== ctrl || gen !== generation) reader.cancel().catch(() => {});
+    }
+  }
+
+  /** Native EventSource only reports named events it listens for: listen per type. */
+  function listenFor(type) {
+    if (!source || esTypes.has(type)) return;
+    esTypes.add(type);
+    const es = source;
+    // A MessageEvent carries the last ID seen, not its own: an event whose ID did not
+    // change had none of its own (a heartbeat, `closing`), so it is not a duplicate.
+    es.addEventListener(type, (e) => {
+      if (es !== source) return;
+      const m = /** @type {MessageEvent} */ (e);
+      const own = m.lastEventId !== esLastId ? m.lastEventId : '';
+      esLastId = m.lastEventId;
+      deliver({ id: own, type, data: parseData(m.data) });
+    });
+  }
+  let esLastId = '';
+
+  function runEventSource(gen) {
+    const url = `${o.baseUrl}/sse/stream?${query(o.companyId, channels, { lastEventId: state.lastEventId })}`;
+    const es = new EventSource(url, { withCredentials: true });
+    source = es;
+    esTypes = new Set();
+    esLastId = '';
+    for (const t of ['message', 'connected', 'reset', 'closing', 'heartbeat', ...o.eventTypes, ...dispatch.types()]) listenFor(t);
+    es.onopen = () => gen === generation && onOpen('sse');
+    es.onerror = () => {
+      if (gen !== generation) return;
+      if (es.readyState === EventSource.CLOSED) fail(new Error('EventSource closed'), gen);
+      else setStatus('reconnecting');
+    };
+  }
+
+  function onOpen(transport) {
+    connectedAt = Date.now();
+    stopPolling();
+    setStatus('connected', { transport, error: null, nextRetryAt: null });
+  }
+
+  function start() {
+    const gen = ++generation;
+    clearTimers();
+    teardown();
+    setStatus(state.retryCount === 0 ? 'connecting' : 'reconnecting', { nextRetryAt: null });
+    if (o.transport === 'eventsource') runEventSource(gen);
+    else attemptFetch(gen);
+  }
+
+  function teardown() {
+    live?.abort();
+    live = null;
+    source?.close();
+    source = null;
+  }
+
+  function fail(err, gen) {
+    if (gen !== generation || state.status === 'disconnected') return;
+    generation++;
+    teardown();
+    if (watchdog) timers.clearTimeout(watchdog);
+    watchdog = null;
+    if (connectedAt && Date.now() - connectedAt >= o.stableAfter) state.retryCount = 0;
+    connectedAt = 0;
+    state.error = err;
+    dispatch.call(o.onError, err);
+    if (isFinal(err)) {
+      stopPolling();
+      setStatus('failed', { error: err, nextRetryAt: null });
+      return;
+    }
+    state.retryCount++;
+    if (o.enablePollingFallback && state.retryCount >= o.fallbackAfter) {
+      startPolling();
+      return;
+    }
+    if (state.retryCount > o.maxRetries) {
+      setStatus('failed', { nextRetryAt: null });
+      return;
+    }
+    const delay = Math.max(
+      err?.retryAfter ?? 0,
+      backoffDelay(state.retryCount - 1, { initial: o.initialRetryDelay, max: o.maxRetryDelay, floor: serverRetry, random: o.random }),
+    );
+    setStatus('reconnecting', { nextRetryAt: Date.now() + delay });
+    retryTimer = timers.setTimeout(start, delay);
+  }
+
+  // --- polling fallback: same cursor, same de-duplication ---------------------------
+  function startPolling() {
+    const gen = generation;
+    poller = new PollingFallback({
+      companyId: o.companyId,
+      channel: channels,
+      baseUrl: o.baseUrl,
+      token: o.token,
+      pollInterval: o.pollInterval,
+      maxServerDelay: o.maxServerDelay,
+      lastEventId: state.lastEventId,
+      fetch: fetchImpl,
+      timers,
+      onEvent: (e) => gen === generation && deliver(e),
+      onPoll: (err) => gen === generation && polled(err),
+    });
+    setStatus('connected', { transport: 'polling', nextRetryAt: null });
+    poller.start();
+    probeTimer = timers.setTimeout(probe, o.probeInterval);
+  }
+
+  /** After each poll: the cursor moves on, the status follows the outcome. */
+  function polled(err) {
+    if (!err) {
+      if (poller?.lastEventId) state.lastEventId = poller.lastEventId;
+      if (state.status !== 'connected') setStatus('connected', { transport: 'polling', error: null });
+      return;
+    }
+    state.error = err;
+    dispatch.call(o.onError, err);
+    if (isFinal(err)) {
+      generation++;
+      clearTimers();
+      stopPolling();
+      setStatus('failed', { error: err, nextRetryAt: null });
+    } else {
+      setStatus('reconnecting', { transport: 'polling' });
+    }
+  }
+
+  function stopPolling() {
+    poller?.stop();
+    poller = null;
+    if (probeTimer) timers.clearTimeout(probeTimer);
+    probeTimer = null;
+    if (state.transport === 'polling') state.transport = 'sse';
+  }
+
+  /** Tries SSE again while polling; polling stops only once the stream is open. */
+  function probe() {
+    probeTimer = null;
+    if (!poller) return;
+    attemptFetch(generation, (err, gen) => {
+      if (poller) probeTimer = timers.setTimeout(probe, o.probeInterval); // SSE still unavailable
+      else fail(err, gen); // the probe had become the stream, and the stream ended
+    });
+  }
+
+  /** `online`, or the tab became visible: skip a pending backoff, wake a failed client. */
+  function wake() {
+    if (state.status === 'failed' && !isFinal(state.error)) connect();
+    else if (state.status === 'reconnecting' && retryTimer) start();
+    else if (poller && probeTimer) {
+      timers.clearTimeout(probeTimer);
+      probe();
+    }
+  }
+  const onVisible = () => globalThis.document?.visibilityState === 'visible' && wake();
+
+  function connect() {
+    state.retryCount = 0;
+    state.error = null;
+    stopPolling();
+    start();
+  }
+
+  function disconnect() {
+    generation++;
+    clearTimers();
+    teardown();
+    stopPolling();
+    setStatus('disconnected', { nextRetryAt: null });
+  }
+
+  globalThis.addEventListener?.('online', wake);
+  globalThis.document?.addEventListener?.('visibilitychange', onVisible);
+
+  return {
+    connect,
+    disconnect,
+    getState: snapshot,
+    getLastEventId: () => state.lastEventId,
+    listenFor,
+    destroy() {
+      disconnect();
+      globalThis.removeEventListener?.('online', wake);
+      globalThis.document?.removeEventListener?.('visibilitychange', onVisible);
+    },
+  };
+}
