@@ -1,5 +1,10 @@
 // @ts-check
-/** The demo dashboard: a live feed over createSSEClient, with status and a dev publish form. */
+/**
+ * The demo dashboard: a live feed over createSSEClient, with status and a dev publish
+ * form. The feed is a bounded `role="log"`; the live status region changes only when
+ * the state does (the ticking details are outside it); a failed client offers
+ * "Retry now". Tabs with the same company and channels share one stream.
+ */
 import { createSSEClient } from './sse-client.js';
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
@@ -7,18 +12,28 @@ const LABELS = { connected: 'Connected', connecting: 'Connecting…', reconnecti
 /** @type {import('./sse-client').SSEClient | null} */
 let client = null;
 let count = 0;
+/** Feed entries kept on the page; older ones are dropped. */
+const FEED_MAX = 200;
+
+/** Sets text only when it changed, so live regions announce changes, not ticks. */
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
 
 function render(state) {
   const status = $('status');
   status.dataset.status = state.status;
   status.dataset.transport = state.transport;
-  status.textContent = state.status === 'connected' && state.transport === 'polling' ? 'Connected (polling)' : LABELS[state.status];
+  setText(status, state.status === 'connected' && state.transport === 'polling' ? 'Connected (polling)' : LABELS[state.status]);
   const retry = state.nextRetryAt ? ` · retry in ${Math.max(0, Math.ceil((state.nextRetryAt - Date.now()) / 1000))}s` : '';
   const last = state.lastEventTime ? ` · last event ${new Date(state.lastEventTime).toLocaleTimeString()}` : '';
-  $('details').textContent = `${state.transport}${state.lastEventId ? ` · ${state.lastEventId}` : ''}${last}${retry}`;
+  const role = state.role && state.role !== 'none' ? ` · ${state.role} tab` : '';
+  setText($('details'), `${state.transport}${role}${state.lastEventId ? ` · ${state.lastEventId}` : ''}${last}${retry}`);
   const banner = $('banner');
   if (state.status === 'reconnecting' || state.status === 'failed') {
-    $('banner-text').textContent = state.error?.kind === 'auth' ? 'Not authorized: get a new token and connect again.' : state.status === 'failed' ? 'Live updates are offline.' : 'Connection lost; reconnecting…';
+    const auth = state.error?.kind === 'auth';
+    setText($('banner-text'), auth ? 'Not authorized: get a new token and connect again.' : state.status === 'failed' ? 'Live updates are offline.' : 'Connection lost; reconnecting…');
+    $('retry').hidden = !(state.status === 'failed' && !auth);
     if (!banner.dataset.dismissed) banner.classList.add('show');
   } else {
     banner.classList.remove('show');
@@ -31,7 +46,9 @@ function addToFeed(event, cls = '') {
   li.className = cls;
   li.dataset.id = event.id;
   li.textContent = `${event.id || '-'}  ${event.type}  ${JSON.stringify(event.data)}`;
-  $('feed').prepend(li);
+  const feed = $('feed');
+  feed.prepend(li);
+  while (feed.children.length > FEED_MAX) feed.lastElementChild.remove();
   $('count').textContent = String(++count);
 }
 
@@ -54,18 +71,20 @@ async function connect(e) {
     transport,
     token: () => $('token').value,
     enablePollingFallback: $('polling').checked,
+    shared: new URLSearchParams(location.search).get('shared') !== '0',
     pollInterval: Number(new URLSearchParams(location.search).get('pollInterval') ?? 5000),
     probeInterval: Number(new URLSearchParams(location.search).get('probeInterval') ?? 30000),
     initialRetryDelay: 500,
     onConnectionChange: (_s, state) => render(state),
     onReset: (info) => addToFeed({ id: info.lastEventId, type: 'reset', data: info }, 'reset'),
   });
-  client.subscribe((ev) => ev.type !== 'reset' && addToFeed(ev));
+  client.subscribe((ev) => !['reset', 'connected', 'heartbeat'].includes(ev.type) && addToFeed(ev));
   client.connect();
 }
 
 $('connect-form').addEventListener('submit', connect);
 $('disconnect').addEventListener('click', () => client?.disconnect());
+$('retry').addEventListener('click', () => client?.connect());
 $('dismiss').addEventListener('click', () => {
   $('banner').classList.remove('show');
   $('banner').dataset.dismissed = '1';

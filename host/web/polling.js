@@ -14,7 +14,7 @@ import { authHeaders, channelList, isFinal, query, refusal } from './request.js'
 const DEFAULTS = { baseUrl: '', pollInterval: 5000, maxServerDelay: 120000, lastEventId: '' };
 
 export class PollingFallback {
-  /** @param {import('./sse-client').PollingFallbackOptions} options */
+  /** @param {import('./sse-client').PollingFallbackOptions & { onEvent?: Function, onPoll?: Function, dispatch?: any }} options internal callers pass onEvent/onPoll */
   constructor(options) {
     this.o = { ...DEFAULTS, ...options };
     this.lastEventId = this.o.lastEventId;

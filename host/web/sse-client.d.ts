@@ -1,4 +1,4 @@
-/** Types of the sse-edge browser client (plain ES modules, no build step). */
+/** Types of `@sse-edge/client`: the sse-edge browser client (plain ES modules, no build step). */
 
 export type ConnectionStatus = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'failed';
 export type Transport = 'sse' | 'polling';
@@ -21,15 +21,25 @@ export interface ConnectionState {
   retryCount: number;
   /** When the next reconnect attempt happens (ms since the epoch), if scheduled. */
   nextRetryAt: number | null;
-  /** The last error; `kind: 'auth'` for 401/403 (refresh the token, then `connect()`). */
-  error: (Error & { status?: number; kind?: 'auth' }) | null;
+  /**
+   * The last error. `kind` says what happens next: `auth` (401/403 or a failing
+   * `token()`: refresh the token, then `connect()`), `stopped` (204: the server said
+   * stop), `request` (another 4xx: the request is wrong), `retry` (408/429/5xx: retried
+   * after a delay); network errors have no kind and are retried.
+   */
+  error: (Error & { status?: number; kind?: ErrorKind }) | null;
   connectionId: string | null;
+  /** With tab sharing: whether this tab holds the stream (`leader`) or follows one. */
+  role?: 'leader' | 'follower' | 'none';
 }
+
+export type ErrorKind = 'auth' | 'stopped' | 'request' | 'retry';
 
 export interface SSEClientOptions {
   companyId: string;
   channel: string | string[];
-  /** Bearer token, or a function returning the current one (called on every connect). */
+  /** Bearer token, or a function returning the current one (called on every attempt;
+   *  a function that throws or rejects is an auth error, not retried). */
   token?: string | (() => string | Promise<string>);
   /** Origin of the host; '' for same origin. */
   baseUrl?: string;
@@ -51,10 +61,23 @@ export interface SSEClientOptions {
   probeInterval?: number;
   /** Consecutive SSE failures before falling back to polling. */
   fallbackAfter?: number;
+  /** Cap on the server's `retry:` and `Retry-After`, in ms (default 120000). */
+  maxServerDelay?: number;
   /** Resume from this ID on the first connect. */
   lastEventId?: string;
+  /**
+   * Share one stream between the tabs (and clients) of this origin that ask for the same
+   * stream (default true; needs Web Locks and BroadcastChannel, else each tab connects).
+   */
+  shared?: boolean;
+  /** Who is asking, for sharing: tabs with different keys never share. Default: the
+   *  `sub` and `role` of a string token; set it (e.g. to the user ID) with a token function. */
+  shareKey?: string;
+  /** Called with the status first (as the seed calls it) and the whole state second. */
   onConnectionChange?: (status: ConnectionStatus, state: ConnectionState) => void;
+  /** Every data event (not `connected`, `heartbeat` or `closing`). */
   onMessage?: (event: SSEEvent) => void;
+  /** Connection errors, and errors thrown by handlers (which never end the stream). */
   onError?: (error: Error) => void;
   /** History was lost: refetch state; the stream continues from `lastEventId`. */
   onReset?: (info: { reason: string; lastEventId: string }) => void;
@@ -62,6 +85,7 @@ export interface SSEClientOptions {
   fetch?: typeof fetch;
   timers?: { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout };
   random?: () => number;
+  locks?: Pick<LockManager, 'request'>;
 }
 
 export interface SSEClient {
@@ -77,3 +101,44 @@ export interface SSEClient {
 }
 
 export function createSSEClient(options: SSEClientOptions): SSEClient;
+
+export interface PollingFallbackOptions {
+  companyId: string;
+  channel: string | string[];
+  token?: string | (() => string | Promise<string>);
+  baseUrl?: string;
+  /** Milliseconds between polls (default 5000); `Retry-After` stretches it. */
+  pollInterval?: number;
+  maxServerDelay?: number;
+  /** Poll from this ID. */
+  lastEventId?: string;
+  onMessage?: (event: SSEEvent) => void;
+  onError?: (error: Error) => void;
+  onReset?: (info: { reason: string; lastEventId: string }) => void;
+  fetch?: typeof fetch;
+  timers?: { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout };
+}
+
+/** The seed's polling fallback: `GET /sse/poll` on an interval, from a cursor. */
+export class PollingFallback {
+  constructor(options: PollingFallbackOptions);
+  /** Starts (or restarts) polling from `lastEventId`. */
+  start(): void;
+  /** Stops; a poll in flight changes nothing when it settles. */
+  stop(): void;
+  readonly running: boolean;
+  /** The cursor: the last event ID received (or the server's `next`). */
+  lastEventId: string;
+  subscribe<T = unknown>(type: string, fn: (event: SSEEvent<T>) => void): () => void;
+  subscribe<T = unknown>(fn: (event: SSEEvent<T>) => void): () => void;
+}
+
+export class HttpError extends Error {
+  status: number;
+  retryAfter: number;
+  kind: ErrorKind;
+}
+
+export class TokenError extends Error {
+  kind: 'auth';
+}

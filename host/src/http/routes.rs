@@ -83,6 +83,7 @@ async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option
             state.metrics.render(&state.broker.hub_stats(), state.edge.as_ref()),
         ),
         (&Method::GET, "/") => web::file("index.html").expect("index.html is compiled in"),
+        (&Method::GET, "/react") => web::file("react-demo.html").expect("react-demo.html is compiled in"),
         (&Method::GET, "/dev/token") => web::dev_token(state, &req)
             .unwrap_or_else(|| reply::error(&state.config.policy, origin, &HostError::NotFound)),
         (&Method::GET, path) if path.starts_with("/web/") => {

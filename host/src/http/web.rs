@@ -1,47 +1,43 @@
-//! The browser side, compiled into the binary: the demo dashboard at `/`, the client
-//! library and React bindings under `/web/`, and (dev mode only) `/dev/token`.
+//! The browser side, compiled into the binary: the demo dashboard at `/`, the React demo
+//! at `/react`, the client library (the `@sse-edge/client` package's files) under `/web/`,
+//! and (dev mode only) `/dev/token`.
 
 use hyper::{Request, Response};
 
 use super::reply::{self, Body};
 use crate::state::AppState;
 
-const FILES: &[(&str, &str, &str)] = &[
-    (
-        "index.html",
-        "text/html; charset=utf-8",
-        include_str!("../../web/index.html"),
-    ),
-    (
-        "dashboard.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../web/dashboard.js"),
-    ),
-    (
-        "sse-client.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../web/sse-client.js"),
-    ),
-    (
-        "sse-parser.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../web/sse-parser.js"),
-    ),
-    (
-        "backoff.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../web/backoff.js"),
-    ),
-    (
-        "react.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../web/react.js"),
-    ),
-    (
-        "sse-client.d.ts",
-        "text/plain; charset=utf-8",
-        include_str!("../../web/sse-client.d.ts"),
-    ),
+const JS: &str = "text/javascript; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// `(name, content type, contents)` for each file of `host/web`, compiled in.
+macro_rules! web_files {
+    ($($name:literal => $ct:expr),* $(,)?) => {
+        &[$(($name, $ct, include_str!(concat!("../../web/", $name)))),*]
+    };
+}
+
+const FILES: &[(&str, &str, &str)] = web_files![
+    "index.html" => HTML,
+    "dashboard.js" => JS,
+    "react-demo.html" => HTML,
+    "react-demo.js" => JS,
+    "sse-client.js" => JS,
+    "connection.js" => JS,
+    "dispatch.js" => JS,
+    "polling.js" => JS,
+    "request.js" => JS,
+    "tab-share.js" => JS,
+    "sse-parser.js" => JS,
+    "backoff.js" => JS,
+    "react.js" => JS,
+    "react-bind.js" => JS,
+    "react-status.js" => JS,
+    "sse-client.d.ts" => TEXT,
+    "sse-parser.d.ts" => TEXT,
+    "react.d.ts" => TEXT,
+    "package.json" => "application/json",
 ];
 
 /// A file of the web client, by name.
