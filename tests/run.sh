@@ -40,10 +40,10 @@ step "churn and soak smoke: every count back to the live streams, in each edge m
 (ulimit -n "$(ulimit -Hn)" && "$CARGO_TARGET_DIR/debug/sse-bench" --host-bin "$CARGO_TARGET_DIR/debug/sse-host" \
   --soak 8 --soak-long 100 --soak-churn 25 --soak-rate 50)
 
-step "browser client: unit tests (node --test)"
+step "browser client: unit tests, and the npm package packed, installed and type-checked (node --test)"
 node --test tests/web/*.test.mjs
 
-step "browser: the dashboard in headless Chromium"
-SSE_HOST_BIN=$CARGO_TARGET_DIR/debug/sse-host node --test tests/web/browser.e2e.mjs
+step "browser: the dashboard, the React demo and tab sharing in headless Chromium"
+SSE_HOST_BIN=$CARGO_TARGET_DIR/debug/sse-host node --test --test-concurrency=1 tests/web/*.e2e.mjs
 
 step "all tests passed"

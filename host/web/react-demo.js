@@ -16,10 +16,21 @@ const { DashboardWithSSE, useDashboardUpdate, useSSE, ConnectionStatus, Connecti
 const params = new URLSearchParams(location.search);
 const companyId = params.get('company') ?? 'test-company';
 
-async function devToken() {
+async function fetchToken() {
   const res = await fetch(`/dev/token?company=${encodeURIComponent(companyId)}&role=VIEWER`);
   if (!res.ok) throw new Error(`no dev token (${res.status}): start the host with --dev, or pass your own token`);
   return (await res.json()).token;
+}
+
+/** The dev token, fetched once and reused (it lasts an hour): a `token()` that fails is
+ *  an auth failure, so an outage of the host must not make it fail. */
+let tokenPromise = /** @type {Promise<string> | null} */ (null);
+function devToken() {
+  tokenPromise ??= fetchToken().catch((err) => {
+    tokenPromise = null;
+    throw err;
+  });
+  return tokenPromise;
 }
 
 /** A widget that refetches when an update names it (here: shows the update itself). */

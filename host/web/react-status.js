@@ -43,7 +43,7 @@ export function statusComponents(React) {
           live.nextRetryAt ? ` · retry in ${Math.max(0, Math.ceil((live.nextRetryAt - Date.now()) / 1000))}s` : '',
         ].join('')
       : '';
-    return h('div', { 'data-status': connection.status, style: { position: 'fixed', [v]: 12, [hz]: 12, padding: '4px 8px', borderRadius: 6, background: '#fff', boxShadow: '0 1px 3px #0003', font: '12px sans-serif' } },
+    return h('div', { 'data-status': connection.status, style: { position: 'fixed', [v]: 12, [hz]: 12, padding: '4px 8px', borderRadius: 6, background: '#fff', boxShadow: '0 1px 3px #0003', color: '#1f2328', font: '12px sans-serif' } },
       h('span', { role: 'status', 'aria-live': 'polite' }, h(Dot, { status: connection.status }), ' ', statusLabel(connection)),
       h('span', { className: 'sse-status-details' }, details));
   }

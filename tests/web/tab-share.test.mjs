@@ -1,0 +1,120 @@
+// Tab sharing without a browser: Node's BroadcastChannel and a Web Locks stand-in that
+// grants one holder per name in request order. The real thing runs in tabs.e2e.mjs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSSEClient } from '../../host/web/sse-client.js';
+import { fakeTimers, server, settle, stream } from './fakes.mjs';
+
+/** A LockManager's `request` with exclusive locks, FIFO, and abortable waits. */
+function fakeLocks() {
+  const queues = new Map();
+  async function grant(name) {
+    const q = queues.get(name);
+    if (!q?.length || q.running) return;
+    q.running = true;
+    const { cb, resolve } = q[0];
+    try {
+      resolve(await cb({ name }));
+    } finally {
+      q.shift();
+      q.running = false;
+      grant(name);
+    }
+  }
+  return {
+    request(name, opts, cb) {
+      return new Promise((resolve, reject) => {
+        if (!queues.has(name)) queues.set(name, []);
+        const q = queues.get(name);
+        const entry = { cb, resolve };
+        q.push(entry);
+        opts.signal?.addEventListener('abort', () => {
+          const i = q.indexOf(entry);
+          if (i > 0 || (i === 0 && !q.running)) {
+            q.splice(i, 1);
+            reject(new DOMException('aborted', 'AbortError'));
+          }
+        });
+        grant(name);
+      });
+    },
+  };
+}
+
+function tab(srv, t, locks, extra = {}) {
+  const events = [];
+  const c = createSSEClient({ companyId: 'acme', channel: 'dashboard-updates', token: 't', fetch: srv.fetch, timers: t, locks, random: () => 0.5, ...extra });
+  c.subscribe('x', (e) => events.push(e.id));
+  return { c, events };
+}
+
+test('tabs share one stream; when the leader leaves, a follower resumes from its last ID', async () => {
+  const srv = server();
+  const t = fakeTimers();
+  const locks = fakeLocks();
+  const s1 = stream();
+  const s2 = stream();
+  srv.script.push(s1.response, s2.response);
+  const a = tab(srv, t, locks);
+  const b = tab(srv, t, locks);
+  a.c.connect();
+  await settle();
+  b.c.connect();
+  await settle();
+  assert.equal(srv.requests.length, 1, 'one stream for two clients');
+  assert.deepEqual([a.c.getState().role, b.c.getState().role], ['leader', 'follower']);
+  assert.equal(b.c.getState().status, 'connected', "the follower shows the leader's status");
+
+  s1.send('id: e-1\nevent: x\ndata: 1\n\n');
+  await settle();
+  assert.deepEqual([a.events, b.events], [['e-1'], ['e-1']]);
+
+  a.c.destroy();
+  await settle();
+  assert.equal(srv.requests.length, 2, 'the follower took over');
+  assert.equal(srv.requests[1].headers['Last-Event-ID'], 'e-1');
+  assert.equal(b.c.getState().role, 'leader');
+  s2.send('id: e-1\nevent: x\ndata: 1\n\nid: e-2\nevent: x\ndata: 2\n\n');
+  await settle();
+  assert.deepEqual(b.events, ['e-1', 'e-2'], 'the replayed e-1 is not shown twice');
+  b.c.destroy();
+});
+
+test('clients for different users or streams do not share, and shared: false opts out', async () => {
+  const srv = server();
+  const t = fakeTimers();
+  const locks = fakeLocks();
+  srv.script.push(stream().response, stream().response, stream().response, stream().response);
+  const clients = [
+    tab(srv, t, locks, { shareKey: 'user-1' }),
+    tab(srv, t, locks, { shareKey: 'user-2' }),
+    tab(srv, t, locks, { shareKey: 'user-1', channel: ['dashboard-updates', 'report-updates'] }),
+    tab(srv, t, locks, { shareKey: 'user-1', shared: false }),
+  ];
+  for (const { c } of clients) c.connect();
+  await settle();
+  assert.equal(srv.requests.length, 4);
+  for (const { c } of clients) c.destroy();
+});
+
+test('a follower that disconnects stops receiving; the leader keeps its stream', async () => {
+  const srv = server();
+  const t = fakeTimers();
+  const locks = fakeLocks();
+  const s1 = stream();
+  srv.script.push(s1.response);
+  const a = tab(srv, t, locks);
+  const b = tab(srv, t, locks);
+  a.c.connect();
+  await settle();
+  b.c.connect();
+  await settle();
+  b.c.disconnect();
+  s1.send('id: e-1\nevent: x\ndata: 1\n\n');
+  await settle();
+  assert.deepEqual([a.events, b.events], [['e-1'], []]);
+  assert.equal(b.c.getState().status, 'disconnected');
+  assert.equal(a.c.getState().status, 'connected');
+  assert.equal(srv.requests.length, 1);
+  a.c.destroy();
+});
