@@ -144,3 +144,38 @@ test('falls back to polling with the same cursor, then returns to SSE without lo
   assert.equal(states.at(-1), 'connected/sse');
   c.destroy();
 });
+
+test("the seed's surface: onConnectionChange(state) gets the status first; report-update is a default type", async () => {
+  const { DEFAULTS } = await import('../../host/web/sse-client.js');
+  assert.ok(DEFAULTS.eventTypes.includes('report-update'));
+  const srv = server();
+  const t = fakeTimers();
+  srv.script.push(stream().response);
+  const seen = [];
+  const { c } = client(srv, t, { onConnectionChange: (state) => seen.push(state) });
+  c.connect();
+  await settle();
+  assert.deepEqual(seen, ['connecting', 'connected']);
+  c.destroy();
+});
+
+test("PollingFallback as the seed uses it: start, deliver in order once, stop", async () => {
+  const { PollingFallback } = await import('../../host/web/sse-client.js');
+  const srv = server();
+  const t = fakeTimers();
+  const json = (body) => new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+  srv.polls.push(
+    json({ events: [{ id: 'e-1', type: 'dashboard-update', data: { v: 1 } }], next: 'e-1', reset: false }),
+    json({ events: [{ id: 'e-1', type: 'dashboard-update', data: { v: 1 } }, { id: 'e-2', type: 'dashboard-update', data: { v: 2 } }], next: 'e-2', reset: false }),
+  );
+  const got = [];
+  const fallback = new PollingFallback({ companyId: 'acme-corp', channel: 'dashboard-updates', pollInterval: 5000, fetch: srv.fetch, timers: t, onMessage: (e) => got.push(e.data.v), onError: (e) => got.push(e.message) });
+  fallback.start();
+  await settle();
+  await t.advance(5000);
+  assert.deepEqual(got, [1, 2], 'the repeated e-1 is delivered once');
+  assert.match(srv.requests[1].url, /since=e-1/);
+  fallback.stop();
+  assert.equal(fallback.running, false);
+  assert.deepEqual(t.pending(), []);
+});

@@ -67,3 +67,24 @@ pub(crate) fn dev_token<B>(state: &AppState, req: &Request<B>) -> Option<Respons
         &serde_json::json!({ "token": token }),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FILES;
+
+    /// Pages without a build step import the package's modules from `/web/`: a module
+    /// the package ships but the host does not serve would break them at runtime.
+    #[test]
+    fn serves_every_file_the_package_ships() {
+        let package: serde_json::Value = serde_json::from_str(include_str!("../../web/package.json")).unwrap();
+        let shipped = package["files"].as_array().expect("package.json lists its files");
+        for file in shipped {
+            let name = file.as_str().unwrap();
+            assert!(
+                FILES.iter().any(|(n, _, _)| *n == name),
+                "{name} is shipped but not served"
+            );
+        }
+        assert!(FILES.iter().any(|(n, _, _)| *n == "package.json"));
+    }
+}
