@@ -3,31 +3,20 @@
 // return to SSE. Screenshots of each state go to tests/artifacts/.
 //
 // Run with: node --test tests/web/browser.e2e.mjs   (tests/run.sh sets SSE_HOST_BIN)
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { artifacts, devHost, launchChromium } from './harness.mjs';
+import { artifacts, hostAndBrowser } from './harness.mjs';
 
-let host;
-let browser;
-const publish = (data) => host.publish(data);
-
-before(async () => {
-  host = await devHost();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.close();
-});
+const env = hostAndBrowser();
+const publish = (data) => env.host.publish(data);
 
 const status = (page) => page.locator('#status');
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `dashboard-${name}.png`) });
 
 test('the dashboard connects, receives, survives a restart and falls back to polling', async () => {
-  const page = await browser.newPage();
-  await page.goto(`${host.base}/?pollInterval=300&probeInterval=1500`);
+  const page = await env.browser.newPage();
+  await page.goto(`${env.host.base}/?pollInterval=300&probeInterval=1500`);
   await assert.doesNotReject(status(page).filter({ hasText: /^Connected$/ }).waitFor({ timeout: 10_000 }));
   await shot(page, '1-connected');
 
@@ -35,11 +24,11 @@ test('the dashboard connects, receives, survives a restart and falls back to pol
   await page.locator(`#feed li[data-id="${first}"]`).waitFor({ timeout: 10_000 });
 
   // The host goes away: the page shows it is reconnecting.
-  await host.stop();
+  await env.host.stop();
   await page.locator('#status[data-status="reconnecting"]').waitFor({ timeout: 10_000 });
   await shot(page, '2-reconnecting');
   // A restarted memory-backed host has a new epoch: the client is told to reset.
-  await host.start();
+  await env.host.start();
   await page.locator('#feed li.reset').waitFor({ timeout: 20_000 });
   await status(page).filter({ hasText: /^Connected$/ }).waitFor({ timeout: 10_000 });
   await shot(page, '3-reconnected-after-reset');
@@ -68,8 +57,8 @@ test('the dashboard connects, receives, survives a restart and falls back to pol
 });
 
 test('the native EventSource transport works with the token in a cookie', async () => {
-  const page = await browser.newPage();
-  await page.goto(`${host.base}/`);
+  const page = await env.browser.newPage();
+  await page.goto(`${env.host.base}/`);
   await status(page).filter({ hasText: /^Connected$/ }).waitFor({ timeout: 10_000 });
   await page.selectOption('#transport', 'eventsource');
   const request = page.waitForRequest((r) => r.url().includes('/sse/stream'));

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -111,4 +112,19 @@ export async function until(what, probe, timeoutMs = 10_000) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Registers hooks that start a dev host and Chromium before a file's tests and stop
+ *  them after; the returned object holds them once started. */
+export function hostAndBrowser() {
+  const env = { host: /** @type {any} */ (null), browser: /** @type {any} */ (null) };
+  before(async () => {
+    env.host = await devHost();
+    env.browser = await launchChromium();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.host?.close();
+  });
+  return env;
 }

@@ -4,30 +4,19 @@
 // failed, and "Retry now" brings them back. Screenshots go to tests/artifacts/.
 //
 // Run with: node --test tests/web/react.e2e.mjs   (tests/run.sh sets SSE_HOST_BIN)
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { artifacts, devHost, launchChromium, serveReactFromNpm } from './harness.mjs';
+import { artifacts, hostAndBrowser, serveReactFromNpm } from './harness.mjs';
 
-let host;
-let browser;
-
-before(async () => {
-  host = await devHost();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await host?.close();
-});
+const env = hostAndBrowser();
 
 const shot = (page, name) => page.screenshot({ path: join(artifacts, `react-${name}.png`) });
 const badge = (page, status) => page.locator(`header [role="status"][data-status="${status}"]`);
 const count = (page, widget) => page.locator(`[data-widget="${widget}"]`).getAttribute('data-count');
 
 test('provider and child widgets receive events; the status components follow the connection', async () => {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   await serveReactFromNpm(context);
   const page = await context.newPage();
   const errors = [];
@@ -40,19 +29,19 @@ test('provider and child widgets receive events; the status components follow th
       if (s && window.__statuses.at(-1) !== s) window.__statuses.push(s);
     }).observe(document, { subtree: true, childList: true, attributes: true });
   });
-  await page.goto(`${host.base}/react?maxRetries=1&retryDelay=200&polling=0`);
+  await page.goto(`${env.host.base}/react?maxRetries=1&retryDelay=200&polling=0`);
   await badge(page, 'connected').waitFor({ timeout: 15_000 });
   await shot(page, '1-connected');
 
-  await host.publish({ widgets: ['sroi'], reason: 'volunteer_hours_updated' });
+  await env.host.publish({ widgets: ['sroi'], reason: 'volunteer_hours_updated' });
   await page.locator('[data-widget="sroi"][data-count="1"]').waitFor({ timeout: 10_000 });
   await page.locator('[data-widget="q2q"][data-count="1"]').waitFor({ timeout: 10_000 });
   assert.equal(await count(page, 'vis'), '0', 'the VIS widget ignores an update for SROI');
-  await host.publish({ widgets: ['vis'] });
+  await env.host.publish({ widgets: ['vis'] });
   await page.locator('[data-widget="vis"][data-count="1"]').waitFor({ timeout: 10_000 });
   assert.equal(await count(page, 'sroi'), '1');
 
-  await host.stop();
+  await env.host.stop();
   await badge(page, 'reconnecting').waitFor({ timeout: 10_000 });
   await shot(page, '2-reconnecting');
   await badge(page, 'failed').waitFor({ timeout: 15_000 });
@@ -60,10 +49,10 @@ test('provider and child widgets receive events; the status components follow th
   await retry.waitFor({ timeout: 5_000 });
   await shot(page, '3-failed');
 
-  await host.start();
+  await env.host.start();
   await retry.click();
   await badge(page, 'connected').waitFor({ timeout: 15_000 });
-  await host.publish({ widgets: ['sroi'] });
+  await env.host.publish({ widgets: ['sroi'] });
   await page.locator('[data-widget="sroi"][data-count="2"]').waitFor({ timeout: 10_000 });
   await shot(page, '4-retried');
 

@@ -48,19 +48,25 @@ function tab(srv, t, locks, extra = {}) {
   return { c, events };
 }
 
-test('tabs share one stream; when the leader leaves, a follower resumes from its last ID', async () => {
+/** Two tabs on one fake server, `a` connected first (the leader), then `b`. */
+async function twoTabs(...streams) {
   const srv = server();
   const t = fakeTimers();
   const locks = fakeLocks();
-  const s1 = stream();
-  const s2 = stream();
-  srv.script.push(s1.response, s2.response);
+  srv.script.push(...streams.map((s) => s.response));
   const a = tab(srv, t, locks);
   const b = tab(srv, t, locks);
   a.c.connect();
   await settle();
   b.c.connect();
   await settle();
+  return { srv, a, b };
+}
+
+test('tabs share one stream; when the leader leaves, a follower resumes from its last ID', async () => {
+  const s1 = stream();
+  const s2 = stream();
+  const { srv, a, b } = await twoTabs(s1, s2);
   assert.equal(srv.requests.length, 1, 'one stream for two clients');
   assert.deepEqual([a.c.getState().role, b.c.getState().role], ['leader', 'follower']);
   assert.equal(b.c.getState().status, 'connected', "the follower shows the leader's status");
@@ -98,17 +104,8 @@ test('clients for different users or streams do not share, and shared: false opt
 });
 
 test('a follower that disconnects stops receiving; the leader keeps its stream', async () => {
-  const srv = server();
-  const t = fakeTimers();
-  const locks = fakeLocks();
   const s1 = stream();
-  srv.script.push(s1.response);
-  const a = tab(srv, t, locks);
-  const b = tab(srv, t, locks);
-  a.c.connect();
-  await settle();
-  b.c.connect();
-  await settle();
+  const { srv, a, b } = await twoTabs(s1);
   b.c.disconnect();
   s1.send('id: e-1\nevent: x\ndata: 1\n\n');
   await settle();
