@@ -80,16 +80,30 @@ export function createConnection(o, dispatch) {
     retryTimer = watchdog = probeTimer = null;
   }
 
-  /** Opens a fetch stream for generation `gen`; failures of the live attempt go to `onError`. */
+  /**
+   * Opens a fetch stream for generation `gen`. The attempt fails (once) through
+   * `onError` when it errors, or when no byte of the stream arrived within
+   * `connectTimeout` (a hung token(), a proxy holding the request, a buffering proxy).
+   */
   function attemptFetch(gen, onError = fail) {
     const ctrl = new AbortController();
     live = ctrl;
-    runFetch(gen, ctrl).catch((err) => {
+    let failed = false;
+    const failOnce = (err) => {
+      if (failed) return;
+      failed = true;
+      timers.clearTimeout(deadline);
       if (live === ctrl && gen === generation) onError(err, gen);
-    });
+    };
+    const deadline = timers.setTimeout(() => {
+      ctrl.abort();
+      failOnce(new Error(`no stream within connectTimeout (${o.connectTimeout} ms)`));
+    }, o.connectTimeout);
+    // Returns normally only when superseded: nothing to report, the deadline goes too.
+    runFetch(gen, ctrl, () => timers.clearTimeout(deadline)).then(() => timers.clearTimeout(deadline), failOnce);
   }
 
-  async function runFetch(gen, ctrl) {
+  async function runFetch(gen, ctrl, opened) {
     const stale = () => {
       if (gen === generation && live === ctrl) return false;
       ctrl.abort();
@@ -110,13 +124,20 @@ export function createConnection(o, dispatch) {
       onEvent: (e) => !stale() && deliver({ id: e.id ?? '', type: e.type, data: parseData(e.data) }),
       onRetry: (ms) => (serverRetry = Math.min(ms, o.maxServerDelay)),
     });
-    onOpen('sse');
-    armWatchdog(gen);
+    let open = false;
     try {
       for (;;) {
         const { done, value } = await reader.read();
         if (stale()) return;
         if (done) throw new Error('stream ended');
+        if (!open) {
+          // Open once bytes flow, not at the headers: a buffering proxy sends headers
+          // and then nothing (the host writes `retry:` and `connected` at once).
+          open = true;
+          opened();
+          onOpen('sse');
+          if (stale()) return; // onConnectionChange called connect() or disconnect()
+        }
         armWatchdog(gen);
         parser.feed(decoder.decode(value, { stream: true }));
       }
@@ -150,11 +171,10 @@ export function createConnection(o, dispatch) {
     esLastId = '';
     for (const t of ['message', 'connected', 'reset', 'closing', 'heartbeat', ...o.eventTypes, ...dispatch.types()]) listenFor(t);
     es.onopen = () => gen === generation && onOpen('sse');
-    es.onerror = () => {
-      if (gen !== generation) return;
-      if (es.readyState === EventSource.CLOSED) fail(new Error('EventSource closed'), gen);
-      else setStatus('reconnecting');
-    };
+    // Every error closes it and goes through this client's backoff, retry count and
+    // fallback (the browser's own reconnect is a fixed delay with no limit). A native
+    // EventSource cannot tell a 401 from a network error, so neither is final here.
+    es.onerror = () => gen === generation && fail(new Error('EventSource connection failed'), gen);
   }
 
   function onOpen(transport) {
@@ -168,6 +188,7 @@ export function createConnection(o, dispatch) {
     clearTimers();
     teardown();
     setStatus(state.retryCount === 0 ? 'connecting' : 'reconnecting', { nextRetryAt: null });
+    if (gen !== generation) return; // onConnectionChange called connect() or disconnect()
     if (o.transport === 'eventsource') runEventSource(gen);
     else attemptFetch(gen);
   }
@@ -179,36 +200,39 @@ export function createConnection(o, dispatch) {
     source = null;
   }
 
+  /**
+   * The live attempt failed: schedule the next one, fall back to polling, or stop.
+   * `onError` runs last, so a handler that calls `connect()` or `disconnect()` has the
+   * final word; so does an `onConnectionChange` that does (checked after each).
+   */
   function fail(err, gen) {
     if (gen !== generation || state.status === 'disconnected') return;
-    generation++;
+    const g = ++generation;
     teardown();
     if (watchdog) timers.clearTimeout(watchdog);
     watchdog = null;
     if (connectedAt && Date.now() - connectedAt >= o.stableAfter) state.retryCount = 0;
     connectedAt = 0;
     state.error = err;
-    dispatch.call(o.onError, err);
     if (isFinal(err)) {
       stopPolling();
       setStatus('failed', { error: err, nextRetryAt: null });
-      return;
+    } else {
+      state.retryCount++;
+      if (o.enablePollingFallback && state.retryCount >= o.fallbackAfter) {
+        startPolling();
+      } else if (state.retryCount > o.maxRetries) {
+        setStatus('failed', { nextRetryAt: null });
+      } else {
+        const delay = Math.max(
+          err?.retryAfter ?? 0,
+          backoffDelay(state.retryCount - 1, { initial: o.initialRetryDelay, max: o.maxRetryDelay, floor: serverRetry, random: o.random }),
+        );
+        setStatus('reconnecting', { nextRetryAt: Date.now() + delay });
+        if (g === generation) retryTimer = timers.setTimeout(start, delay);
+      }
     }
-    state.retryCount++;
-    if (o.enablePollingFallback && state.retryCount >= o.fallbackAfter) {
-      startPolling();
-      return;
-    }
-    if (state.retryCount > o.maxRetries) {
-      setStatus('failed', { nextRetryAt: null });
-      return;
-    }
-    const delay = Math.max(
-      err?.retryAfter ?? 0,
-      backoffDelay(state.retryCount - 1, { initial: o.initialRetryDelay, max: o.maxRetryDelay, floor: serverRetry, random: o.random }),
-    );
-    setStatus('reconnecting', { nextRetryAt: Date.now() + delay });
-    retryTimer = timers.setTimeout(start, delay);
+    if (g === generation) dispatch.call(o.onError, err);
   }
 
   // --- polling fallback: same cursor, same de-duplication ---------------------------
@@ -228,11 +252,12 @@ export function createConnection(o, dispatch) {
       onPoll: (err) => gen === generation && polled(err),
     });
     setStatus('connected', { transport: 'polling', nextRetryAt: null });
+    if (gen !== generation) return; // onConnectionChange called connect() or disconnect()
     poller.start();
     probeTimer = timers.setTimeout(probe, o.probeInterval);
   }
 
-  /** After each poll: the cursor moves on, the status follows the outcome. */
+  /** After each poll: the cursor moves on, the status follows the outcome; `onError` last. */
   function polled(err) {
     if (!err) {
       if (poller?.lastEventId) state.lastEventId = poller.lastEventId;
@@ -240,15 +265,16 @@ export function createConnection(o, dispatch) {
       return;
     }
     state.error = err;
-    dispatch.call(o.onError, err);
+    let g = generation;
     if (isFinal(err)) {
-      generation++;
+      g = ++generation;
       clearTimers();
       stopPolling();
       setStatus('failed', { error: err, nextRetryAt: null });
     } else {
       setStatus('reconnecting', { transport: 'polling' });
     }
+    if (g === generation) dispatch.call(o.onError, err);
   }
 
   function stopPolling() {
@@ -304,6 +330,7 @@ export function createConnection(o, dispatch) {
     getState: snapshot,
     getLastEventId: () => state.lastEventId,
     listenFor,
+    wake,
     destroy() {
       disconnect();
       globalThis.removeEventListener?.('online', wake);

@@ -57,12 +57,19 @@ async function devToken(company) {
   return res.ok ? (await res.json()).token : '';
 }
 
+/** Bumped by each connect: a connect still waiting for its dev token when another
+ *  starts gives up, so two quick submits leave one client. */
+let attempt = 0;
+
 async function connect(e) {
   e?.preventDefault();
+  const mine = ++attempt;
   client?.destroy();
+  client = null;
   const companyId = $('company').value;
   const channel = [...document.querySelectorAll('input[name=channel]:checked')].map((c) => /** @type {HTMLInputElement} */ (c).value);
   if (!$('token').value) $('token').value = await devToken(companyId);
+  if (mine !== attempt) return;
   const transport = $('transport').value;
   if (transport === 'eventsource') document.cookie = `sse_token=${$('token').value}; path=/sse; SameSite=Strict`;
   client = createSSEClient({

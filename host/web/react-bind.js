@@ -19,8 +19,9 @@ import { statusComponents } from './react-status.js';
 
 const INITIAL = Object.freeze({ status: 'disconnected', transport: 'sse', isConnected: false, lastEventId: '', lastEventTime: null, retryCount: 0, nextRetryAt: null, error: null, connectionId: null });
 
-/** Options that are read on every call instead of reconnecting when they change. */
-const LIVE = new Set(['token', 'onMessage', 'onError', 'onReset', 'onConnectionChange', 'autoConnect']);
+/** Options that are read on every call (or, `lastEventId`, only at the start) instead of
+ *  reconnecting when they change. */
+const LIVE = new Set(['token', 'onMessage', 'onError', 'onReset', 'onConnectionChange', 'autoConnect', 'lastEventId']);
 
 /** A key that changes exactly when an option that shapes the connection changes. */
 export function connectionKey(options) {

@@ -25,7 +25,8 @@ export interface ConnectionState {
    * The last error. `kind` says what happens next: `auth` (401/403 or a failing
    * `token()`: refresh the token, then `connect()`), `stopped` (204: the server said
    * stop), `request` (another 4xx: the request is wrong), `retry` (408/429/5xx: retried
-   * after a delay); network errors have no kind and are retried.
+   * after a delay); network errors have no kind and are retried. In a tab that follows
+   * another tab's shared stream this is a plain object with the same fields.
    */
   error: (Error & { status?: number; kind?: ErrorKind }) | null;
   connectionId: string | null;
@@ -38,8 +39,9 @@ export type ErrorKind = 'auth' | 'stopped' | 'request' | 'retry';
 export interface SSEClientOptions {
   companyId: string;
   channel: string | string[];
-  /** Bearer token, or a function returning the current one (called on every attempt;
-   *  a function that throws or rejects is an auth error, not retried). */
+  /** Bearer token, or a function returning the current one (called on every attempt,
+   *  and once when a tab joins a shared stream; a function that throws or rejects is an
+   *  auth error, not retried). */
   token?: string | (() => string | Promise<string>);
   /** Origin of the host; '' for same origin. */
   baseUrl?: string;
@@ -53,7 +55,9 @@ export interface SSEClientOptions {
   maxRetries?: number;
   /** A connection open this long resets the backoff. */
   stableAfter?: number;
-  /** Reconnect when nothing (not even a heartbeat) arrived for this long. */
+  /** An attempt with no byte of the stream after this long is abandoned and retried (default 20000). */
+  connectTimeout?: number;
+  /** Reconnect when nothing (not even a heartbeat) arrived for this long (fetch transport). */
   watchdogTimeout?: number;
   enablePollingFallback?: boolean;
   pollInterval?: number;
@@ -71,7 +75,8 @@ export interface SSEClientOptions {
    */
   shared?: boolean;
   /** Who is asking, for sharing: tabs with different keys never share. Default: the
-   *  `sub` and `role` of a string token; set it (e.g. to the user ID) with a token function. */
+   *  `sub` and `role` of the token when the tab joins (a token that is not a readable JWT
+   *  shares with no one; no token at all, cookie auth, shares by origin). */
   shareKey?: string;
   /** Called with the status first (as the seed calls it) and the whole state second. */
   onConnectionChange?: (status: ConnectionStatus, state: ConnectionState) => void;
@@ -134,11 +139,13 @@ export class PollingFallback {
 }
 
 export class HttpError extends Error {
+  constructor(status: number, retryAfter?: number);
   status: number;
   retryAfter: number;
   kind: ErrorKind;
 }
 
 export class TokenError extends Error {
+  constructor(cause: unknown);
   kind: 'auth';
 }

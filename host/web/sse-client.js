@@ -28,6 +28,8 @@ export const DEFAULTS = {
   /** Cap on the server's `retry:` and `Retry-After` (a hostile or buggy value cannot park the client). */
   maxServerDelay: 120000,
   stableAfter: 10000,
+  /** An attempt with no byte of the stream after this long is abandoned and retried. */
+  connectTimeout: 20000,
   watchdogTimeout: 75000,
   enablePollingFallback: false,
   pollInterval: 5000,

@@ -10,7 +10,12 @@
  *
  * Tabs share only when they ask for the same stream: origin of the host, company,
  * channels, transport, and who is asking (`shareKey`, by default the `sub` and `role`
- * of a string token, so tabs signed in as different users never share).
+ * of the token, read when the tab joins, so tabs signed in as different users never
+ * share; a token that cannot be read shares with no one).
+ *
+ * A follower that gets a new token after an auth failure asks the leader to step down,
+ * so a tab with a fresh token leads; `online` and a tab becoming visible wake the
+ * leader's connection from any tab.
  */
 
 /** @typedef {ReturnType<typeof import('./dispatch.js').createDispatcher>} Dispatcher */
@@ -20,23 +25,34 @@ export function canShare(locks) {
   return Boolean(locks?.request) && typeof globalThis.BroadcastChannel === 'function';
 }
 
-/** The claims that say who a token is for, read without verifying (only to partition). */
-function tokenOwner(token) {
-  if (typeof token !== 'string') return '';
+/** The claims that say who a token is for, read without verifying (only to partition);
+ *  null when the token cannot be read. */
+export function tokenOwner(token) {
+  if (typeof token !== 'string' || token === '') return token === undefined || token === '' ? '' : null;
   try {
     const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
     const claims = JSON.parse(atob(part));
     return `${claims.sub ?? ''}/${claims.role ?? ''}`;
   } catch {
-    return '';
+    return null;
   }
 }
 
-/** The lock and channel name of a stream. */
-export function shareName(o, channels) {
+/** Who is asking: `shareKey`, else the owner of the current token (null: unknown). */
+async function owner(o) {
+  if (o.shareKey !== undefined) return String(o.shareKey);
+  try {
+    return tokenOwner(typeof o.token === 'function' ? await o.token() : o.token);
+  } catch {
+    return null; // the leader's own token() call reports the failure
+  }
+}
+
+/** The lock and channel name of a stream; an unknown owner gets a name of its own. */
+export function shareName(o, channels, who) {
   const origin = o.baseUrl || globalThis.location?.origin || '';
-  const who = o.shareKey ?? tokenOwner(o.token);
-  return `sse-edge|${origin}|${o.companyId}|${[...channels].sort().join(',')}|${o.transport}|${who}`;
+  const key = who ?? `unshared-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  return `sse-edge|${origin}|${o.companyId}|${[...channels].sort().join(',')}|${o.transport}|${key}`;
 }
 
 /** An error as it crosses the channel (structured clone keeps no class). */
@@ -50,7 +66,6 @@ const plainError = (e) => (e ? { name: e.name, message: e.message, status: e.sta
  */
 export function createSharedClient(o, channels, dispatch, connect) {
   const locks = o.locks ?? globalThis.navigator?.locks;
-  const name = shareName(o, channels);
   let state = { status: 'disconnected', transport: 'sse', lastEventId: o.lastEventId ?? '', lastEventTime: null, retryCount: 0, nextRetryAt: null, error: null, connectionId: null, isConnected: false, role: 'none' };
   /** The current membership; a new object per join, null when not joined. */
   let member = /** @type {any} */ (null);
@@ -69,11 +84,14 @@ export function createSharedClient(o, channels, dispatch, connect) {
     dispatch.emit(e);
   }
 
-  function join() {
-    const me = { channel: new BroadcastChannel(name), abort: new AbortController(), conn: null, release: null, types: new Set() };
+  async function join() {
+    const me = { channel: null, abort: new AbortController(), conn: null, release: null, leaving: false, types: new Set() };
     member = me;
-    me.channel.onmessage = (m) => member === me && onMessage(me, m.data);
     setState({ status: 'connecting', role: 'follower' });
+    const name = shareName(o, channels, await owner(o));
+    if (member !== me) return; // left while the token was read
+    me.channel = new BroadcastChannel(name);
+    me.channel.onmessage = (m) => member === me && onMessage(me, m.data);
     locks
       .request(name, { signal: me.abort.signal }, () => (member === me ? lead(me) : undefined))
       .catch(() => {}); // aborted while waiting: this tab left
@@ -96,52 +114,76 @@ export function createSharedClient(o, channels, dispatch, connect) {
         ...o,
         lastEventId: state.lastEventId,
         onConnectionChange: (_status, s) => {
+          if (me.leaving) return; // its last word (disconnected) is not the stream's state
           me.channel.postMessage({ t: 'state', s: { ...s, error: plainError(s.error) } });
           setState({ ...s, lastEventId: state.lastEventId, role: 'leader' });
         },
       },
       relay,
     );
+    me.channel.postMessage({ t: 'leader' }); // followers answer with the types they need
     me.conn.connect();
     return new Promise((resolve) => (me.release = resolve));
   }
 
   function onMessage(me, msg) {
     if (me.conn) {
-      // Leader: a tab joined (tell it where things stand) or asks for a reconnect.
-      if (msg.t === 'hello') {
+      // Leader: a tab joined (tell it where things stand), needs event types, asks for a
+      // reconnect, or woke up.
+      if (msg.t === 'hello' || msg.t === 'types') {
         for (const t of msg.types ?? []) {
           me.types.add(t);
           me.conn.listenFor(t);
         }
+      }
+      if (msg.t === 'hello') {
         const s = me.conn.getState();
         me.channel.postMessage({ t: 'state', s: { ...s, error: plainError(s.error) } });
-      } else if (msg.t === 'types') {
-        for (const t of msg.types) me.conn.listenFor(t);
-      } else if (msg.t === 'connect' && me.conn.getState().status === 'failed') {
-        me.conn.connect();
+      } else if (msg.t === 'connect') {
+        const s = me.conn.getState();
+        // After an auth failure this tab's token is the stale one: let the asking tab lead.
+        if (s.error?.kind === 'auth') stepDown();
+        else if (s.status === 'failed') me.conn.connect();
+      } else if (msg.t === 'wake') {
+        me.conn.wake();
       }
       return;
     }
     if (msg.t === 'event') deliverLocal(msg.e);
     else if (msg.t === 'state') setState({ ...msg.s, lastEventId: state.lastEventId, lastEventTime: state.lastEventTime, role: 'follower' });
+    else if (msg.t === 'leader') me.channel.postMessage({ t: 'types', types: dispatch.types() });
   }
+
+  /** Gives the stream to the next tab in line and queues up again behind it. */
+  function stepDown() {
+    leave();
+    join();
+  }
+
+  /** A follower tab woke (online, visible): the leader's connection should know. */
+  function wake() {
+    if (member?.channel && !member.conn) member.channel.postMessage({ t: 'wake' });
+  }
+  const onVisible = () => globalThis.document?.visibilityState === 'visible' && wake();
+  globalThis.addEventListener?.('online', wake);
+  globalThis.document?.addEventListener?.('visibilitychange', onVisible);
 
   function leave() {
     const me = member;
     if (!me) return;
     member = null;
+    me.leaving = true;
     me.conn?.destroy();
     me.release?.();
     me.abort.abort();
-    me.channel.close();
+    me.channel?.close();
   }
 
   return {
     connect() {
       if (member?.conn) member.conn.connect();
-      else if (member) member.channel.postMessage({ t: 'connect' });
-      else join();
+      else if (member?.channel) member.channel.postMessage({ t: 'connect' });
+      else if (!member) join();
     },
     disconnect() {
       leave();
@@ -149,13 +191,15 @@ export function createSharedClient(o, channels, dispatch, connect) {
     },
     destroy() {
       leave();
+      globalThis.removeEventListener?.('online', wake);
+      globalThis.document?.removeEventListener?.('visibilitychange', onVisible);
     },
     getState: () => state,
     getLastEventId: () => state.lastEventId,
     /** A type got its first listener here: the leader's EventSource must listen for it too. */
     listenFor(type) {
       if (member?.conn) member.conn.listenFor(type);
-      else member?.channel.postMessage({ t: 'types', types: [type] });
+      else member?.channel?.postMessage({ t: 'types', types: [type] });
     },
   };
 }

@@ -238,3 +238,48 @@ test('online cuts a backoff short', async () => {
     delete globalThis.removeEventListener;
   }
 });
+
+test('a request that never answers is abandoned after connectTimeout and retried', async () => {
+  const srv = server();
+  const t = fakeTimers();
+  srv.script.push(new Promise(() => {})); // a proxy holding the request forever
+  const { c } = client(srv, t, { connectTimeout: 5000, initialRetryDelay: 100 });
+  c.connect();
+  await settle();
+  assert.equal(c.getState().status, 'connecting');
+  srv.script.push(stream().response);
+  await t.advance(5000);
+  assert.equal(c.getState().status, 'reconnecting');
+  assert.match(c.getState().error.message, /connectTimeout/);
+  await t.advance(200);
+  assert.equal(c.getState().status, 'connected');
+  assert.equal(streamRequests(srv).length, 2);
+  c.destroy();
+});
+
+test('connect() called from onError has the final word', async () => {
+  const srv = server();
+  const t = fakeTimers();
+  srv.script.push(new Response('{}', { status: 401 }), stream().response);
+  let c;
+  ({ c } = client(srv, t, { onError: (e) => e.kind === 'auth' && c.connect() }));
+  c.connect();
+  await settle();
+  assert.equal(c.getState().status, 'connected', 'the retry from onError was not undone');
+  assert.deepEqual(t.pending().length, 1, 'only the watchdog: no stale retry timer');
+  c.destroy();
+});
+
+test('while polling, a probe counts only once the stream sends bytes (a buffering proxy sends headers only)', async () => {
+  const srv = server();
+  const t = fakeTimers();
+  srv.polls.push(json({ events: [], next: 'e-1', reset: false }), json({ events: [], next: 'e-1', reset: false }), json({ events: [], next: 'e-1', reset: false }));
+  const { c } = await polling(srv, t, { connectTimeout: 2000 });
+  srv.script.push(stream({ silent: true }).response);
+  await t.advance(3000); // the probe gets headers, then nothing
+  assert.equal(c.getState().transport, 'polling', 'still polling');
+  await t.advance(2000);
+  assert.equal(c.getState().transport, 'polling', 'the silent probe was abandoned, polling goes on');
+  assert.ok(srv.requests.filter((r) => r.url.includes('/sse/poll')).length >= 3);
+  c.destroy();
+});

@@ -27,11 +27,17 @@ export function fakeTimers() {
 
 export const settle = () => new Promise((r) => setTimeout(r, 5));
 
-/** A stream response the test writes to. */
-export function stream() {
+/** A stream response the test writes to. Like the host, it sends something at once (a
+ *  comment here): the client counts a stream as open when its first bytes arrive. */
+export function stream({ silent = false } = {}) {
   let ctrl;
-  const body = new ReadableStream({ start: (c) => (ctrl = c) });
   const enc = new TextEncoder();
+  const body = new ReadableStream({
+    start: (c) => {
+      ctrl = c;
+      if (!silent) c.enqueue(enc.encode(':\n\n'));
+    },
+  });
   return {
     response: new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } }),
     send: (text) => ctrl.enqueue(enc.encode(text)),

@@ -15,7 +15,7 @@ function fakeServer() {
   const streams = [];
   const fetch = async (_url, init) => {
     let ctrl;
-    const body = new ReadableStream({ start: (c) => (ctrl = c) });
+    const body = new ReadableStream({ start: (c) => ((ctrl = c), c.enqueue(new TextEncoder().encode(':\n\n'))) });
     const s = { url: String(_url), init, send: (t) => !init.signal.aborted && ctrl.enqueue(new TextEncoder().encode(t)) };
     streams.push(s);
     return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });

@@ -41,9 +41,12 @@ function fakeLocks() {
   };
 }
 
+/** An unsigned JWT-shaped token: sharing reads only who it is for. */
+const jwt = (sub, role = 'VIEWER') => `e30.${Buffer.from(JSON.stringify({ sub, role })).toString('base64url')}.sig`;
+
 function tab(srv, t, locks, extra = {}) {
   const events = [];
-  const c = createSSEClient({ companyId: 'acme', channel: 'dashboard-updates', token: 't', fetch: srv.fetch, timers: t, locks, random: () => 0.5, ...extra });
+  const c = createSSEClient({ companyId: 'acme', channel: 'dashboard-updates', token: jwt('user-1'), fetch: srv.fetch, timers: t, locks, random: () => 0.5, ...extra });
   c.subscribe('x', (e) => events.push(e.id));
   return { c, events };
 }
@@ -90,17 +93,47 @@ test('clients for different users or streams do not share, and shared: false opt
   const srv = server();
   const t = fakeTimers();
   const locks = fakeLocks();
-  srv.script.push(stream().response, stream().response, stream().response, stream().response);
   const clients = [
-    tab(srv, t, locks, { shareKey: 'user-1' }),
-    tab(srv, t, locks, { shareKey: 'user-2' }),
-    tab(srv, t, locks, { shareKey: 'user-1', channel: ['dashboard-updates', 'report-updates'] }),
-    tab(srv, t, locks, { shareKey: 'user-1', shared: false }),
+    tab(srv, t, locks),
+    tab(srv, t, locks, { token: async () => jwt('user-1') }), // shares with the first
+    tab(srv, t, locks, { token: async () => jwt('user-2') }),
+    tab(srv, t, locks, { token: jwt('user-1', 'ADMIN') }),
+    tab(srv, t, locks, { channel: ['dashboard-updates', 'report-updates'] }),
+    tab(srv, t, locks, { shared: false }),
+    tab(srv, t, locks, { token: 'not-a-jwt' }), // who it is for is unknown: no sharing
+    tab(srv, t, locks, { token: 'not-a-jwt' }),
+    tab(srv, t, locks, { token: jwt('user-2'), shareKey: 'team-a' }),
+    tab(srv, t, locks, { token: jwt('user-3'), shareKey: 'team-a' }), // shares by shareKey
   ];
+  srv.script.push(...clients.map(() => stream().response));
   for (const { c } of clients) c.connect();
   await settle();
-  assert.equal(srv.requests.length, 4);
+  assert.equal(srv.requests.length, 8);
+  assert.deepEqual(clients.map(({ c }) => c.getState().role), ['leader', 'follower', 'leader', 'leader', 'leader', undefined, 'leader', 'leader', 'leader', 'follower']);
   for (const { c } of clients) c.destroy();
+});
+
+test('a follower with a new token after an auth failure takes the lead', async () => {
+  const srv = server();
+  const t = fakeTimers();
+  const locks = fakeLocks();
+  srv.script.push(new Response('{}', { status: 401 }));
+  const a = tab(srv, t, locks);
+  a.c.connect();
+  await settle();
+  const b = tab(srv, t, locks);
+  b.c.connect();
+  await settle();
+  assert.equal(b.c.getState().error?.kind, 'auth', 'the follower sees the auth failure');
+  srv.script.push(stream().response);
+  b.c.connect(); // the app got a fresh token in this tab
+  await settle();
+  assert.equal(b.c.getState().role, 'leader');
+  assert.equal(b.c.getState().status, 'connected');
+  assert.equal(a.c.getState().role, 'follower');
+  assert.equal(srv.requests.length, 2);
+  a.c.destroy();
+  b.c.destroy();
 });
 
 test('a follower that disconnects stops receiving; the leader keeps its stream', async () => {
