@@ -20,6 +20,7 @@ mod env;
 mod http;
 mod publish;
 mod stream;
+mod tls;
 mod wasm;
 
 pub use crate::edge::WasmSettings;
@@ -27,6 +28,7 @@ pub use backend::{BackendKind, BackendSettings, RedisFile};
 pub use http::{HttpFile, HttpSettings};
 pub use publish::{PollFile, PollSettings, PublishFile, PublishSettings};
 pub use stream::{HistoryFile, StreamFile, StreamSettings};
+pub use tls::{TlsFile, TlsSettings};
 pub use wasm::{default_cache_dir, default_filter_path, WasmFile, WasmPluginFile};
 
 /// How the host learns who is calling (`edge = ...` in the file, `--edge` on the
@@ -83,6 +85,8 @@ pub struct HostConfig {
     pub backend: BackendSettings,
     /// Dev mode (`serve --dev`): dev endpoints on, and only loopback `Host`s answered.
     pub dev: bool,
+    /// The host's own TLS (`[tls]`); plain HTTP without it.
+    pub tls: Option<TlsSettings>,
 }
 
 /// Why a configuration was refused.
@@ -150,6 +154,8 @@ pub struct FileConfig {
     pub backend: BackendKind,
     /// `[redis]`
     pub redis: RedisFile,
+    /// `[tls]`
+    pub tls: TlsFile,
     /// Set by `serve --dev` only, never by a file: the one switch that allows a policy
     /// with `routes.dev_mode` (unauthenticated publishing) and dev endpoints.
     #[serde(skip)]
@@ -175,6 +181,7 @@ impl Default for FileConfig {
             wasm: WasmFile::default(),
             backend: BackendKind::default(),
             redis: RedisFile::default(),
+            tls: TlsFile::default(),
             dev: false,
             dev_allow_remote: false,
         }
@@ -205,6 +212,9 @@ impl FileConfig {
             }
             if let Some(d) = cfg.wasm.cache_dir.as_mut() {
                 resolve(d);
+            }
+            for f in [&mut cfg.tls.cert_file, &mut cfg.tls.key_file].into_iter().flatten() {
+                resolve(f);
             }
             for plugin in &mut cfg.wasm.plugins {
                 resolve(&mut plugin.path);
@@ -242,6 +252,7 @@ impl FileConfig {
             "shutdown_grace_secs: must be at most 600",
         );
         let backend = self.redis.build(self.backend, &mut problems);
+        let tls = self.tls.build(&mut problems);
         let wasm = match (self.edge, &policy_json) {
             (EdgeMode::Wasm, Some(json)) => Some(self.wasm.load(json, &mut problems)),
             _ => None,
@@ -282,6 +293,7 @@ impl FileConfig {
             wasm,
             backend,
             dev: self.dev,
+            tls,
         })
     }
 

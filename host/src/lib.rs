@@ -48,6 +48,7 @@ pub mod hub;
 pub mod metrics;
 pub mod ratelimit;
 pub mod state;
+pub mod tls;
 
 pub use app::App;
 pub use broker::Broker;

@@ -65,6 +65,12 @@ enum Command {
         /// Where compiled wasm filters are cached (overrides the file's wasm.cache_dir).
         #[arg(long, env = "SSE_HOST_WASM_CACHE")]
         wasm_cache: Option<PathBuf>,
+        /// Serve TLS with this PEM certificate chain (overrides the file's tls.cert_file).
+        #[arg(long, env = "SSE_HOST_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's PEM private key (overrides the file's tls.key_file).
+        #[arg(long, env = "SSE_HOST_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Validate a configuration file and its policy; report every problem.
     CheckConfig {
@@ -111,8 +117,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for warning in cfg.policy.warnings() {
                     eprintln!("{}: warning: policy: {warning}", file.display());
                 }
+                let tls = cfg
+                    .tls
+                    .as_ref()
+                    .map_or("plain HTTP".to_owned(), |t| format!("TLS {}", t.cert_file.display()));
                 println!(
-                    "{}: ok (listen {}, edge {:?}, {} channels)",
+                    "{}: ok (listen {}, edge {:?}, {} channels, {tls})",
                     file.display(),
                     cfg.listen,
                     cfg.edge,
@@ -148,6 +158,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             redis,
             log_format,
             wasm_cache,
+            tls_cert,
+            tls_key,
         } => {
             let (mut file, mut policy_json, secrets) = if dev {
                 let secrets = DevSecrets::load_or_create(&dev_dir.unwrap_or_else(dev::default_dir))?;
@@ -173,6 +185,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(dir) = wasm_cache {
                 file.wasm.cache_dir = Some(dir);
+            }
+            if tls_cert.is_some() {
+                file.tls.cert_file = tls_cert;
+                file.tls.key_file = tls_key;
             }
             if let Some(p) = policy {
                 // Read like policy_file, `${NAME}` placeholders included.
@@ -212,17 +228,22 @@ fn init_logging(cfg: &HostConfig) {
 }
 
 async fn serve(cfg: HostConfig, dev: Option<DevSecrets>) -> anyhow::Result<()> {
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     let app = App::bind(cfg).await?;
     let app = match dev {
         Some(secrets) => {
-            print_dev_banner(app.local_addr(), &secrets);
+            print_dev_banner(scheme, app.local_addr(), &secrets);
             app.with_dev_tokens(secrets)
         }
         None => {
             // The first line on stdout, for whoever started us with port 0 (a closed
             // stdout is not a reason to stop serving).
             use std::io::Write as _;
-            let _ = writeln!(std::io::stdout(), "sse-host listening on http://{}/", app.local_addr());
+            let _ = writeln!(
+                std::io::stdout(),
+                "sse-host listening on {scheme}://{}/",
+                app.local_addr()
+            );
             app
         }
     };
@@ -230,7 +251,7 @@ async fn serve(cfg: HostConfig, dev: Option<DevSecrets>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_dev_banner(addr: SocketAddr, secrets: &DevSecrets) {
+fn print_dev_banner(scheme: &str, addr: SocketAddr, secrets: &DevSecrets) {
     if !addr.ip().is_loopback() {
         eprintln!(
             "sse-host: WARNING: dev mode on a non-loopback address ({addr}) by --dev-allow-remote: anyone who can \
@@ -243,11 +264,11 @@ fn print_dev_banner(addr: SocketAddr, secrets: &DevSecrets) {
         "dev-user",
         std::time::Duration::from_secs(3600),
     );
-    println!("sse-host (dev) listening on http://{addr}/  (open it in a browser: the live dashboard)");
+    println!("sse-host (dev) listening on {scheme}://{addr}/  (open it in a browser: the live dashboard)");
     println!("Open a stream (token valid 1 h; more with `sse-host token --dev --company C`):");
-    println!("  curl -N -H 'Authorization: Bearer {token}' 'http://{addr}/sse/stream?companyId=test-company&channel=dashboard-updates'");
+    println!("  curl -N -H 'Authorization: Bearer {token}' '{scheme}://{addr}/sse/stream?companyId=test-company&channel=dashboard-updates'");
     println!("Publish to it (dev mode needs no token here):");
-    println!("  curl -X POST http://{addr}/sse/test-broadcast -H 'Content-Type: application/json' -d '{{\"companyId\":\"test-company\",\"channel\":\"dashboard-updates\",\"type\":\"dashboard-update\",\"data\":{{\"metric\":\"SROI\",\"value\":2.5}}}}'");
+    println!("  curl -X POST {scheme}://{addr}/sse/test-broadcast -H 'Content-Type: application/json' -d '{{\"companyId\":\"test-company\",\"channel\":\"dashboard-updates\",\"type\":\"dashboard-update\",\"data\":{{\"metric\":\"SROI\",\"value\":2.5}}}}'");
 }
 
 /// Resolves on SIGINT or SIGTERM.

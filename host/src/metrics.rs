@@ -17,11 +17,31 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+/// Label of the connection counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabel {
+    /// `h1`, `h1_fast` (the stream fast path) or `h2`.
+    pub protocol: &'static str,
+    /// `true` on the host's own TLS.
+    pub tls: &'static str,
+}
+
 /// Metrics the HTTP layer records.
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
     /// Requests refused, by reason.
     pub denied: Family<ReasonLabel, Counter>,
+    /// Connections served, by protocol: how many streams share a connection (HTTP/2)
+    /// shows in streams opened per connection.
+    pub connections: Family<ConnectionLabel, Counter>,
+}
+
+impl HttpMetrics {
+    /// Counts one connection served with `protocol`.
+    pub fn connection(&self, protocol: &'static str, tls: bool) {
+        let tls = if tls { "true" } else { "false" };
+        self.connections.get_or_create(&ConnectionLabel { protocol, tls }).inc();
+    }
 }
 
 impl HttpMetrics {
@@ -60,6 +80,11 @@ impl HttpMetrics {
             ConstCounter::new(c.poll_requests),
         );
         registry.register("denied", "Requests refused, by reason", self.denied.clone());
+        registry.register(
+            "http_connections",
+            "Connections served, by protocol and TLS",
+            self.connections.clone(),
+        );
         let wasm = registry.sub_registry_with_prefix("wasm");
         for (plugin, m) in edge.map(WasmEdge::metrics).unwrap_or_default() {
             // prometheus-client appends `_total` to counters itself.

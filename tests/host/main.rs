@@ -17,6 +17,7 @@ mod resume;
 mod shutdown;
 mod slow_consumer;
 mod streaming;
+mod tls;
 
 /// `streaming.rs` again with the HTTP/1.1 fast path off. Which server answers a stream
 /// depends on how TCP splits its first bytes, so both must pass the same tests: here

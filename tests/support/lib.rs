@@ -10,6 +10,7 @@ pub mod node;
 pub mod proxy;
 pub mod redis;
 pub mod sse;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -51,12 +51,14 @@ pub async fn reported_address(child: &mut Child) -> Option<SocketAddr> {
     tokio::time::timeout(PATIENCE, read).await.ok()?.ok()?
 }
 
-/// Reads the address `sse-host serve` prints first (`sse-host listening on http://ADDR/`).
-fn listening_address(stdout: std::process::ChildStdout) -> Option<SocketAddr> {
+/// Reads the address `sse-host serve` prints first (`sse-host listening on http://ADDR/`,
+/// or `https://` with TLS).
+pub fn listening_address(stdout: std::process::ChildStdout) -> Option<SocketAddr> {
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).ok()?;
-    line.trim()
-        .strip_prefix("sse-host listening on http://")?
+    let line = line.trim().strip_prefix("sse-host listening on ")?;
+    line.strip_prefix("https://")
+        .or_else(|| line.strip_prefix("http://"))?
         .trim_end_matches('/')
         .parse()
         .ok()

@@ -1,4 +1,5 @@
-//! HTTP/2 connections (h2c with prior knowledge: what Envoy's upstream speaks), bounded
+//! HTTP/2 connections (h2c with prior knowledge: what Envoy's upstream speaks; or TLS
+//! with ALPN h2: browsers on the host's own TLS), bounded
 //! at every stage: no first request by the head deadline, dropped; at most
 //! `http.h2_max_concurrent_streams` streams at once; pings that go unanswered end it;
 //! no stream for `http.h2_idle_timeout`, closed with GOAWAY; host draining, GOAWAY.
@@ -11,7 +12,7 @@ use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use parking_lot::Mutex;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -72,8 +73,12 @@ pub(crate) struct H2Connection {
     pub(crate) done: mpsc::Sender<()>,
 }
 
-/// Serves one HTTP/2 connection whose first bytes (`seen`) were read by the sniffing.
-pub(crate) async fn serve(stream: TcpStream, seen: Vec<u8>, c: H2Connection) -> Result<(), hyper::Error> {
+/// Serves one HTTP/2 connection (h2c whose first bytes, `seen`, were read by the
+/// sniffing, or TLS with ALPN h2 and nothing seen).
+pub(crate) async fn serve<S>(stream: S, seen: Vec<u8>, c: H2Connection) -> Result<(), hyper::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let H2Connection {
         state,
         conn,

@@ -7,19 +7,18 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
-/// `stream` with `prefix` put back in front of it.
+/// `stream` (a TCP or TLS stream) with `prefix` put back in front of it.
 #[derive(Debug)]
-pub(crate) struct Prefixed {
+pub(crate) struct Prefixed<S> {
     /// Not yet re-read; emptied (and freed) as soon as it is.
     prefix: Vec<u8>,
     offset: usize,
-    stream: TcpStream,
+    stream: S,
 }
 
-impl Prefixed {
-    pub(crate) fn new(prefix: Vec<u8>, stream: TcpStream) -> Self {
+impl<S> Prefixed<S> {
+    pub(crate) fn new(prefix: Vec<u8>, stream: S) -> Self {
         Self {
             prefix,
             offset: 0,
@@ -28,7 +27,7 @@ impl Prefixed {
     }
 }
 
-impl AsyncRead for Prefixed {
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if self.offset < self.prefix.len() {
             let n = buf.remaining().min(self.prefix.len() - self.offset);
@@ -45,7 +44,7 @@ impl AsyncRead for Prefixed {
     }
 }
 
-impl AsyncWrite for Prefixed {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, data)
     }

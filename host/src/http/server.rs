@@ -1,5 +1,11 @@
 //! The accept loop: HTTP/1.1 and HTTP/2 with prior knowledge (h2c, what Envoy's upstream
-//! speaks) on one port, with graceful shutdown of every connection.
+//! speaks) on one port, or, with `[tls]`, TLS with ALPN h2 / http/1.1; graceful shutdown
+//! of every connection.
+//!
+//! Over TLS the HTTP/1.1 stream fast path (`fast.rs`) is bypassed: it watches the raw
+//! socket for the client leaving (`readable` + `try_read`), which a TLS stream cannot
+//! offer without a split. The figures (README, Performance) show the cost of TLS
+//! itself dwarfs what the fast path saves.
 //!
 //! Each connection is served by hyper's HTTP/1 or HTTP/2 connection type alone, chosen by
 //! peeking at the client preface. (hyper-util's `auto` connection carries both state
@@ -16,7 +22,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use parking_lot::Mutex;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -28,6 +34,7 @@ use super::wasm::ConnInfo;
 use super::{fast, h2, head, routes};
 use crate::hub::limits::{ConnectionLimits, Slot};
 use crate::state::AppState;
+use crate::tls::CertStore;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -105,6 +112,8 @@ struct Start {
     /// Fast-path streams and HTTP/2 connections hold a clone until they end; shutdown
     /// waits for every clone.
     done: mpsc::Sender<()>,
+    /// With `[tls]`: the handshake comes first.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 type Served = Result<(), hyper::Error>;
@@ -116,8 +125,8 @@ pub(crate) type HandshakePermit = Slot<IpAddr>;
 
 /// An HTTP/1 connection served by hyper; handshaking, holding `permit`, until its first
 /// request head is complete (hyper's header timeout ends it otherwise).
-async fn serve_http1(
-    stream: TcpStream,
+async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     seen: Vec<u8>,
     state: Arc<AppState>,
     conn: ConnInfo,
@@ -140,6 +149,48 @@ async fn serve_http1(
     watcher.watch(builder.serve_connection(io, service)).await
 }
 
+/// A TLS connection: the handshake within the head deadline (holding the handshake
+/// permit), then HTTP/2 or HTTP/1.1 as ALPN chose.
+#[allow(clippy::too_many_arguments)]
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    state: Arc<AppState>,
+    conn: ConnInfo,
+    deadline: Instant,
+    permit: HandshakePermit,
+    watcher: Watcher,
+    done: mpsc::Sender<()>,
+) {
+    let stream = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(peer = %conn.peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    state.metrics.connection(if h2 { "h2" } else { "h1" }, true);
+    let result = if h2 {
+        drop(watcher);
+        let c = h2::H2Connection {
+            state,
+            conn,
+            deadline,
+            permit,
+            done,
+        };
+        h2::serve(stream, Vec::new(), c).await
+    } else {
+        drop(done); // hyper's graceful shutdown watches these
+        serve_http1(stream, Vec::new(), state, conn, deadline, permit, watcher).await
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %conn.peer, "connection ended with error: {e}");
+    }
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, asks every connection to
 /// finish and waits up to the configured grace period.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
@@ -155,6 +206,10 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     let stream_start: Arc<[u8]> = fast::stream_start(&state.config).into();
     let handshakes =
         ConnectionLimits::<IpAddr>::new(as_u32(http.max_handshaking_per_peer), as_u32(http.max_handshaking));
+    let tls = state.config.tls.as_ref().map(|t| {
+        let store = CertStore::new(t.cert_file.clone(), t.key_file.clone(), t.initial.clone());
+        (store.acceptor(), tokio::spawn(store.watch(t.reload_check)))
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -184,16 +239,28 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                     permit,
                     watcher: graceful.watcher(),
                     done: done.clone(),
+                    tls: tls.as_ref().map(|(acceptor, _)| acceptor.clone()),
                 });
                 // hyper's connection futures are boxed so the task, sized by its largest
                 // state, stays small for fast-path streams.
                 let fut = async move {
-                    let Start { mut stream, stream_start, state, conn, permit, watcher, done } = super::unbox(start);
+                    let Start { mut stream, stream_start, state, conn, permit, watcher, done, tls } = super::unbox(start);
                     let deadline = Instant::now() + state.config.http.head_timeout;
+                    if let Some(acceptor) = tls {
+                        drop(stream_start);
+                        Box::pin(serve_tls(acceptor, stream, state, conn, deadline, permit, watcher, done)).await;
+                        return;
+                    }
                     let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
                         return;
                     };
                     drop(stream_start);
+                    let name = match protocol {
+                        Protocol::Stream => "h1_fast",
+                        Protocol::H2 => "h2",
+                        Protocol::Http1 => "h1",
+                    };
+                    state.metrics.connection(name, false);
                     let result = match protocol {
                         Protocol::Stream => {
                             let opening = Box::new(fast::Opening {
@@ -229,6 +296,9 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
         }
     }
     drop(listener);
+    if let Some((_, watch)) = tls {
+        watch.abort();
+    }
     state.begin_drain();
     let grace = state.config.shutdown_grace;
     drop(done);
