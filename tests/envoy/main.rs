@@ -8,6 +8,8 @@ use sse_host::EdgeMode;
 use sse_tests::envoy::{envoy_bin, render_config, Envoy};
 use sse_tests::*;
 
+mod tls;
+
 /// A host in `envoy` edge mode (heartbeat `beat`) with Envoy in front of it.
 async fn stack(beat: Duration) -> (TestHost, Envoy) {
     let mut cfg = config(false);
@@ -47,7 +49,13 @@ fn the_shipped_config_passes_envoy_validation() {
     let file = dir.join("envoy.yaml");
     std::fs::write(
         &file,
-        render_config(10000, 9901, "127.0.0.1:4000".parse().unwrap(), &policy_json(false)),
+        render_config(
+            10000,
+            9901,
+            "127.0.0.1:4000".parse().unwrap(),
+            &policy_json(false),
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/tls"),
+        ),
     )
     .unwrap();
     let out = std::process::Command::new(envoy_bin())

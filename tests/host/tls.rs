@@ -2,68 +2,19 @@
 //! certificate reaches new handshakes while open streams go on, bad pairs stop the host
 //! before it binds with the reason, and a client that stalls its handshake is dropped.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::value::RawValue;
 use sse_tests::node::host_bin;
-use sse_tests::tls::{connect, connector, DevCert};
+use sse_tests::tls::{connect, connector, Curl, DevCert};
 use sse_tests::*;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn tls_host(cert: &DevCert, reload_check: Duration) -> TestHost {
     let mut cfg = config(false);
     cfg.tls = Some(cert.settings(reload_check));
     cfg.http.head_timeout = Duration::from_secs(2);
     TestHost::start_with(cfg).await
-}
-
-/// `curl -N` on a stream over TLS with `version` (`--http2`, `--http1.1`), trusting `ca`.
-struct Curl {
-    child: Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-}
-
-impl Curl {
-    fn stream(host: &TestHost, ca: &DevCert, version: &str) -> Self {
-        let url = format!(
-            "https://localhost:{}/sse/stream?companyId=acme&channel=dashboard-updates",
-            host.addr.port()
-        );
-        let mut child = Command::new("curl")
-            .args(["-sS", "-N", "-i", version, "--cacert"])
-            .arg(&ca.cert)
-            .args(["--resolve", &format!("localhost:{}:127.0.0.1", host.addr.port())])
-            .args(["-H", &format!("Authorization: Bearer {}", token("acme", "VIEWER"))])
-            .arg(url)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("curl (apt-get install -y curl)");
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Self { child, lines }
-    }
-
-    /// Lines up to and including the first that starts with `prefix`.
-    async fn until(&mut self, prefix: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        let read = async {
-            while let Some(line) = self.lines.next_line().await.unwrap() {
-                let done = line.starts_with(prefix);
-                seen.push(line);
-                if done {
-                    return;
-                }
-            }
-            panic!("curl ended before {prefix:?}: {seen:?}");
-        };
-        tokio::time::timeout(PATIENCE, read)
-            .await
-            .expect("curl's output in time");
-        seen
-    }
 }
 
 async fn publish(host: &TestHost, n: u32) -> String {
@@ -80,12 +31,12 @@ async fn curl_streams_over_tls_with_http2_and_http11() {
     let cert = DevCert::new(&dir.0, "host");
     let host = tls_host(&cert, Duration::ZERO).await;
     for (version, status) in [("--http2", "HTTP/2 200"), ("--http1.1", "HTTP/1.1 200")] {
-        let mut curl = Curl::stream(&host, &cert, version);
+        let mut curl = Curl::stream(host.addr.port(), &cert.cert, version);
         let head = curl.until("event: connected").await;
         assert!(head[0].starts_with(status), "{version}: {head:?}");
         let id = publish(&host, 1).await;
         curl.until(&format!("id: {id}")).await;
-        curl.child.kill().await.unwrap();
+        curl.stop().await;
     }
     let metrics = host.api.client.get(host.api.url("/metrics")).send().await;
     assert!(metrics.is_err(), "plain HTTP to the TLS port gets no answer");
@@ -106,7 +57,7 @@ async fn a_rotated_certificate_reaches_new_handshakes_while_open_streams_go_on()
     let dir = TempDir::new("tls-rotate");
     let first = DevCert::new(&dir.0, "host");
     let host = tls_host(&first, Duration::from_secs(1)).await;
-    let mut curl = Curl::stream(&host, &first, "--http2");
+    let mut curl = Curl::stream(host.addr.port(), &first.cert, "--http2");
     curl.until("event: connected").await;
 
     // The deployment replaces the files (as a secret mount or certbot does).
@@ -130,7 +81,7 @@ async fn a_rotated_certificate_reaches_new_handshakes_while_open_streams_go_on()
     );
     let id = publish(&host, 2).await;
     curl.until(&format!("id: {id}")).await;
-    curl.child.kill().await.unwrap();
+    curl.stop().await;
     host.stop().await;
 }
 

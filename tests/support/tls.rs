@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Arc;
 
 use rcgen::{CertificateParams, KeyPair};
@@ -76,4 +77,57 @@ pub fn connector(trusted: &CertificateDer<'static>, alpn: &[&[u8]]) -> TlsConnec
 pub async fn connect(addr: SocketAddr, connector: &TlsConnector) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
     connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await
+}
+
+/// `curl -sS -N -i` on the test stream (company `acme`, a viewer's token) at
+/// `https://localhost:PORT`, with `version` (`--http2`, `--http1.1`), trusting `ca` only.
+pub struct Curl {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Curl {
+    pub fn stream(port: u16, ca: &Path, version: &str) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let url = format!("https://localhost:{port}/sse/stream?companyId=acme&channel=dashboard-updates");
+        let mut child = tokio::process::Command::new("curl")
+            .args(["-sS", "-N", "-i", version, "--cacert"])
+            .arg(ca)
+            .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+            .args([
+                "-H",
+                &format!("Authorization: Bearer {}", crate::token("acme", "VIEWER")),
+            ])
+            .arg(url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("curl (apt-get install -y curl)");
+        let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        Self { child, lines }
+    }
+
+    /// Lines up to and including the first that starts with `prefix`.
+    pub async fn until(&mut self, prefix: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        let read = async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                let done = line.starts_with(prefix);
+                seen.push(line);
+                if done {
+                    return;
+                }
+            }
+            panic!("curl ended before {prefix:?}: {seen:?}");
+        };
+        tokio::time::timeout(crate::PATIENCE, read)
+            .await
+            .expect("curl's output in time");
+        seen
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
 }
