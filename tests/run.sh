@@ -43,7 +43,7 @@ step "churn and soak smoke: every count back to the live streams, in each edge m
 step "browser client: unit tests, and the npm package packed, installed and type-checked (node --test)"
 node --test tests/web/*.test.mjs
 
-step "browser: the dashboard, the React demo and tab sharing in headless Chromium"
+step "browser: the dashboard, the React demo, tab sharing, TLS and HTTP/2 (host and Envoy) in headless Chromium"
 SSE_HOST_BIN=$CARGO_TARGET_DIR/debug/sse-host node --test --test-concurrency=1 tests/web/*.e2e.mjs
 
 step "all tests passed"

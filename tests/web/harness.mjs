@@ -1,9 +1,10 @@
 // What the browser tests share: a real dev sse-host on a free loopback port, Debian's
 // Chromium, and a publish helper. Each test file starts its own and stops it.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,14 @@ export const artifacts = join(here, '..', 'artifacts');
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const HOST_BIN = process.env.SSE_HOST_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/sse-edge/target'), 'debug/sse-host');
 
+/** True once something accepts TCP connections on the loopback `port`. */
+function tcpOpen(port) {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
+}
+
 async function freePort() {
   return new Promise((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
@@ -24,24 +33,37 @@ async function freePort() {
   });
 }
 
-/** A dev host that can be killed and started again on the same port and secrets. */
-export async function devHost() {
+/**
+ * A dev host that can be killed and started again on the same port and secrets.
+ * `tls: { cert, key }` serves its own TLS; `edge: 'envoy'` trusts only identities signed
+ * by an Envoy in front (started with `startEnvoy`, which needs `host.policy`).
+ */
+export async function devHost({ tls = null, edge = null } = {}) {
   assert.ok(existsSync(HOST_BIN), `${HOST_BIN} is missing: cargo build -p sse-host (or set SSE_HOST_BIN)`);
   const devDir = mkdtempSync(join(tmpdir(), 'sse-browser-'));
+  // The dev secrets, written here so an Envoy in front can carry the same policy.
+  const secrets = { jwt: randomBytes(32).toString('hex'), edge: randomBytes(32).toString('hex') };
+  writeFileSync(join(devDir, 'dev-secrets.json'), JSON.stringify(secrets), { mode: 0o600 });
   const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+  const base = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const args = ['serve', '--dev', '--listen', `127.0.0.1:${port}`];
+  if (tls) args.push('--tls-cert', tls.cert, '--tls-key', tls.key);
+  if (edge) args.push('--edge', edge);
   let child = null;
   const host = {
     port,
     base,
+    /** The policy the dev host runs (host/src/dev.rs, DevSecrets::policy_json). */
+    policy: { jwt: { issuers: ['sse-host-dev'], audiences: ['sse'], hmac_secret: secrets.jwt }, routes: { dev_mode: true }, edge: { secret: secrets.edge } },
     async start() {
-      child = spawn(HOST_BIN, ['serve', '--dev', '--listen', `127.0.0.1:${port}`], {
+      child = spawn(HOST_BIN, args, {
         env: { ...process.env, SSE_HOST_DEV_DIR: devDir, RUST_LOG: 'warn' },
         stdio: ['ignore', 'ignore', 'inherit'],
       });
+      const up = () => (tls ? tcpOpen(port) : fetch(`${base}/healthz`).then((r) => r.ok));
       for (let i = 0; i < 200; i++) {
         try {
-          if ((await fetch(`${base}/healthz`)).ok) return;
+          if (await up()) return;
         } catch {
           /* not up yet */
         }
@@ -55,9 +77,11 @@ export async function devHost() {
       child.kill('SIGKILL');
       await exited;
     },
+    /** Where publishes go (the host, or an Envoy's plain listener in front of it). */
+    publishBase: base,
     /** Publishes a dashboard update through the dev test-broadcast; returns its ID. */
     async publish(data, company = 'test-company') {
-      const res = await fetch(`${base}/sse/test-broadcast`, {
+      const res = await fetch(`${host.publishBase}/sse/test-broadcast`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ companyId: company, channel: 'dashboard-updates', type: 'dashboard-update', data }),
@@ -80,13 +104,84 @@ export async function devHost() {
   return host;
 }
 
-export async function launchChromium() {
+/** Debian's Chromium, headless; `extraArgs` e.g. to trust a test certificate. */
+export async function launchChromium(extraArgs = []) {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_BIN)`);
   mkdirSync(artifacts, { recursive: true });
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
   });
+}
+
+/**
+ * A self-signed P-256 certificate for localhost and 127.0.0.1 (openssl), and the
+ * Chromium flag that trusts exactly it (by its public key's SHA-256).
+ */
+export function devCert(dir) {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert,
+    '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  const spki = execFileSync('openssl', ['x509', '-pubkey', '-noout', '-in', cert]);
+  const der = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'der'], { input: spki });
+  const hash = createHash('sha256').update(der).digest('base64');
+  return { cert, key, trust: `--ignore-certificate-errors-spki-list=${hash}` };
+}
+
+/**
+ * The real Envoy with the shipped envoy/envoy.yaml in front of `host` (as
+ * tests/support/envoy.rs renders it): the built filter, the host's dev policy, both
+ * listeners on ports Envoy picks, and `tlsDir` (holding cert.pem and key.pem) for the
+ * TLS listener. Returns the listeners' URLs; `stop()` ends it.
+ */
+export async function startEnvoy(host, tlsDir) {
+  const wasm = process.env.SSE_FILTER_WASM ?? join(here, '../../plugin/dist/sse_filter.wasm');
+  assert.ok(existsSync(wasm), `${wasm} is missing: plugin/build.sh (or set SSE_FILTER_WASM)`);
+  const envoyBin = process.env.ENVOY_BIN ?? 'envoy';
+  const dir = mkdtempSync(join(tmpdir(), 'sse-browser-envoy-'));
+  const shipped = readFileSync(join(here, '../../envoy/envoy.yaml'), 'utf8');
+  const out = [];
+  const lines = shipped.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.trim() === 'value: |') {
+      const indent = line.length - line.trimStart().length;
+      out.push(`${' '.repeat(indent)}value: '${JSON.stringify(host.policy).replaceAll("'", "''")}'`);
+      while (i + 1 < lines.length && lines[i + 1].length - lines[i + 1].trimStart().length > indent) i++;
+      continue;
+    }
+    out.push(line.replace('port_value: 10000', 'port_value: 0').replace('port_value: 10443', 'port_value: 0').replace('port_value: 9901', 'port_value: 0')
+      .replace('address: 0.0.0.0', 'address: 127.0.0.1').replace('/etc/envoy/sse_filter.wasm', wasm).replaceAll('/etc/envoy/tls', tlsDir)
+      .replace('address: sse-host, port_value: 4000', `address: 127.0.0.1, port_value: ${host.port}`));
+  }
+  writeFileSync(join(dir, 'envoy.yaml'), out.join('\n'));
+  writeFileSync(join(tlsDir, 'sds.yaml'), readFileSync(join(here, '../../envoy/tls/sds.yaml'), 'utf8').replaceAll('/etc/envoy/tls', tlsDir));
+  const adminFile = join(dir, 'admin-address');
+  const child = spawn(envoyBin, ['--concurrency', '1', '--disable-hot-restart', '--log-level', 'error', '--admin-address-path', adminFile, '-c', join(dir, 'envoy.yaml')],
+    { stdio: ['ignore', 'ignore', 'inherit'] });
+  const admin = await until('envoy admin address', () => existsSync(adminFile) && readFileSync(adminFile, 'utf8').trim());
+  await until('envoy ready', async () => (await fetch(`http://${admin}/ready`).catch(() => null))?.ok);
+  const listeners = await until('envoy listeners', async () => {
+    const body = await (await fetch(`http://${admin}/listeners?format=json`)).json();
+    const port = (name) => body.listener_statuses.find((l) => l.name === name)?.local_address.socket_address.port_value;
+    return port('sse') && port('sse_tls') ? { plain: port('sse'), tls: port('sse_tls') } : null;
+  });
+  return {
+    plain: `http://127.0.0.1:${listeners.plain}`,
+    tls: `https://localhost:${listeners.tls}`,
+    /** A counter from Envoy's /stats. */
+    async stat(name) {
+      const text = await (await fetch(`http://${admin}/stats?filter=^${name.replaceAll('.', '\\.')}$`)).text();
+      return Number(text.split(': ')[1] ?? 0);
+    },
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Serves the pinned React UMD files from node_modules where a page asks unpkg for them. */
