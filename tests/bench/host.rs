@@ -26,6 +26,7 @@ async fn wait_listening(port: u16, what: &str) -> Result<()> {
 }
 
 /// How to start our host.
+#[derive(Clone, Copy)]
 pub(crate) struct HostOptions<'a> {
     pub(crate) queue_capacity: usize,
     /// `native`, `wasm` (the embedded edge) or `envoy` (behind Envoy).
@@ -33,6 +34,8 @@ pub(crate) struct HostOptions<'a> {
     pub(crate) redis_url: Option<&'a str>,
     /// The filter module for edge `wasm`.
     pub(crate) filter: Option<&'a Path>,
+    /// The host's own TLS: certificate and key files.
+    pub(crate) tls: Option<(&'a Path, &'a Path)>,
 }
 
 /// A running `sse-host`; killed on drop.
@@ -49,8 +52,15 @@ impl HostProcess {
         let backend = o.redis_url.map_or(String::new(), |url| {
             format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\n\n")
         });
+        let tls = o.tls.map_or(String::new(), |(cert, key)| {
+            format!(
+                "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\n",
+                cert.display(),
+                key.display()
+            )
+        });
         let toml = format!(
-            "listen = \"127.0.0.1:0\"\nedge = \"{}\"\npolicy_file = \"policy.json\"\n{backend}\n\
+            "listen = \"127.0.0.1:0\"\nedge = \"{}\"\npolicy_file = \"policy.json\"\n{backend}\n{tls}\
              [stream]\nheartbeat_secs = 30\nqueue_capacity = {}\nmax_connections = 19000\n\n\
              [publish]\nrate_per_sec = 10000000.0\nburst = 10000000.0\n",
             o.edge, o.queue_capacity

@@ -6,7 +6,7 @@
 //! Options: `--idle N` (15000), `--fanout M` (10000), `--events K` (100), `--rate R`
 //! (100), `--seconds S` (5), `--storm C` (10000), `--behind B` (50), `--connects N`
 //! (10000), `--ingress E` (20000 single-event publishes; 10x that in batches of 100),
-//! `--skip nchan,envoy,redis` (any of them), `--json FILE`.
+//! `--skip nchan,envoy,redis,tls` (any of them), `--json FILE`.
 //!
 //! Churn and soak instead of the comparison: `--soak SECS` (with `--soak-long N`, 5000
 //! long-lived streams; `--soak-churn R`, 100 short-lived streams opened and aborted per
@@ -123,6 +123,7 @@ fn ours(name: &str, sub_addr: &str, pub_addr: &str, pids: Vec<u32>, front_pids: 
         front_pids,
         viewer: token("VIEWER"),
         publisher: token("PUBLISHER"),
+        tls: None,
     }
 }
 
@@ -172,6 +173,7 @@ async fn main() -> Result<()> {
             front_pids: Vec::new(),
             viewer: String::new(),
             publisher: String::new(),
+            tls: None,
         };
         let mut r = Map::new();
         full_suite(&t, &a, &mut r).await?;
@@ -184,6 +186,7 @@ async fn main() -> Result<()> {
         edge,
         redis_url: None,
         filter: Some(&filter),
+        tls: None,
     };
     {
         println!("sse-host, embedded wasm edge (HS256 verified on every connect)");
@@ -210,6 +213,9 @@ async fn main() -> Result<()> {
         let idle = scenarios::idle(&t, a.idle).await?;
         let connects = scenarios::connect_rate(&t, a.connects).await?;
         report.insert("envoy".into(), json!({"idle": idle, "connects": connects}));
+    }
+    if !skip("tls") {
+        report.insert("tls".into(), tls_suite(&a, &opts("native"), skip("envoy")).await?);
     }
     if !skip("redis") {
         println!("sse-host on Redis (redis-server on loopback, no persistence)");
@@ -242,6 +248,62 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+/// The cost of TLS: idle memory and setups/s of the native edge in plain HTTP and on its
+/// own TLS (HTTP/1.1 over TLS: what the bench client speaks), and through Envoy's TLS
+/// listener, each next to its plain figure from the same run.
+async fn tls_suite(a: &Args, plain: &HostOptions<'_>, skip_envoy: bool) -> Result<Value> {
+    let dir = sse_tests::TempDir::new("bench-tls");
+    let cert = sse_tests::tls::DevCert::new(&dir.0, "host");
+    let client = sse_tests::tls::connector(&cert.der, &[b"http/1.1"]);
+    let mut out = Map::new();
+    {
+        println!("sse-host, native edge, plain HTTP (the baseline for TLS)");
+        let host = HostProcess::start(&a.host_bin, plain).await?;
+        let t = ours("native", &host.addr, &host.addr, vec![host.pid()], Vec::new());
+        let idle = scenarios::idle(&t, a.idle).await?;
+        let connects = scenarios::connect_rate(&t, a.connects).await?;
+        out.insert("native_plain".into(), json!({"idle": idle, "connects": connects}));
+    }
+    {
+        println!("sse-host, native edge, its own TLS (rustls; HTTP/1.1 fast path bypassed)");
+        let opts = HostOptions {
+            tls: Some((&cert.cert, &cert.key)),
+            ..*plain
+        };
+        let host = HostProcess::start(&a.host_bin, &opts).await?;
+        let mut t = ours("native-tls", &host.addr, &host.addr, vec![host.pid()], Vec::new());
+        t.tls = Some(client.clone());
+        let idle = scenarios::idle(&t, a.idle).await?;
+        let connects = scenarios::connect_rate(&t, a.connects).await?;
+        out.insert("native_tls".into(), json!({"idle": idle, "connects": connects}));
+    }
+    if !skip_envoy {
+        println!("sse-host behind Envoy's TLS listener (V8 filter, HTTP/2 upstream)");
+        let host = HostProcess::start(
+            &a.host_bin,
+            &HostOptions {
+                edge: "envoy",
+                ..*plain
+            },
+        )
+        .await?;
+        let envoy = sse_tests::envoy::Envoy::start(host.addr.parse()?, &host::policy()).await;
+        let front = envoy.tls_addr.to_string();
+        let mut t = ours(
+            "envoy-tls",
+            &front,
+            &envoy.addr.to_string(),
+            vec![host.pid()],
+            vec![envoy.pid()],
+        );
+        t.tls = Some(sse_tests::tls::connector(&envoy.cert.der, &[b"http/1.1"]));
+        let idle = scenarios::idle(&t, a.idle).await?;
+        let connects = scenarios::connect_rate(&t, a.connects).await?;
+        out.insert("envoy_tls".into(), json!({"idle": idle, "connects": connects}));
+    }
+    Ok(Value::Object(out))
+}
+
 /// The churn and soak run in each edge mode (`--soak`).
 async fn soak_all(a: &Args) -> Result<()> {
     let filter = sse_tests::filter_wasm();
@@ -256,6 +318,7 @@ async fn soak_all(a: &Args) -> Result<()> {
             edge,
             redis_url: None,
             filter: Some(&filter),
+            tls: None,
         };
         let host = HostProcess::start(&a.host_bin, &opts).await?;
         let envoy = match edge {

@@ -37,8 +37,8 @@ pub(crate) async fn open_many(
     let in_flight = concurrency();
     while out.len() < n {
         while launched < n && set.len() < in_flight {
-            let (addr, request) = (addr.clone(), request.clone());
-            set.spawn(async move { client::subscribe(&addr, &request, ready, start, expect).await });
+            let (addr, request, tls) = (addr.clone(), request.clone(), target.tls.clone());
+            set.spawn(async move { client::subscribe(&addr, &request, ready, start, expect, tls.as_ref()).await });
             launched += 1;
         }
         match set.join_next().await {

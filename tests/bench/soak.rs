@@ -111,7 +111,7 @@ async fn churn(target: Target, per_sec: u64, first_id: Arc<OnceLock<String>>, st
         let (opened, refused) = (opened.clone(), refused.clone());
         let linger = Duration::from_millis(if resume.is_some() { 0 } else { 50 + (i * 37) % 400 });
         tasks.spawn(async move {
-            match client::subscribe(&addr, &request, ready, Instant::now(), u64::MAX).await {
+            match client::subscribe(&addr, &request, ready, Instant::now(), u64::MAX, None).await {
                 Ok((task, _)) => {
                     opened.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(linger).await;

@@ -28,6 +28,8 @@ pub(crate) struct Target {
     pub(crate) front_pids: Vec<u32>,
     pub(crate) viewer: String,
     pub(crate) publisher: String,
+    /// Subscribers connect over TLS (HTTP/1.1, ALPN) with this client.
+    pub(crate) tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Target {
