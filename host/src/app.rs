@@ -51,6 +51,9 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub struct App {
     listener: TcpListener,
     state: Arc<AppState>,
+    /// SIGHUP, caught from binding on (reloads `[tls]`; otherwise logged): a SIGHUP
+    /// right after the host announced itself must not kill it.
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 impl App {
@@ -69,9 +72,13 @@ impl App {
             BackendSettings::Redis(r) => Arc::new(RedisBackend::connect(r.clone(), hub.clone()).await?),
         };
         let state = AppState::new(config, Broker::new(hub, backend), edge, None);
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| tracing::warn!("SIGHUP not caught ({e}): TLS reloads on file changes only"))
+            .ok();
         Ok(Self {
             listener,
             state: Arc::new(state),
+            hangup,
         })
     }
 
@@ -103,7 +110,7 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let ticks = tokio::spawn(run_ticks(self.state.clone()));
         tracing::info!(addr = %self.local_addr(), edge = ?self.state.config.edge, epoch = self.state.broker.epoch(), "listening");
-        crate::http::server::serve(self.listener, self.state.clone(), shutdown).await;
+        crate::http::server::serve(self.listener, self.state.clone(), shutdown, self.hangup).await;
         ticks.abort();
         self.state.broker.shutdown().await;
     }

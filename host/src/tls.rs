@@ -73,13 +73,29 @@ pub fn load_pair(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError>
         .first()
         .ok_or_else(|| file_error(cert, "no CERTIFICATE block in the file"))?;
     check_validity(cert, leaf, SystemTime::now())?;
-    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key, e))?;
-    let certified = CertifiedKey::from_der(chain, private, &default_provider()).map_err(|e| TlsError::Mismatch {
-        cert: cert.into(),
-        key: key.into(),
-        reason: e.to_string(),
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        let encrypted = std::fs::read_to_string(key).is_ok_and(|t| t.contains("ENCRYPTED"));
+        if encrypted {
+            file_error(key, "the key is encrypted: give the host an unencrypted PEM key (e.g. `openssl pkey -in k.pem -out plain.pem`)")
+        } else {
+            file_error(key, e)
+        }
     })?;
-    Ok(Arc::new(certified))
+    let signing = default_provider().key_provider.load_private_key(private).map_err(|e| {
+        file_error(
+            key,
+            format!("unusable key (RSA, P-256, P-384 and Ed25519 are supported): {e}"),
+        )
+    })?;
+    let certified = CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(Arc::new(certified)),
+        Err(e) => Err(TlsError::Mismatch {
+            cert: cert.into(),
+            key: key.into(),
+            reason: e.to_string(),
+        }),
+    }
 }
 
 /// Refuses a certificate that has expired or is not valid yet at `now`.
@@ -147,20 +163,31 @@ impl CertStore {
         TlsAcceptor::from(Arc::new(config))
     }
 
-    /// The files' modification times and sizes: a change means a reload is due.
-    fn stamp(&self) -> Option<[(SystemTime, u64); 2]> {
+    /// What identifies the files' contents without reading them: modification and
+    /// change times, size and inode (of the symlink targets), so a rename, a `cp -p` or a
+    /// Kubernetes `..data` swap all show.
+    fn stamp(&self) -> Option<[(i64, i64, u64, u64); 2]> {
+        use std::os::unix::fs::MetadataExt;
         let one = |p: &Path| {
             let m = std::fs::metadata(p).ok()?;
-            Some((m.modified().ok()?, m.len()))
+            let nanos = |secs: i64, nsec: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsec);
+            Some((
+                nanos(m.mtime(), m.mtime_nsec()),
+                nanos(m.ctime(), m.ctime_nsec()),
+                m.len(),
+                m.ino(),
+            ))
         };
         Some([one(&self.cert_file)?, one(&self.key_file)?])
     }
 
-    /// Reloads on SIGHUP, and when the files change (checked every `check`; zero: SIGHUP
-    /// only). Runs until the task is dropped.
-    pub async fn watch(self: Arc<Self>, check: Duration) {
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        let mut last = self.stamp();
+    /// Reloads on SIGHUP (`hangup`, installed by the caller before the host announced
+    /// itself), and when the files change (checked every `check`; zero: SIGHUP only). A
+    /// refused pair is tried again at every check until one loads (a certificate not
+    /// valid yet becomes valid), logged once per distinct error. Runs until dropped.
+    pub async fn watch(self: Arc<Self>, check: Duration, mut hangup: Option<tokio::signal::unix::Signal>) {
+        let mut loaded = self.stamp();
+        let mut failing: Option<String> = None;
         let period = if check.is_zero() {
             Duration::from_secs(3600)
         } else {
@@ -172,17 +199,26 @@ impl CertStore {
             let why = tokio::select! {
                 Some(()) = async { hangup.as_mut()?.recv().await } => "SIGHUP",
                 _ = tick.tick() => {
-                    let now = self.stamp();
-                    if check.is_zero() || now == last {
+                    if check.is_zero() || (failing.is_none() && self.stamp() == loaded) {
                         continue;
                     }
-                    last = now;
                     "the files changed"
                 }
             };
+            let stamp = self.stamp();
             match self.reload() {
-                Ok(()) => tracing::info!(cert = %self.cert_file.display(), "TLS certificate reloaded ({why})"),
-                Err(e) => tracing::error!("TLS certificate not reloaded ({why}), the previous one stays: {e}"),
+                Ok(()) => {
+                    loaded = stamp;
+                    failing = None;
+                    tracing::info!(cert = %self.cert_file.display(), "TLS certificate reloaded ({why})");
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    if failing.as_deref() != Some(e.as_str()) {
+                        tracing::error!("TLS certificate not reloaded ({why}), the previous one stays: {e}");
+                    }
+                    failing = Some(e);
+                }
             }
         }
     }

@@ -36,6 +36,8 @@ pub(crate) struct HostOptions<'a> {
     pub(crate) filter: Option<&'a Path>,
     /// The host's own TLS: certificate and key files.
     pub(crate) tls: Option<(&'a Path, &'a Path)>,
+    /// The HTTP/1.1 stream fast path (on unless measuring hyper's HTTP/1 alone).
+    pub(crate) fast_path: bool,
 }
 
 /// A running `sse-host`; killed on drop.
@@ -61,9 +63,9 @@ impl HostProcess {
         });
         let toml = format!(
             "listen = \"127.0.0.1:0\"\nedge = \"{}\"\npolicy_file = \"policy.json\"\n{backend}\n{tls}\
-             [stream]\nheartbeat_secs = 30\nqueue_capacity = {}\nmax_connections = 19000\n\n\
+             [stream]\nheartbeat_secs = 30\nqueue_capacity = {}\nmax_connections = 19000\nhttp1_fast_path = {}\n\n\
              [publish]\nrate_per_sec = 10000000.0\nburst = 10000000.0\n",
-            o.edge, o.queue_capacity
+            o.edge, o.queue_capacity, o.fast_path
         );
         std::fs::write(dir.0.join("host.toml"), toml)?;
         let mut cmd = Command::new(bin);

@@ -187,6 +187,7 @@ async fn main() -> Result<()> {
         redis_url: None,
         filter: Some(&filter),
         tls: None,
+        fast_path: true,
     };
     {
         println!("sse-host, embedded wasm edge (HS256 verified on every connect)");
@@ -265,6 +266,17 @@ async fn tls_suite(a: &Args, plain: &HostOptions<'_>, skip_envoy: bool) -> Resul
         out.insert("native_plain".into(), json!({"idle": idle, "connects": connects}));
     }
     {
+        println!("sse-host, native edge, plain HTTP served by hyper alone (fast path off: what TLS streams use)");
+        let opts = HostOptions {
+            fast_path: false,
+            ..*plain
+        };
+        let host = HostProcess::start(&a.host_bin, &opts).await?;
+        let t = ours("native-hyper", &host.addr, &host.addr, vec![host.pid()], Vec::new());
+        let idle = scenarios::idle(&t, a.idle).await?;
+        out.insert("native_plain_hyper".into(), json!({"idle": idle}));
+    }
+    {
         println!("sse-host, native edge, its own TLS (rustls; HTTP/1.1 fast path bypassed)");
         let opts = HostOptions {
             tls: Some((&cert.cert, &cert.key)),
@@ -319,6 +331,7 @@ async fn soak_all(a: &Args) -> Result<()> {
             redis_url: None,
             filter: Some(&filter),
             tls: None,
+            fast_path: true,
         };
         let host = HostProcess::start(&a.host_bin, &opts).await?;
         let envoy = match edge {

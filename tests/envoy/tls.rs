@@ -37,11 +37,11 @@ async fn curl_streams_through_envoys_tls_listener_over_h2_and_http11() {
         curl.stop().await;
     }
     assert!(
-        envoy.stat("http.sse.downstream_cx_ssl_total").await >= 2,
+        envoy.stat("http.sse_tls.downstream_cx_ssl_total").await >= 2,
         "both over TLS"
     );
-    let h2 = envoy.stat("http.sse.downstream_cx_http2_total").await;
-    let h1 = envoy.stat("http.sse.downstream_cx_http1_total").await;
+    let h2 = envoy.stat("http.sse_tls.downstream_cx_http2_total").await;
+    let h1 = envoy.stat("http.sse_tls.downstream_cx_http1_total").await;
     assert!(h2 >= 1 && h1 >= 1, "h2 {h2}, http/1.1 {h1}");
 }
 

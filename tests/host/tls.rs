@@ -91,6 +91,7 @@ async fn a_client_that_stalls_its_handshake_is_dropped_at_the_head_deadline() {
     let cert = DevCert::new(&dir.0, "host");
     let host = tls_host(&cert, Duration::ZERO).await;
     let mut tcp = tokio::net::TcpStream::connect(host.addr).await.unwrap();
+    let opened = tokio::time::Instant::now();
     tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap(); // a ClientHello's first bytes
     let mut buf = [0u8; 64];
     let n = tokio::time::timeout(PATIENCE, tcp.read(&mut buf))
@@ -98,6 +99,44 @@ async fn a_client_that_stalls_its_handshake_is_dropped_at_the_head_deadline() {
         .expect("closed by the host, not left open")
         .unwrap_or(0);
     assert_eq!(n, 0, "no answer to a half-sent handshake");
+    assert!(
+        opened.elapsed() >= Duration::from_millis(1500),
+        "held until the 2 s head deadline, not refused at once"
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn http2_connections_from_one_address_are_bounded_for_their_whole_life() {
+    let dir = TempDir::new("tls-peers");
+    let cert = DevCert::new(&dir.0, "host");
+    let mut cfg = config(false);
+    cfg.tls = Some(cert.settings(Duration::ZERO));
+    cfg.http.max_connections_per_peer = 2;
+    let host = TestHost::start_with(cfg).await;
+    let client = connector(&cert.der, &[b"h2"]);
+    // Two connections that made a request and stay open (an h2 connection outlives it).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let tls = connect(host.addr, &client).await.unwrap();
+        let (mut h2, conn) = h2::client::handshake(tls).await.unwrap();
+        tokio::spawn(conn);
+        let req = http::Request::get(format!("https://localhost:{}/healthz", host.addr.port()))
+            .body(())
+            .unwrap();
+        let (res, _) = h2.send_request(req, true).unwrap();
+        assert_eq!(res.await.unwrap().status(), 200);
+        held.push(h2);
+    }
+    let third = connect(host.addr, &client).await;
+    let refused = match third {
+        Err(_) => true,
+        Ok(mut tls) => tokio::time::timeout(PATIENCE, tls.read(&mut [0u8; 16]))
+            .await
+            .is_ok_and(|r| r.map_or(true, |n| n == 0)),
+    };
+    assert!(refused, "a third connection from the same address is closed");
+    drop(held);
     host.stop().await;
 }
 

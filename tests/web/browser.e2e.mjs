@@ -72,3 +72,28 @@ test('the native EventSource transport works with the token in a cookie', async 
   await shot(page, '6-eventsource');
   await page.close();
 });
+
+test('the feed is a bounded log: 200 entries kept, newest first', async () => {
+  const page = await env.browser.newPage();
+  await page.goto(`${env.host.base}/`);
+  await status(page).filter({ hasText: /^Connected$/ }).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#feed').getAttribute('role'), 'log');
+  const { token } = await (await fetch(`${env.host.base}/dev/token?company=test-company&role=PUBLISHER`)).json();
+  let last;
+  for (const size of [100, 100, 10]) {
+    const events = Array.from({ length: size }, (_, n) => ({ companyId: 'test-company', channel: 'dashboard-updates', type: 'dashboard-update', data: { n } }));
+    const res = await fetch(`${env.host.base}/sse/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ events }),
+    });
+    const body = await res.text();
+    assert.equal(res.status, 200, body);
+    last = JSON.parse(body).ids.at(-1);
+  }
+  await page.locator(`#feed li[data-id="${last}"]`).waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#count').textContent(), '210', 'every event was counted');
+  assert.equal(await page.locator('#feed li').count(), 200, 'the page keeps the newest 200');
+  assert.equal(await page.locator('#feed li').first().getAttribute('data-id'), last);
+  await page.close();
+});

@@ -77,7 +77,8 @@ export async function devHost({ tls = null, edge = null } = {}) {
       child.kill('SIGKILL');
       await exited;
     },
-    /** Where publishes go (the host, or an Envoy's plain listener in front of it). */
+    /** Where publishes go (the host, or an Envoy's plain listener in front of it). Node's
+     *  fetch does not trust a TLS host's test certificate: publish from the page there. */
     publishBase: base,
     /** Publishes a dashboard update through the dev test-broadcast; returns its ID. */
     async publish(data, company = 'test-company') {
@@ -160,13 +161,21 @@ export async function startEnvoy(host, tlsDir) {
   const adminFile = join(dir, 'admin-address');
   const child = spawn(envoyBin, ['--concurrency', '1', '--disable-hot-restart', '--log-level', 'error', '--admin-address-path', adminFile, '-c', join(dir, 'envoy.yaml')],
     { stdio: ['ignore', 'ignore', 'inherit'] });
-  const admin = await until('envoy admin address', () => existsSync(adminFile) && readFileSync(adminFile, 'utf8').trim());
-  await until('envoy ready', async () => (await fetch(`http://${admin}/ready`).catch(() => null))?.ok);
-  const listeners = await until('envoy listeners', async () => {
-    const body = await (await fetch(`http://${admin}/listeners?format=json`)).json();
-    const port = (name) => body.listener_statuses.find((l) => l.name === name)?.local_address.socket_address.port_value;
-    return port('sse') && port('sse_tls') ? { plain: port('sse'), tls: port('sse_tls') } : null;
-  });
+  let admin;
+  let listeners;
+  try {
+    admin = await until('envoy admin address', () => existsSync(adminFile) && readFileSync(adminFile, 'utf8').trim());
+    await until('envoy ready', async () => (await fetch(`http://${admin}/ready`).catch(() => null))?.ok);
+    listeners = await until('envoy listeners', async () => {
+      const body = await (await fetch(`http://${admin}/listeners?format=json`)).json();
+      const port = (name) => body.listener_statuses.find((l) => l.name === name)?.local_address.socket_address.port_value;
+      return port('sse') && port('sse_tls') ? { plain: port('sse'), tls: port('sse_tls') } : null;
+    });
+  } catch (err) {
+    child.kill('SIGKILL'); // never left running behind a failed start
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     plain: `http://127.0.0.1:${listeners.plain}`,
     tls: `https://localhost:${listeners.tls}`,

@@ -102,6 +102,6 @@ test("the dashboard through Envoy's TLS listener: seven streams and API calls ov
   await page.locator(`#feed li[data-id="${id}"]`).waitFor({ timeout: 10_000 });
   await sevenStreamsAndApiCalls(page, responses);
   await page.screenshot({ path: join(artifacts, 'tls-2-envoy.png') });
-  assert.equal(await envoy.stat('http.sse.downstream_cx_http1_total'), 1, 'only the publish from this test used HTTP/1.1 (the plain listener)');
-  assert.ok((await envoy.stat('http.sse.downstream_cx_http2_total')) >= 1);
+  assert.equal(await envoy.stat('http.sse_tls.downstream_cx_http1_total'), 0, 'no browser connection fell back to HTTP/1.1');
+  assert.ok((await envoy.stat('http.sse_tls.downstream_cx_http2_total')) >= 1);
 });

@@ -18,6 +18,12 @@ pub struct HttpSettings {
     pub max_handshaking: usize,
     /// The same, from one IP address: one client cannot take every place.
     pub max_handshaking_per_peer: usize,
+    /// HTTP/2 connections (h2c or TLS) open at once from one IP address, for their whole
+    /// life: an h2 connection outlives its requests (up to `h2_idle_timeout`), so without
+    /// this one client could hold connections (and TLS sessions) until the fds run out.
+    /// (An HTTP/1.1 connection is closed when idle past the head timeout, and one with a
+    /// stream counts against the stream limits.)
+    pub max_connections_per_peer: usize,
     /// Streams one HTTP/2 connection may have open at once (its SETTINGS); a peer that
     /// needs more opens another connection (Envoy does), each counted and bounded.
     pub h2_max_concurrent_streams: u32,
@@ -32,6 +38,7 @@ impl Default for HttpSettings {
             head_timeout: Duration::from_secs(30),
             max_handshaking: 4096,
             max_handshaking_per_peer: 256,
+            max_connections_per_peer: 1024,
             h2_max_concurrent_streams: 1000,
             h2_idle_timeout: Duration::from_secs(300),
         }
@@ -48,6 +55,8 @@ pub struct HttpFile {
     pub max_handshaking: usize,
     /// The same, from one IP address.
     pub max_handshaking_per_peer: usize,
+    /// HTTP/2 connections open at once from one IP address.
+    pub max_connections_per_peer: usize,
     /// Streams one HTTP/2 connection may have open at once.
     pub h2_max_concurrent_streams: u32,
     /// Seconds an HTTP/2 connection may stay without an open stream.
@@ -61,6 +70,7 @@ impl Default for HttpFile {
             head_timeout_secs: h.head_timeout.as_secs(),
             max_handshaking: h.max_handshaking,
             max_handshaking_per_peer: h.max_handshaking_per_peer,
+            max_connections_per_peer: h.max_connections_per_peer,
             h2_max_concurrent_streams: h.h2_max_concurrent_streams,
             h2_idle_timeout_secs: h.h2_idle_timeout.as_secs(),
         }
@@ -82,6 +92,10 @@ impl HttpFile {
             "http.max_handshaking_per_peer: must be 1-max_handshaking",
         );
         p.check(
+            (1..=1_000_000).contains(&self.max_connections_per_peer),
+            "http.max_connections_per_peer: must be 1-1000000",
+        );
+        p.check(
             (1..=100_000).contains(&self.h2_max_concurrent_streams),
             "http.h2_max_concurrent_streams: must be 1-100000",
         );
@@ -96,6 +110,7 @@ impl HttpFile {
             head_timeout: Duration::from_secs(self.head_timeout_secs),
             max_handshaking: self.max_handshaking,
             max_handshaking_per_peer: self.max_handshaking_per_peer,
+            max_connections_per_peer: self.max_connections_per_peer,
             h2_max_concurrent_streams: self.h2_max_concurrent_streams,
             h2_idle_timeout: Duration::from_secs(self.h2_idle_timeout_secs),
         }

@@ -114,6 +114,8 @@ struct Start {
     done: mpsc::Sender<()>,
     /// With `[tls]`: the handshake comes first.
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// HTTP/2 and TLS connections per peer, held for the connection's life.
+    peers: ConnectionLimits<IpAddr>,
 }
 
 type Served = Result<(), hyper::Error>;
@@ -150,7 +152,8 @@ async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 }
 
 /// A TLS connection: the handshake within the head deadline (holding the handshake
-/// permit), then HTTP/2 or HTTP/1.1 as ALPN chose.
+/// permit), then HTTP/2 (holding a per-peer connection slot for its life) or HTTP/1.1
+/// as ALPN chose.
 #[allow(clippy::too_many_arguments)]
 async fn serve_tls(
     acceptor: tokio_rustls::TlsAcceptor,
@@ -161,6 +164,7 @@ async fn serve_tls(
     permit: HandshakePermit,
     watcher: Watcher,
     done: mpsc::Sender<()>,
+    peers: ConnectionLimits<IpAddr>,
 ) {
     let stream = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
@@ -174,6 +178,10 @@ async fn serve_tls(
     state.metrics.connection(if h2 { "h2" } else { "h1" }, true);
     let result = if h2 {
         drop(watcher);
+        let Ok(held) = peers.acquire(&conn.peer.ip()) else {
+            tracing::debug!(peer = %conn.peer, "too many HTTP/2 connections from this address: closed");
+            return;
+        };
         let c = h2::H2Connection {
             state,
             conn,
@@ -181,7 +189,9 @@ async fn serve_tls(
             permit,
             done,
         };
-        h2::serve(stream, Vec::new(), c).await
+        let served = h2::serve(stream, Vec::new(), c).await;
+        drop(held);
+        served
     } else {
         drop(done); // hyper's graceful shutdown watches these
         serve_http1(stream, Vec::new(), state, conn, deadline, permit, watcher).await
@@ -193,7 +203,12 @@ async fn serve_tls(
 
 /// Serves until `shutdown` resolves, then stops accepting, asks every connection to
 /// finish and waits up to the configured grace period.
-pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+    mut hangup: Option<tokio::signal::unix::Signal>,
+) {
     let graceful = GracefulShutdown::new();
     // Fast-path streams and HTTP/2 connections hold a clone; shutdown waits until every
     // clone is gone.
@@ -206,9 +221,20 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
     let stream_start: Arc<[u8]> = fast::stream_start(&state.config).into();
     let handshakes =
         ConnectionLimits::<IpAddr>::new(as_u32(http.max_handshaking_per_peer), as_u32(http.max_handshaking));
+    let peers = ConnectionLimits::<IpAddr>::new(as_u32(http.max_connections_per_peer), u32::MAX);
     let tls = state.config.tls.as_ref().map(|t| {
         let store = CertStore::new(t.cert_file.clone(), t.key_file.clone(), t.initial.clone());
-        (store.acceptor(), tokio::spawn(store.watch(t.reload_check)))
+        (
+            store.acceptor(),
+            tokio::spawn(store.watch(t.reload_check, hangup.take())),
+        )
+    });
+    let _ignored_hangups = hangup.map(|mut signal| {
+        tokio::spawn(async move {
+            while signal.recv().await.is_some() {
+                tracing::info!("SIGHUP: nothing to reload (no [tls])");
+            }
+        })
     });
     tokio::pin!(shutdown);
     loop {
@@ -240,15 +266,16 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                     watcher: graceful.watcher(),
                     done: done.clone(),
                     tls: tls.as_ref().map(|(acceptor, _)| acceptor.clone()),
+                    peers: peers.clone(),
                 });
                 // hyper's connection futures are boxed so the task, sized by its largest
                 // state, stays small for fast-path streams.
                 let fut = async move {
-                    let Start { mut stream, stream_start, state, conn, permit, watcher, done, tls } = super::unbox(start);
+                    let Start { mut stream, stream_start, state, conn, permit, watcher, done, tls, peers } = super::unbox(start);
                     let deadline = Instant::now() + state.config.http.head_timeout;
                     if let Some(acceptor) = tls {
                         drop(stream_start);
-                        Box::pin(serve_tls(acceptor, stream, state, conn, deadline, permit, watcher, done)).await;
+                        Box::pin(serve_tls(acceptor, stream, state, conn, deadline, permit, watcher, done, peers)).await;
                         return;
                     }
                     let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
@@ -278,8 +305,14 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown:
                         // and these are big (builders, a timer, hyper's connection).
                         Protocol::H2 => {
                             drop(watcher);
+                            let Ok(held) = peers.acquire(&conn.peer.ip()) else {
+                                tracing::debug!(peer = %conn.peer, "too many connections from this address: closed");
+                                return;
+                            };
                             let c = h2::H2Connection { state, conn, deadline, permit, done };
-                            Box::pin(h2::serve(stream, seen, c)).await
+                            let served = Box::pin(h2::serve(stream, seen, c)).await;
+                            drop(held);
+                            served
                         }
                         Protocol::Http1 => {
                             drop(done); // hyper's graceful shutdown watches these
