@@ -37,6 +37,15 @@ async fn curl_streams_over_tls_with_http2_and_http11() {
         let id = publish(&host, 1).await;
         curl.until(&format!("id: {id}")).await;
         curl.stop().await;
+        // The client left: its stream (and company slot) is gone, over both paths.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while host.broker.hub_stats().total_connections > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{version}: the stream outlived its client"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     let metrics = host.api.client.get(host.api.url("/metrics")).send().await;
     assert!(metrics.is_err(), "plain HTTP to the TLS port gets no answer");
@@ -45,9 +54,9 @@ async fn curl_streams_over_tls_with_http2_and_http11() {
         host.state.metrics.connections.get_or_create(&label).get()
     };
     assert_eq!(
-        (served("h2"), served("h1")),
-        (1, 1),
-        "one connection each, as ALPN chose"
+        (served("h2"), served("h1_fast"), served("h1")),
+        (1, 1, 0),
+        "one connection each, as ALPN chose; the HTTP/1.1 stream took the fast path"
     );
     host.stop().await;
 }
@@ -103,6 +112,16 @@ async fn a_client_that_stalls_its_handshake_is_dropped_at_the_head_deadline() {
         opened.elapsed() >= Duration::from_millis(1500),
         "held until the 2 s head deadline, not refused at once"
     );
+    // A finished handshake, then half a stream request (the fast path's head read).
+    let mut tls = connect(host.addr, &connector(&cert.der, &[b"http/1.1"])).await.unwrap();
+    let opened = tokio::time::Instant::now();
+    tls.write_all(b"GET /sse/stream?companyId=ac").await.unwrap();
+    let n = tokio::time::timeout(PATIENCE, tls.read(&mut buf))
+        .await
+        .expect("closed by the host, not left open")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "no answer to a half-sent head");
+    assert!(opened.elapsed() >= Duration::from_millis(1500));
     host.stop().await;
 }
 

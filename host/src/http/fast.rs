@@ -9,9 +9,9 @@
 //! after, the request goes through exactly the same routing, edge and hub code as every
 //! other request, and the response is written as chunked HTTP/1.1 straight from the
 //! subscriber's coalesced frames. A client leaving is noticed through socket readiness
-//! with a 64-byte stack buffer. Everything else (other routes, HTTP/2, HTTP/1.0, heads
-//! that do not fit) stays with hyper, which also answers any request this path refuses
-//! to parse.
+//! with a 64-byte stack buffer (over TLS, by a read of at most 64 bytes between writes).
+//! Everything else (other routes, HTTP/2, HTTP/1.0, heads that do not fit) stays with
+//! hyper, which also answers any request this path refuses to parse.
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Empty};
 use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use hyper::{Method, Request, Response, Uri, Version};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -57,8 +57,41 @@ pub(crate) struct Opening {
     pub(crate) deadline: Instant,
 }
 
+/// A connection the fast path can serve: plain TCP or TLS.
+pub(crate) trait Conn: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Waits until the client sends something or leaves; true when it left. Anything it
+    /// sends after its request is read and discarded.
+    async fn client_gone(&mut self) -> bool;
+}
+
+impl Conn for TcpStream {
+    /// Socket readiness, then a non-blocking read into 64 bytes on the stack: no read
+    /// buffer is held while the stream idles.
+    async fn client_gone(&mut self) -> bool {
+        if self.readable().await.is_err() {
+            return true;
+        }
+        let mut scratch = [0u8; 64];
+        match self.try_read(&mut scratch) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+}
+
+impl Conn for tokio_rustls::server::TlsStream<TcpStream> {
+    /// A read of at most 64 bytes (TLS records must be decrypted to be seen). Cancelled
+    /// whenever a frame is ready to write, which loses nothing: tokio-rustls reads are
+    /// cancel-safe.
+    async fn client_gone(&mut self) -> bool {
+        let mut scratch = [0u8; 64];
+        !matches!(self.read(&mut scratch).await, Ok(n) if n > 0)
+    }
+}
+
 /// Serves one stream request on `stream`, then closes the connection.
-pub(crate) async fn serve(mut stream: TcpStream, opening: Box<Opening>) {
+pub(crate) async fn serve<S: Conn>(mut stream: S, opening: Box<Opening>) {
     let Opening {
         state,
         conn,
@@ -94,7 +127,7 @@ pub(crate) async fn serve(mut stream: TcpStream, opening: Box<Opening>) {
 
 /// Reads and parses the request head, starting with the bytes already `seen`; the read
 /// buffer is dropped before returning.
-async fn read_head(stream: &mut TcpStream, seen: Vec<u8>) -> Result<Request<Empty<Bytes>>, &'static str> {
+async fn read_head<S: Conn>(stream: &mut S, seen: Vec<u8>) -> Result<Request<Empty<Bytes>>, &'static str> {
     // A fresh 1 KiB buffer rather than growing `seen`: growing it by 1 KiB would land in
     // jemalloc's next size class for every connection.
     let mut buf = Vec::with_capacity(1024.max(seen.len()));
@@ -175,7 +208,7 @@ fn build(parsed: &httparse::Request<'_, '_>) -> Result<Request<Empty<Bytes>>, &'
 
 /// Writes the response head, then the body: with its length when known, else chunked
 /// (HTTP/1.1) or delimited by the close (HTTP/1.0); ends early when the client leaves.
-async fn write_response(stream: &mut TcpStream, res: Response<Body>, version: Version) -> std::io::Result<()> {
+async fn write_response<S: Conn>(stream: &mut S, res: Response<Body>, version: Version) -> std::io::Result<()> {
     let (parts, mut body) = res.into_parts();
     let length = http_body::Body::size_hint(&body).exact();
     let chunked = length.is_none() && version == Version::HTTP_11;
@@ -209,7 +242,7 @@ async fn write_response(stream: &mut TcpStream, res: Response<Body>, version: Ve
     loop {
         let frame = tokio::select! {
             frame = body.frame() => frame,
-            gone = client_gone(stream) => {
+            gone = stream.client_gone() => {
                 if gone {
                     return Ok(());
                 }
@@ -253,20 +286,6 @@ fn chunk_size_line(len: usize, buf: &mut [u8; 18]) -> &[u8] {
     buf[16] = b'\r';
     buf[17] = b'\n';
     &buf[start..]
-}
-
-/// Waits until the socket is readable; true when the client closed (or reset) it.
-/// Anything it sends after its request is read and discarded.
-async fn client_gone(stream: &TcpStream) -> bool {
-    if stream.readable().await.is_err() {
-        return true;
-    }
-    let mut scratch = [0u8; 64];
-    match stream.try_read(&mut scratch) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-    }
 }
 
 #[cfg(test)]

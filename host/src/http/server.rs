@@ -2,10 +2,8 @@
 //! speaks) on one port, or, with `[tls]`, TLS with ALPN h2 / http/1.1; graceful shutdown
 //! of every connection.
 //!
-//! Over TLS the HTTP/1.1 stream fast path (`fast.rs`) is bypassed: it watches the raw
-//! socket for the client leaving (`readable` + `try_read`), which a TLS stream cannot
-//! offer without a split. The figures (README, Performance) show the cost of TLS
-//! itself dwarfs what the fast path saves.
+//! Over TLS the HTTP/1.1 stream fast path (`fast.rs`) works as over TCP, noticing a
+//! departed client by a read between writes instead of socket readiness.
 //!
 //! Each connection is served by hyper's HTTP/1 or HTTP/2 connection type alone, chosen by
 //! peeking at the client preface. (hyper-util's `auto` connection carries both state
@@ -79,7 +77,11 @@ fn decide(seen: &[u8], stream_start: &[u8]) -> Option<Protocol> {
 /// bytes (no polling): a client that sends part of the HTTP/2 preface or of a stream
 /// request and stops costs one pending read until `deadline`, then is dropped, as is one
 /// that closes or sends nothing.
-async fn sniff(stream: &mut TcpStream, stream_start: &[u8], deadline: Instant) -> Option<(Protocol, Vec<u8>)> {
+async fn sniff<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    stream_start: &[u8],
+    deadline: Instant,
+) -> Option<(Protocol, Vec<u8>)> {
     let read = async {
         // Enough to decide in every case: `decide` answers once this is full.
         let mut buf = vec![0u8; H2_PREFACE.len().max(stream_start.len() + 1)];
@@ -151,13 +153,9 @@ async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     watcher.watch(builder.serve_connection(io, service)).await
 }
 
-/// A TLS connection: the handshake within the head deadline (holding the handshake
-/// permit), then HTTP/2 (holding a per-peer connection slot for its life) or HTTP/1.1
-/// as ALPN chose.
-#[allow(clippy::too_many_arguments)]
-async fn serve_tls(
-    acceptor: tokio_rustls::TlsAcceptor,
-    stream: TcpStream,
+/// What a TLS connection is served with, besides its socket.
+struct TlsConnection {
+    stream_start: Arc<[u8]>,
     state: Arc<AppState>,
     conn: ConnInfo,
     deadline: Instant,
@@ -165,8 +163,23 @@ async fn serve_tls(
     watcher: Watcher,
     done: mpsc::Sender<()>,
     peers: ConnectionLimits<IpAddr>,
-) {
-    let stream = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+}
+
+/// A TLS connection: the handshake within the head deadline (holding the handshake
+/// permit), then as ALPN chose: HTTP/2 (holding a per-peer connection slot for its
+/// life), or HTTP/1.1, where a stream request takes the fast path as over plain TCP.
+async fn serve_tls(acceptor: tokio_rustls::TlsAcceptor, stream: TcpStream, c: TlsConnection) {
+    let TlsConnection {
+        stream_start,
+        state,
+        conn,
+        deadline,
+        permit,
+        watcher,
+        done,
+        peers,
+    } = c;
+    let mut stream = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             tracing::debug!(peer = %conn.peer, "TLS handshake failed: {e}");
@@ -175,9 +188,9 @@ async fn serve_tls(
         Err(_) => return,
     };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    state.metrics.connection(if h2 { "h2" } else { "h1" }, true);
     let result = if h2 {
-        drop(watcher);
+        state.metrics.connection("h2", true);
+        drop((watcher, stream_start));
         let Ok(held) = peers.acquire(&conn.peer.ip()) else {
             tracing::debug!(peer = %conn.peer, "too many HTTP/2 connections from this address: closed");
             return;
@@ -193,8 +206,28 @@ async fn serve_tls(
         drop(held);
         served
     } else {
+        let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
+            return;
+        };
+        drop(stream_start);
+        if protocol == Protocol::Stream {
+            state.metrics.connection("h1_fast", true);
+            drop(watcher);
+            let opening = Box::new(fast::Opening {
+                state,
+                conn,
+                seen,
+                permit,
+                deadline,
+            });
+            fast::serve(stream, opening).await;
+            drop(done);
+            return;
+        }
+        // HTTP/1.1 as ALPN said (an h2 preface here is hyper's to refuse).
+        state.metrics.connection("h1", true);
         drop(done); // hyper's graceful shutdown watches these
-        serve_http1(stream, Vec::new(), state, conn, deadline, permit, watcher).await
+        serve_http1(stream, seen, state, conn, deadline, permit, watcher).await
     };
     if let Err(e) = result {
         tracing::debug!(peer = %conn.peer, "connection ended with error: {e}");
@@ -274,8 +307,8 @@ pub(crate) async fn serve(
                     let Start { mut stream, stream_start, state, conn, permit, watcher, done, tls, peers } = super::unbox(start);
                     let deadline = Instant::now() + state.config.http.head_timeout;
                     if let Some(acceptor) = tls {
-                        drop(stream_start);
-                        Box::pin(serve_tls(acceptor, stream, state, conn, deadline, permit, watcher, done, peers)).await;
+                        let c = TlsConnection { stream_start, state, conn, deadline, permit, watcher, done, peers };
+                        Box::pin(serve_tls(acceptor, stream, c)).await;
                         return;
                     }
                     let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
