@@ -29,12 +29,15 @@ pub struct AppState {
     pub edge: Option<WasmEdge>,
     /// Dev mode's secrets: enables `/dev/token` for the dashboard.
     pub dev: Option<DevSecrets>,
+    /// Verified tokens, for the native edge (`jwt.cache_size` of the policy).
+    pub tokens: parking_lot::Mutex<sse_policy::cache::TokenCache>,
 }
 
 impl AppState {
     /// State for a host that is not draining.
     pub(crate) fn new(config: HostConfig, broker: Broker, edge: Option<WasmEdge>, dev: Option<DevSecrets>) -> Self {
         let rate = RateLimiter::new(config.publish.rate_per_sec, config.publish.burst);
+        let tokens = parking_lot::Mutex::new(sse_policy::cache::TokenCache::new(config.policy.jwt.cache_size));
         Self {
             config,
             broker,
@@ -42,6 +45,7 @@ impl AppState {
             rate,
             edge,
             dev,
+            tokens,
         }
     }
 

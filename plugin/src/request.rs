@@ -2,21 +2,25 @@
 //! moves bytes between the proxy and the policy. The request headers are read with one
 //! hostcall and, when they change, written back with one.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use sse_policy::cache::TokenCache;
 use sse_policy::decision::{error_body, DenyReason, ErrorCode, Grant, Route};
 use sse_policy::identity::{self, HEADER_PREFIX};
 use sse_policy::request::{strip_cookie, strip_query_param};
-use sse_policy::{decide, reply, PolicyConfig, Request, TokenSource};
+use sse_policy::{decide_cached, reply, PolicyConfig, Request, TokenSource};
 
 use crate::metrics::Metrics;
 use crate::slots::{self, Acquire};
 
 pub(crate) struct FilterRequest {
     config: Option<Rc<PolicyConfig>>,
+    /// Verified tokens of this VM, for `config`.
+    tokens: Rc<RefCell<TokenCache>>,
     metrics: Rc<Metrics>,
     /// The company whose connection slot this stream holds; taken exactly once on end.
     slot: Option<String>,
@@ -58,9 +62,10 @@ impl Headers {
 }
 
 impl FilterRequest {
-    pub(crate) fn new(config: Option<Rc<PolicyConfig>>, metrics: Rc<Metrics>) -> Self {
+    pub(crate) fn new(config: Option<Rc<PolicyConfig>>, tokens: Rc<RefCell<TokenCache>>, metrics: Rc<Metrics>) -> Self {
         Self {
             config,
+            tokens,
             metrics,
             slot: None,
             pending: None,
@@ -212,7 +217,8 @@ impl HttpContext for FilterRequest {
             .with_authorization_values(authorization)
             .with_cookie(cookie.as_deref().map(str::as_bytes))
             .with_content_type(headers.bytes("content-type"));
-        let grant = match decide(&config, &req, now) {
+        let decision = decide_cached(&config, &mut self.tokens.borrow_mut(), &req, now);
+        let grant = match decision {
             sse_policy::Decision::Deny(reason) => return self.deny(&config, reason, origin),
             sse_policy::Decision::Allow(grant) => grant,
         };

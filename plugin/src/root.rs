@@ -1,20 +1,34 @@
 //! The root context: one per VM. Parses the configuration once and hands it to every
 //! request context.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
+use sse_policy::cache::TokenCache;
 use sse_policy::PolicyConfig;
 
 use crate::metrics::Metrics;
 use crate::request::FilterRequest;
 
-/// Configuration and metrics shared by the VM's request contexts.
-#[derive(Default)]
+/// Configuration, its cache of verified tokens, and metrics shared by the VM's request
+/// contexts.
 pub(crate) struct FilterRoot {
     config: Option<Rc<PolicyConfig>>,
+    /// Belongs to `config`: replaced with it.
+    tokens: Rc<RefCell<TokenCache>>,
     metrics: Rc<Metrics>,
+}
+
+impl Default for FilterRoot {
+    fn default() -> Self {
+        Self {
+            config: None,
+            tokens: Rc::new(RefCell::new(TokenCache::new(0))),
+            metrics: Rc::default(),
+        }
+    }
 }
 
 impl Context for FilterRoot {}
@@ -39,6 +53,7 @@ impl RootContext for FilterRoot {
                 }
                 crate::slots::seed();
                 self.metrics = Rc::new(Metrics::define());
+                self.tokens = Rc::new(RefCell::new(TokenCache::new(config.jwt.cache_size)));
                 self.config = Some(Rc::new(config));
                 log::info!("sse-filter: configured");
                 true
@@ -51,7 +66,11 @@ impl RootContext for FilterRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(FilterRequest::new(self.config.clone(), self.metrics.clone())))
+        Some(Box::new(FilterRequest::new(
+            self.config.clone(),
+            self.tokens.clone(),
+            self.metrics.clone(),
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {

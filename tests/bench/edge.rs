@@ -1,6 +1,8 @@
 //! `edge-bench`: what a policy decision costs under the embedded wasmtime edge, next to
-//! the same policy called natively, for HS256 and ES256 tokens, and for the worst-case
-//! queries an attacker can send (the longest accepted query, built for the most work).
+//! the same policy called natively, for HS256 and ES256 tokens, cold (every signature
+//! checked: `jwt.cache_size` 0) and warm (the same token again: the verified-token cache),
+//! and for the worst-case queries an attacker can send (the longest accepted query, built
+//! for the most work).
 //!
 //! Run with: `plugin/build.sh && cargo build --release -p sse-tests && $CARGO_TARGET_DIR/release/edge-bench [ITERATIONS]`
 
@@ -12,7 +14,8 @@ use p256::ecdsa::signature::Signer;
 use p256::pkcs8::DecodePrivateKey;
 use serde_json::json;
 use sse_host::edge::{HeaderMap, Verdict};
-use sse_policy::{decide, Decision, PolicyConfig, Request};
+use sse_policy::cache::TokenCache;
+use sse_policy::{decide, decide_cached, Decision, PolicyConfig, Request};
 use sse_tests::{filter_edge, policy_json, token};
 
 const EC_PEM: &str = include_str!("../../plugin/policy/tests/fixtures/ec-pkcs8.pem");
@@ -52,39 +55,58 @@ fn main() {
     let mut policy = policy_json(false);
     policy["jwt"]["jwks"] = json!({"keys": [jwk]});
     let native = PolicyConfig::from_json(&policy.to_string()).expect("policy");
-    let edge = filter_edge(1, |p| *p = policy.clone()).expect("load the filter (run plugin/build.sh)");
+    let mut cold_policy = policy.clone();
+    cold_policy["jwt"]["cache_size"] = json!(0);
+    let cold = filter_edge(1, |p| *p = cold_policy).expect("load the filter (run plugin/build.sh)");
+    let warm = filter_edge(1, |p| *p = policy.clone()).expect("load the filter");
+    let mut cache = TokenCache::new(native.jwt.cache_size);
     // Poll requests take no connection slot, so every iteration is an admitted request
     // with the full filter lifecycle: create, request headers, log, done, delete.
     let target = "/sse/poll?companyId=acme&channel=dashboard-updates";
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
     println!("edge-bench: {iterations} decisions each");
     for (alg, tok) in [("HS256", token("acme", "VIEWER")), ("ES256", es_token)] {
         let auth = format!("Bearer {tok}");
-        let native_ns = per_op(iterations, || {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs();
+        let run_wasm = |edge: &sse_host::edge::WasmEdge| {
+            per_op(iterations, || {
+                let headers: HeaderMap = vec![
+                    (b":method".to_vec(), b"GET".to_vec()),
+                    (b":path".to_vec(), target.as_bytes().to_vec()),
+                    (b":authority".to_vec(), b"bench".to_vec()),
+                    (b"authorization".to_vec(), auth.as_bytes().to_vec()),
+                ];
+                let (verdict, contexts) = edge.on_request(headers, false, None, 1).expect("filter runs");
+                assert!(matches!(verdict, Verdict::Forward(_)));
+                drop(contexts);
+            })
+        };
+        let native_cold = per_op(iterations, || {
             let req = Request::new("GET", target).with_authorization(Some(auth.as_bytes()));
-            assert!(matches!(decide(&native, &req, now), Decision::Allow(_)));
+            assert!(matches!(decide(&native, &req, now()), Decision::Allow(_)));
         });
-        let wasm_ns = per_op(iterations, || {
-            let headers: HeaderMap = vec![
-                (b":method".to_vec(), b"GET".to_vec()),
-                (b":path".to_vec(), target.as_bytes().to_vec()),
-                (b":authority".to_vec(), b"bench".to_vec()),
-                (b"authorization".to_vec(), auth.as_bytes().to_vec()),
-            ];
-            let (verdict, contexts) = edge.on_request(headers, false, None, 1).expect("filter runs");
-            assert!(matches!(verdict, Verdict::Forward(_)));
-            drop(contexts);
+        let native_warm = per_op(iterations, || {
+            let req = Request::new("GET", target).with_authorization(Some(auth.as_bytes()));
+            assert!(matches!(
+                decide_cached(&native, &mut cache, &req, now()),
+                Decision::Allow(_)
+            ));
         });
-        println!(
-            "{alg}: native decide {:>8.1} µs   wasm filter (full request lifecycle) {:>8.1} µs   ratio {:.2}x",
-            native_ns / 1000.0,
-            wasm_ns / 1000.0,
-            wasm_ns / native_ns
-        );
+        let (wasm_cold, wasm_warm) = (run_wasm(&cold), run_wasm(&warm));
+        for (what, native_ns, wasm_ns) in [("cold", native_cold, wasm_cold), ("warm", native_warm, wasm_warm)] {
+            println!(
+                "{alg} {what}: native decide {:>8.1} µs   wasm filter (full request lifecycle) {:>8.1} µs   ratio {:.2}x",
+                native_ns / 1000.0,
+                wasm_ns / 1000.0,
+                wasm_ns / native_ns
+            );
+        }
     }
+    let edge = cold;
     let auth = format!("Bearer {}", token("acme", "VIEWER"));
     for (what, target) in worst_case_queries() {
         let native_ns = per_op(iterations / 10, || {

@@ -17,7 +17,8 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use hyper::Request;
 use sse_policy::identity;
 use sse_policy::{
-    check_content_type, decide, route_of, subscription, Decision, DenyReason, Grant, Request as PolicyRequest, Route,
+    check_content_type, decide_with, route_of, subscription, Decision, DenyReason, Grant, Request as PolicyRequest,
+    Route,
 };
 
 use crate::config::EdgeMode;
@@ -39,7 +40,15 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<(Grant,
         .with_cookie((!cookie.is_empty()).then_some(cookie.as_slice()))
         .with_content_type(req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes()));
     match state.config.edge {
-        EdgeMode::Native => match decide(policy, &view, unix_now()) {
+        EdgeMode::Native => match decide_with(policy, &view, unix_now(), &mut |token, rules, now| {
+            // The lock is held to look up and to store, not while a signature is checked.
+            if let Some(claims) = state.tokens.lock().lookup(token, now) {
+                return Ok(claims);
+            }
+            let claims = sse_policy::jwt::verify(token, rules, now)?;
+            state.tokens.lock().store(token, &claims, now);
+            Ok(claims)
+        }) {
             Decision::Allow(grant) => Ok((grant, None)),
             Decision::Deny(reason) => Err(reason.into()),
         },

@@ -80,6 +80,9 @@ pub struct JwtRules {
     pub leeway_secs: u64,
     /// Reject tokens without `exp` (on by default: access must not outlive the token).
     pub require_exp: bool,
+    /// Verified tokens each edge keeps (per filter VM, per host), to skip re-checking
+    /// the signature of a token seen before; 0 turns the cache off. See `cache`.
+    pub cache_size: usize,
     /// The verification keys.
     pub keys: KeySet,
 }
@@ -238,6 +241,8 @@ struct RawJwt {
     leeway_secs: u64,
     #[serde(default = "default_true")]
     require_exp: bool,
+    #[serde(default = "default_cache_size")]
+    cache_size: usize,
     hmac_secret: Option<Secret>,
     jwks: Option<serde_json::Value>,
 }
@@ -256,6 +261,10 @@ fn default_channels() -> Vec<ChannelRule> {
 }
 fn default_leeway() -> u64 {
     DEFAULT_LEEWAY_SECS
+}
+/// About 1 MiB per cache with identity-provider tokens of ~1 KiB.
+fn default_cache_size() -> usize {
+    1024
 }
 fn default_true() -> bool {
     true
@@ -277,6 +286,7 @@ impl PolicyConfig {
                     audiences: raw.jwt.audiences,
                     leeway_secs: raw.jwt.leeway_secs,
                     require_exp: raw.jwt.require_exp,
+                    cache_size: raw.jwt.cache_size,
                     keys,
                 },
                 company_id,

@@ -1,6 +1,7 @@
 //! `decide`: the routing and authorization rules shared by every edge.
 
-use crate::config::PolicyConfig;
+use crate::cache::TokenCache;
+use crate::config::{JwtRules, PolicyConfig};
 use crate::decision::{Decision, DenyReason, Grant, Identity, Route};
 use crate::jwt::{self, Claims, TokenError};
 use crate::request::{find_token, Request};
@@ -8,7 +9,30 @@ use crate::request::{find_token, Request};
 /// Decides a request at `now` (seconds since the epoch). Connection limits are not
 /// checked here: they need shared state, which the filter and the hub own.
 pub fn decide(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Decision {
-    match decide_inner(config, req, now) {
+    decide_with(config, req, now, &mut jwt::verify)
+}
+
+/// [`decide`], taking a token's claims from `cache` while it is unexpired (and adding
+/// it once verified). `cache` must belong to `config` (see [`TokenCache`]).
+pub fn decide_cached(config: &PolicyConfig, cache: &mut TokenCache, req: &Request<'_>, now: u64) -> Decision {
+    decide_with(config, req, now, &mut |token, rules, now| {
+        cache.verify(token, rules, now)
+    })
+}
+
+/// [`decide`] with the token's claims from `verify` (which must give what
+/// [`jwt::verify`] gives: a cache in front of it, say, shared between threads).
+pub fn decide_with(
+    config: &PolicyConfig,
+    req: &Request<'_>,
+    now: u64,
+    verify: &mut dyn FnMut(&str, &JwtRules, u64) -> Result<Claims, TokenError>,
+) -> Decision {
+    into_decision(decide_inner(config, req, now, verify))
+}
+
+fn into_decision(result: Result<Grant, DenyReason>) -> Decision {
+    match result {
         Ok(grant) => Decision::Allow(grant),
         Err(reason) => Decision::Deny(reason),
     }
@@ -46,7 +70,12 @@ pub fn route_of(config: &PolicyConfig, method: &str, path: &str) -> Result<Route
 /// so the work done for a request is bounded before it is authorized.
 pub const MAX_QUERY_BYTES: usize = 10 * 1024;
 
-fn decide_inner(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Result<Grant, DenyReason> {
+fn decide_inner(
+    config: &PolicyConfig,
+    req: &Request<'_>,
+    now: u64,
+    verify: &mut dyn FnMut(&str, &JwtRules, u64) -> Result<Claims, TokenError>,
+) -> Result<Grant, DenyReason> {
     let route = route_of(config, req.method, req.path)?;
     if req.query.len() > MAX_QUERY_BYTES && route != Route::Other {
         return Err(DenyReason::InvalidRequest("query string is too long"));
@@ -66,7 +95,7 @@ fn decide_inner(config: &PolicyConfig, req: &Request<'_>, now: u64) -> Result<Gr
     }
     let ambient = matches!(route, Route::Stream | Route::Poll);
     let (token, source) = find_token(&config.tokens, req, ambient).ok_or(DenyReason::Token(TokenError::Missing))?;
-    let claims = jwt::verify(&token, &config.jwt, now).map_err(DenyReason::Token)?;
+    let claims = verify(&token, &config.jwt, now).map_err(DenyReason::Token)?;
     let super_admin = claims.roles.iter().any(|r| config.roles.super_admin.contains(r));
     let has_role = |allowed: &[String]| super_admin || claims.roles.iter().any(|r| allowed.contains(r));
 

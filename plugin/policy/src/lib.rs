@@ -11,7 +11,8 @@
 //! - [`config`]: `PolicyConfig`, parsed from the filter's JSON configuration.
 //! - [`keys`] / [`jwt`]: JWK Set and shared-secret keys, compact JWS verification.
 //! - [`request`]: the request view, token sources and token stripping.
-//! - [`decide()`]: routes and authorization, returning a [`Decision`];
+//! - [`decide()`]: routes and authorization, returning a [`Decision`]; [`decide_cached()`]
+//!   with a [`cache::TokenCache`] of verified tokens;
 //!   [`subscription()`] and [`authorize_publish()`] check what a stream's query and a
 //!   publish's body name.
 //! - [`decision`]: decisions, deny reasons and the one error-code-to-status mapping.
@@ -20,6 +21,7 @@
 //! - [`slots`]: per-company connection counters as stored in proxy-wasm shared data.
 //! - [`mint`]: issuing HS256 tokens (dev tokens, publisher services, tests).
 
+pub mod cache;
 pub mod config;
 mod decide;
 pub mod decision;
@@ -36,7 +38,8 @@ pub mod slots;
 
 pub use config::{ConfigError, PolicyConfig};
 pub use decide::{
-    authorize_publish, check_content_type, decide, may_publish_to, route_of, subscription, MAX_QUERY_BYTES,
+    authorize_publish, check_content_type, decide, decide_cached, decide_with, may_publish_to, route_of, subscription,
+    MAX_QUERY_BYTES,
 };
 pub use decision::{error_body, Decision, DenyReason, ErrorCode, Grant, Identity, Route};
 pub use request::{Request, TokenSource};

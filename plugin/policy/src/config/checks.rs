@@ -22,6 +22,12 @@ pub(super) fn check(raw: &RawConfig, problems: &mut Vec<String>) {
             ));
         }
     }
+    if raw.jwt.cache_size > 100_000 {
+        problems.push(format!(
+            "jwt.cache_size: {} is over the 100000 maximum",
+            raw.jwt.cache_size
+        ));
+    }
     if raw.jwt.leeway_secs > 600 {
         problems.push(format!(
             "jwt.leeway_secs: {} is over the 600 s maximum",
