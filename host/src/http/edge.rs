@@ -42,6 +42,7 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<(Grant,
     match state.config.edge {
         EdgeMode::Native => match decide_with(policy, &view, unix_now(), &mut |token, rules, now| {
             // The lock is held to look up and to store, not while a signature is checked.
+            // (One lock for the host: a lookup is a hash and a clone; shard it if it shows.)
             if let Some(claims) = state.tokens.lock().lookup(token, now) {
                 return Ok(claims);
             }

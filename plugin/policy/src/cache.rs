@@ -8,6 +8,8 @@
 //! - an entry is used only while `now` is before the token's own `exp` (no leeway), so
 //!   the cache never accepts what verification would refuse as expired; tokens without
 //!   `exp` are not cached;
+//! - nor when `now` is before the moment it was verified (a clock stepped back): then
+//!   `nbf`/`iat` might not hold, and the token is verified again;
 //! - only successful verifications are cached (a forged token costs its full check every
 //!   time, as before);
 //! - one cache belongs to one configuration (its keys, issuers, audiences): the filter
@@ -26,8 +28,22 @@ use crate::jwt::{self, Claims, TokenError};
 #[derive(Debug)]
 pub struct TokenCache {
     capacity: usize,
-    newer: HashMap<Box<str>, Claims>,
-    older: HashMap<Box<str>, Claims>,
+    newer: HashMap<Box<str>, Entry>,
+    older: HashMap<Box<str>, Entry>,
+}
+
+/// A verified token's claims, and when it was verified.
+#[derive(Debug, Clone)]
+struct Entry {
+    claims: Claims,
+    verified_at: u64,
+}
+
+impl Entry {
+    /// Usable at `now`: between its verification and its `exp`.
+    fn usable(&self, now: u64) -> bool {
+        self.verified_at <= now && self.claims.expires_at.is_some_and(|exp| now < exp)
+    }
 }
 
 impl TokenCache {
@@ -56,14 +72,21 @@ impl TokenCache {
     ///
     /// [`store`]: TokenCache::store
     pub fn lookup(&mut self, token: &str, now: u64) -> Option<Claims> {
+        if token.len() > jwt::MAX_TOKEN_BYTES {
+            return None; // never cached: not even hashed
+        }
         self.fresh(token, now)
     }
 
     /// Caches `claims`, which [`jwt::verify`] just returned for `token` at `now` (tokens
     /// without `exp`, already expired or over the size limit are not kept).
     pub fn store(&mut self, token: &str, claims: &Claims, now: u64) {
-        if self.capacity > 0 && token.len() <= jwt::MAX_TOKEN_BYTES && claims.expires_at.is_some_and(|exp| now < exp) {
-            self.insert(token, claims.clone());
+        let entry = Entry {
+            claims: claims.clone(),
+            verified_at: now,
+        };
+        if self.capacity > 0 && token.len() <= jwt::MAX_TOKEN_BYTES && entry.usable(now) {
+            self.insert_entry(token.into(), entry);
         }
     }
 
@@ -77,29 +100,25 @@ impl TokenCache {
         self.len() == 0
     }
 
-    /// A cached, unexpired entry (moved to the newer generation); expired ones are removed.
+    /// A cached entry usable at `now` (moved to the newer generation); others are removed.
     fn fresh(&mut self, token: &str, now: u64) -> Option<Claims> {
-        let unexpired = |c: &Claims| c.expires_at.is_some_and(|exp| now < exp);
-        if let Some(c) = self.newer.get(token) {
-            if unexpired(c) {
-                return Some(c.clone());
+        if let Some(e) = self.newer.get(token) {
+            if e.usable(now) {
+                return Some(e.claims.clone());
             }
             self.newer.remove(token);
             return None;
         }
-        let (key, claims) = self.older.remove_entry(token)?;
-        if !unexpired(&claims) {
+        let (key, entry) = self.older.remove_entry(token)?;
+        if !entry.usable(now) {
             return None;
         }
-        self.insert_entry(key, claims.clone());
+        let claims = entry.claims.clone();
+        self.insert_entry(key, entry);
         Some(claims)
     }
 
-    fn insert(&mut self, token: &str, claims: Claims) {
-        self.insert_entry(token.into(), claims);
-    }
-
-    fn insert_entry(&mut self, token: Box<str>, claims: Claims) {
+    fn insert_entry(&mut self, token: Box<str>, entry: Entry) {
         // Each generation holds at most half: `capacity` in all.
         let half = self.capacity / 2;
         if half == 0 {
@@ -108,7 +127,7 @@ impl TokenCache {
         } else if self.newer.len() >= half {
             self.older = std::mem::take(&mut self.newer);
         }
-        self.newer.insert(token, claims);
+        self.newer.insert(token, entry);
     }
 }
 
@@ -146,6 +165,25 @@ mod tests {
         // Verification has leeway past exp; the cache has none, and then verifies: refused.
         assert_eq!(cache.verify(&t, rules, 1_000 + 3_600), Err(TokenError::Expired));
         assert!(cache.is_empty(), "the expired entry is gone");
+    }
+
+    #[test]
+    fn a_clock_stepped_back_verifies_again() {
+        let rules = &config().jwt;
+        let mut cache = TokenCache::new(8);
+        let claims = json!({"sub": "a", "company_id": "acme", "nbf": 500, "exp": 1_000});
+        let t = mint::hs256(&Secret::new(SECRET), &claims);
+        cache.verify(&t, rules, 600).unwrap();
+        assert!(cache.lookup(&t, 700).is_some());
+        assert!(
+            cache.lookup(&t, 550).is_none(),
+            "before its verification: not from the cache"
+        );
+        assert_eq!(
+            cache.verify(&t, rules, 0),
+            Err(TokenError::NotYetValid),
+            "a clock at 0 fails closed"
+        );
     }
 
     #[test]

@@ -80,8 +80,9 @@ pub struct JwtRules {
     pub leeway_secs: u64,
     /// Reject tokens without `exp` (on by default: access must not outlive the token).
     pub require_exp: bool,
-    /// Verified tokens each edge keeps (per filter VM, per host), to skip re-checking
-    /// the signature of a token seen before; 0 turns the cache off. See `cache`.
+    /// Verified tokens each edge keeps (per filter configuration in each VM, per host),
+    /// to skip re-checking the signature of a token seen before; 0 turns the cache off;
+    /// at most 10,000. See `cache`.
     pub cache_size: usize,
     /// The verification keys.
     pub keys: KeySet,
@@ -262,7 +263,8 @@ fn default_channels() -> Vec<ChannelRule> {
 fn default_leeway() -> u64 {
     DEFAULT_LEEWAY_SECS
 }
-/// About 1 MiB per cache with identity-provider tokens of ~1 KiB.
+/// About 1 MiB per cache with identity-provider tokens of ~1 KiB (8 MiB at worst, with
+/// 8 KiB tokens).
 fn default_cache_size() -> usize {
     1024
 }
