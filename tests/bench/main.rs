@@ -6,6 +6,8 @@
 //! Options: `--idle N` (15000), `--fanout M` (10000), `--events K` (100), `--rate R`
 //! (100), `--seconds S` (5), `--storm C` (10000), `--behind B` (50), `--connects N`
 //! (10000), `--ingress E` (20000 single-event publishes; 10x that in batches of 100),
+//! `--tenants C --tenant-viewers V --tenant-rate R` (2000 companies x 5 viewers, 1000
+//! publishes/s spread over them for `--seconds`),
 //! `--skip nchan,envoy,redis,tls` (any of them), `--json FILE`.
 //!
 //! Churn and soak instead of the comparison: `--soak SECS` (with `--soak-long N`, 5000
@@ -46,6 +48,9 @@ pub(crate) struct Args {
     behind: u64,
     connects: usize,
     ingress: u64,
+    tenants: usize,
+    tenant_viewers: usize,
+    tenant_rate: u64,
     skip: Vec<String>,
     json: Option<PathBuf>,
     soak: soak::SoakArgs,
@@ -63,6 +68,9 @@ fn parse_args() -> Result<Args> {
         behind: 50,
         connects: 10_000,
         ingress: 20_000,
+        tenants: 2000,
+        tenant_viewers: 5,
+        tenant_rate: 1000,
         skip: Vec::new(),
         json: None,
         soak: soak::SoakArgs {
@@ -86,6 +94,9 @@ fn parse_args() -> Result<Args> {
             "--behind" => a.behind = val()?.parse()?,
             "--connects" => a.connects = val()?.parse()?,
             "--ingress" => a.ingress = val()?.parse()?,
+            "--tenants" => a.tenants = val()?.parse()?,
+            "--tenant-viewers" => a.tenant_viewers = val()?.parse()?,
+            "--tenant-rate" => a.tenant_rate = val()?.parse()?,
             "--skip" => a.skip = val()?.split(',').map(str::to_owned).collect(),
             "--json" => a.json = Some(val()?.into()),
             "--soak" => a.soak.secs = val()?.parse()?,
@@ -105,11 +116,16 @@ fn parse_args() -> Result<Args> {
 }
 
 fn token(role: &str) -> String {
+    token_for("bench", role)
+}
+
+/// A token of `company` with `role`, valid for an hour.
+fn token_for(company: &str, role: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let claims = json!({"sub": "bench", "company_id": "bench", "role": role, "exp": now + 3600});
+    let claims = json!({"sub": "bench", "company_id": company, "role": role, "exp": now + 3600});
     sse_policy::mint::hs256(&sse_policy::Secret::new(host::JWT_SECRET), &claims)
 }
 
@@ -124,6 +140,8 @@ fn ours(name: &str, sub_addr: &str, pub_addr: &str, pids: Vec<u32>, front_pids: 
         viewer: token("VIEWER"),
         publisher: token("PUBLISHER"),
         tls: None,
+        company: "bench".into(),
+        mint: Some(token_for),
     }
 }
 
@@ -138,6 +156,11 @@ async fn full_suite(t: &Target, a: &Args, out: &mut Map<String, Value>) -> Resul
     out.insert("fanout_fixed_rate".into(), fixed);
     out.insert("storm".into(), scenarios::storm(t, a.storm, a.behind, &[]).await?);
     out.insert("connects".into(), scenarios::connect_rate(t, a.connects).await?);
+    let per_company = (a.tenant_rate * a.seconds).div_ceil(a.tenants as u64).max(1);
+    out.insert(
+        "tenants".into(),
+        scenarios::tenants(t, a.tenants, a.tenant_viewers, a.tenant_rate, per_company).await?,
+    );
     out.insert("ingress".into(), scenarios::ingress(t, a.ingress, 32, 1).await?);
     if t.flavor == Flavor::Ours {
         out.insert(
@@ -174,6 +197,8 @@ async fn main() -> Result<()> {
             viewer: String::new(),
             publisher: String::new(),
             tls: None,
+            company: "bench".into(),
+            mint: None,
         };
         let mut r = Map::new();
         full_suite(&t, &a, &mut r).await?;

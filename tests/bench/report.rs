@@ -123,6 +123,22 @@ const ROWS: &[Row] = &[
         met: |_, _| true,
     },
     Row {
+        what: "many tenants (--tenants x --tenant-viewers, --tenant-rate publishes/s): server CPU",
+        ours: "ours.tenants.server_cpu_secs",
+        nchan: Some("nchan.tenants.server_cpu_secs"),
+        unit: "s",
+        target: "<= 0.6x nchan",
+        met: |o, n| n.is_some_and(|n| o <= 0.6 * n),
+    },
+    Row {
+        what: "many tenants: p99 publish-to-receive",
+        ours: "ours.tenants.latency_us.p99",
+        nchan: Some("nchan.tenants.latency_us.p99"),
+        unit: "us",
+        target: "<= nchan",
+        met: |o, n| n.is_some_and(|n| o <= n),
+    },
+    Row {
         what: "stream setups/s through Envoy (HS256 in V8)",
         ours: "envoy.connects.setups_per_sec",
         nchan: Some("nchan.connects.setups_per_sec"),
@@ -149,12 +165,12 @@ pub(crate) fn print_table(r: &Value) {
         );
     }
     let mut bad = 0.0;
-    for k in ["lost", "duplicated_or_out_of_order"] {
+    for k in ["lost", "duplicated_or_out_of_order", "foreign"] {
         for who in ["ours", "nchan", "redis"] {
-            for s in ["fanout_max_rate", "fanout_fixed_rate", "storm"] {
+            for s in ["fanout_max_rate", "fanout_fixed_rate", "storm", "tenants"] {
                 bad += get(r, &format!("{who}.{s}.{k}")).unwrap_or(0.0);
             }
         }
     }
-    println!("\nlost + duplicated + out of order, all scenarios and servers: {bad}");
+    println!("\nlost + duplicated + out of order + another tenant's, all scenarios and servers: {bad}");
 }

@@ -251,3 +251,61 @@ pub(crate) async fn collect(streams: &[Sub], expect: u64, counts: impl Fn(u64) -
     }
     (delivered, lost, disorder, latencies)
 }
+
+/// Many tenants: `companies` × `viewers` streams, `rate` publishes/s spread round-robin
+/// over the companies (through whatever edge the target has), `per_company` events each.
+/// Server CPU per delivery, latency, and that every viewer got exactly its own
+/// company's events, in order.
+pub(crate) async fn tenants(
+    target: &Target,
+    companies: usize,
+    viewers: usize,
+    rate: u64,
+    per_company: u64,
+) -> Result<Value> {
+    let start = Instant::now();
+    let per: Vec<Target> = (0..companies).map(|c| target.for_company(&format!("t{c}"))).collect();
+    let mut streams: Vec<Vec<Sub>> = Vec::with_capacity(companies);
+    for t in &per {
+        streams.push(open_many(t, viewers, start, per_company, None).await?);
+    }
+    let http = reqwest::Client::new();
+    let cpu0 = cpu_secs(&target.pids) + cpu_secs(&target.front_pids);
+    let t0 = Instant::now();
+    let events = per_company * companies as u64;
+    for i in 0..events {
+        tokio::time::sleep_until((t0 + Duration::from_secs_f64(i as f64 / rate as f64)).into()).await;
+        let (c, k) = ((i % companies as u64) as usize, i / companies as u64);
+        per[c].publish(&http, k, start.elapsed().as_micros()).await?;
+    }
+    let (mut delivered, mut lost, mut disorder, mut latencies) = (0, 0, 0, Vec::new());
+    for subs in &streams {
+        let (d, l, o, lat) = collect(subs, per_company, |_| true).await;
+        (delivered, lost, disorder) = (delivered + d, lost + l, disorder + o);
+        latencies.extend(lat);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs(&target.pids) + cpu_secs(&target.front_pids) - cpu0;
+    for subs in streams {
+        close(subs);
+    }
+    latencies.sort_unstable();
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    // More than expected means a viewer saw another company's event.
+    let expected = per_company * (companies * viewers) as u64;
+    let foreign = delivered.saturating_sub(expected);
+    println!(
+        "  tenants    {companies} companies x {viewers} viewers, {rate} publishes/s: {cpu:.2} server CPU-s \
+         ({:.1} us per delivery), p50 {:.1} ms p99 {:.1} ms, lost {lost}, dup/disorder {disorder}, foreign {foreign}",
+        cpu * 1e6 / delivered.max(1) as f64,
+        p50 as f64 / 1000.0,
+        p99 as f64 / 1000.0
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(
+        json!({"companies": companies, "viewers": viewers, "rate": rate, "events": events, "deliveries": delivered,
+        "server_cpu_secs": cpu, "server_cpu_us_per_delivery": cpu * 1e6 / delivered.max(1) as f64,
+        "seconds": secs, "latency_us": {"p50": p50, "p99": p99}, "lost": lost,
+        "duplicated_or_out_of_order": disorder, "foreign": foreign}),
+    )
+}

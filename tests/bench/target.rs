@@ -30,6 +30,10 @@ pub(crate) struct Target {
     pub(crate) publisher: String,
     /// Subscribers connect over TLS (HTTP/1.1, ALPN) with this client.
     pub(crate) tls: Option<tokio_rustls::TlsConnector>,
+    /// The company (ours) or channel (nchan) subscribers and publishes use.
+    pub(crate) company: String,
+    /// Mints a token for (company, role): ours only.
+    pub(crate) mint: Option<fn(&str, &str) -> String>,
 }
 
 impl Target {
@@ -38,18 +42,30 @@ impl Target {
         self.clone()
     }
 
+    /// The same server, for another company (ours, with its own tokens) or channel (nchan).
+    pub(crate) fn for_company(&self, company: &str) -> Self {
+        let mut t = self.clone();
+        t.company = company.to_owned();
+        if let Some(mint) = self.mint {
+            t.viewer = mint(company, "VIEWER");
+            t.publisher = mint(company, "PUBLISHER");
+        }
+        t
+    }
+
     /// The subscribe request, optionally resuming after `last_id`.
     pub(crate) fn subscribe_request(&self, last_id: Option<&str>) -> String {
         let resume = last_id.map_or(String::new(), |id| format!("last-event-id: {id}\r\n"));
         match self.flavor {
             Flavor::Ours => format!(
-                "GET /sse/stream?companyId=bench&channel=dashboard-updates HTTP/1.1\r\nhost: bench\r\n\
+                "GET /sse/stream?companyId={}&channel=dashboard-updates HTTP/1.1\r\nhost: bench\r\n\
                  authorization: Bearer {}\r\n{resume}\r\n",
-                self.viewer
+                self.company, self.viewer
             ),
-            Flavor::Nchan => {
-                format!("GET /sub/bench/updates HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n{resume}\r\n")
-            }
+            Flavor::Nchan => format!(
+                "GET /sub/bench/{} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n{resume}\r\n",
+                self.company
+            ),
         }
     }
 
@@ -64,7 +80,10 @@ impl Target {
     /// Publishes `count` events in one request (ours only: nchan has no batch API).
     pub(crate) async fn publish_batch(&self, http: &reqwest::Client, count: usize) -> Result<()> {
         ensure!(self.flavor == Flavor::Ours, "{}: no batch publish", self.name);
-        let one = r#"{"companyId":"bench","channel":"dashboard-updates","type":"bench","data":{"n":0,"t":0}}"#;
+        let one = format!(
+            r#"{{"companyId":"{}","channel":"dashboard-updates","type":"bench","data":{{"n":0,"t":0}}}}"#,
+            self.company
+        );
         let body = format!(r#"{{"events":[{}]}}"#, vec![one; count].join(","));
         let res = http
             .post(format!("http://{}/sse/publish", self.pub_addr))
@@ -88,10 +107,17 @@ impl Target {
         let (url, body, auth) = match self.flavor {
             Flavor::Ours => (
                 format!("http://{}/sse/publish", self.pub_addr),
-                format!(r#"{{"companyId":"bench","channel":"dashboard-updates","type":"bench","data":{data}}}"#),
+                format!(
+                    r#"{{"companyId":"{}","channel":"dashboard-updates","type":"bench","data":{data}}}"#,
+                    self.company
+                ),
                 Some(&self.publisher),
             ),
-            Flavor::Nchan => (format!("http://{}/pub/bench/updates", self.pub_addr), data, None),
+            Flavor::Nchan => (
+                format!("http://{}/pub/bench/{}", self.pub_addr, self.company),
+                data,
+                None,
+            ),
         };
         let mut req = http
             .post(url)
