@@ -31,6 +31,10 @@ pub struct AppState {
     pub dev: Option<DevSecrets>,
     /// Verified tokens, for the native edge (`jwt.cache_size` of the policy).
     pub tokens: parking_lot::Mutex<sse_policy::cache::TokenCache>,
+    /// HTTP/2 connections per peer address, each held for the connection's life
+    /// (`http.max_connections_per_peer`). Here rather than in each connection's task: a
+    /// plain stream's task must not grow for it.
+    pub(crate) h2_peers: crate::hub::limits::ConnectionLimits<std::net::IpAddr>,
 }
 
 impl AppState {
@@ -38,6 +42,8 @@ impl AppState {
     pub(crate) fn new(config: HostConfig, broker: Broker, edge: Option<WasmEdge>, dev: Option<DevSecrets>) -> Self {
         let rate = RateLimiter::new(config.publish.rate_per_sec, config.publish.burst);
         let tokens = parking_lot::Mutex::new(sse_policy::cache::TokenCache::new(config.policy.jwt.cache_size));
+        let per_peer = u32::try_from(config.http.max_connections_per_peer).unwrap_or(u32::MAX);
+        let h2_peers = crate::hub::limits::ConnectionLimits::new(per_peer, u32::MAX);
         Self {
             config,
             broker,
@@ -46,6 +52,7 @@ impl AppState {
             edge,
             dev,
             tokens,
+            h2_peers,
         }
     }
 

@@ -86,6 +86,12 @@ where
         permit,
         done,
     } = c;
+    // A per-address slot for the connection's whole life: an h2 connection outlives its
+    // requests (up to the idle timeout), so this bounds what one client can hold.
+    let Ok(_held) = state.h2_peers.acquire(&conn.peer.ip()) else {
+        tracing::debug!(peer = %conn.peer, "too many HTTP/2 connections from this address: closed");
+        return Ok(());
+    };
     let http = &state.config.http;
     let (idle_timeout, max_streams) = (http.h2_idle_timeout, http.h2_max_concurrent_streams);
     let permit = Arc::new(Mutex::new(Some(permit)));

@@ -114,10 +114,6 @@ struct Start {
     /// Fast-path streams and HTTP/2 connections hold a clone until they end; shutdown
     /// waits for every clone.
     done: mpsc::Sender<()>,
-    /// With `[tls]`: the handshake comes first.
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    /// HTTP/2 and TLS connections per peer, held for the connection's life.
-    peers: ConnectionLimits<IpAddr>,
 }
 
 type Served = Result<(), hyper::Error>;
@@ -162,7 +158,6 @@ struct TlsConnection {
     permit: HandshakePermit,
     watcher: Watcher,
     done: mpsc::Sender<()>,
-    peers: ConnectionLimits<IpAddr>,
 }
 
 /// A TLS connection: the handshake within the head deadline (holding the handshake
@@ -177,7 +172,6 @@ async fn serve_tls(acceptor: tokio_rustls::TlsAcceptor, stream: TcpStream, c: Tl
         permit,
         watcher,
         done,
-        peers,
     } = c;
     let mut stream = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
@@ -191,10 +185,6 @@ async fn serve_tls(acceptor: tokio_rustls::TlsAcceptor, stream: TcpStream, c: Tl
     let result = if h2 {
         state.metrics.connection("h2", true);
         drop((watcher, stream_start));
-        let Ok(held) = peers.acquire(&conn.peer.ip()) else {
-            tracing::debug!(peer = %conn.peer, "too many HTTP/2 connections from this address: closed");
-            return;
-        };
         let c = h2::H2Connection {
             state,
             conn,
@@ -202,9 +192,7 @@ async fn serve_tls(acceptor: tokio_rustls::TlsAcceptor, stream: TcpStream, c: Tl
             permit,
             done,
         };
-        let served = h2::serve(stream, Vec::new(), c).await;
-        drop(held);
-        served
+        h2::serve(stream, Vec::new(), c).await
     } else {
         let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
             return;
@@ -254,7 +242,6 @@ pub(crate) async fn serve(
     let stream_start: Arc<[u8]> = fast::stream_start(&state.config).into();
     let handshakes =
         ConnectionLimits::<IpAddr>::new(as_u32(http.max_handshaking_per_peer), as_u32(http.max_handshaking));
-    let peers = ConnectionLimits::<IpAddr>::new(as_u32(http.max_connections_per_peer), u32::MAX);
     let tls = state.config.tls.as_ref().map(|t| {
         let store = CertStore::new(t.cert_file.clone(), t.key_file.clone(), t.initial.clone());
         (
@@ -290,6 +277,20 @@ pub(crate) async fn serve(
                 next_conn_id += 1;
                 // One box for everything the task starts with: a task keeps what it
                 // captures for its whole life (hours, for a stream), even once moved on.
+                if let Some((acceptor, _)) = &tls {
+                    // A task of its own, so nothing of TLS sits in a plain stream's task.
+                    let c = TlsConnection {
+                        stream_start: stream_start.clone(),
+                        state: state.clone(),
+                        conn: ConnInfo { peer, id: next_conn_id },
+                        deadline: Instant::now() + state.config.http.head_timeout,
+                        permit,
+                        watcher: graceful.watcher(),
+                        done: done.clone(),
+                    };
+                    tokio::spawn(serve_tls(acceptor.clone(), stream, c));
+                    continue;
+                }
                 let start = Box::new(Start {
                     stream,
                     stream_start: stream_start.clone(),
@@ -298,19 +299,12 @@ pub(crate) async fn serve(
                     permit,
                     watcher: graceful.watcher(),
                     done: done.clone(),
-                    tls: tls.as_ref().map(|(acceptor, _)| acceptor.clone()),
-                    peers: peers.clone(),
                 });
                 // hyper's connection futures are boxed so the task, sized by its largest
                 // state, stays small for fast-path streams.
                 let fut = async move {
-                    let Start { mut stream, stream_start, state, conn, permit, watcher, done, tls, peers } = super::unbox(start);
+                    let Start { mut stream, stream_start, state, conn, permit, watcher, done } = super::unbox(start);
                     let deadline = Instant::now() + state.config.http.head_timeout;
-                    if let Some(acceptor) = tls {
-                        let c = TlsConnection { stream_start, state, conn, deadline, permit, watcher, done, peers };
-                        Box::pin(serve_tls(acceptor, stream, c)).await;
-                        return;
-                    }
                     let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
                         return;
                     };
@@ -338,14 +332,8 @@ pub(crate) async fn serve(
                         // and these are big (builders, a timer, hyper's connection).
                         Protocol::H2 => {
                             drop(watcher);
-                            let Ok(held) = peers.acquire(&conn.peer.ip()) else {
-                                tracing::debug!(peer = %conn.peer, "too many connections from this address: closed");
-                                return;
-                            };
                             let c = h2::H2Connection { state, conn, deadline, permit, done };
-                            let served = Box::pin(h2::serve(stream, seen, c)).await;
-                            drop(held);
-                            served
+                            Box::pin(h2::serve(stream, seen, c)).await
                         }
                         Protocol::Http1 => {
                             drop(done); // hyper's graceful shutdown watches these
