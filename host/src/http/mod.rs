@@ -12,6 +12,7 @@ pub(crate) mod reply;
 mod routes;
 pub(crate) mod server;
 mod stream;
+mod tls;
 mod wasm;
 mod web;
 

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use hyper_util::server::graceful::Watcher;
 
 use super::prefixed::Prefixed;
+use super::tls::{serve_tls, TlsConnection};
 use super::wasm::ConnInfo;
 use super::{fast, h2, head, routes};
 use crate::hub::limits::{ConnectionLimits, Slot};
@@ -38,7 +39,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What a new connection speaks, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
+pub(super) enum Protocol {
     /// The HTTP/2 client preface (h2c with prior knowledge: Envoy's upstream).
     H2,
     /// An HTTP/1.x `GET {prefix}/stream`: the fast path (`fast.rs`).
@@ -77,7 +78,7 @@ fn decide(seen: &[u8], stream_start: &[u8]) -> Option<Protocol> {
 /// bytes (no polling): a client that sends part of the HTTP/2 preface or of a stream
 /// request and stops costs one pending read until `deadline`, then is dropped, as is one
 /// that closes or sends nothing.
-async fn sniff<S: AsyncRead + Unpin>(
+pub(super) async fn sniff<S: AsyncRead + Unpin>(
     stream: &mut S,
     stream_start: &[u8],
     deadline: Instant,
@@ -125,7 +126,7 @@ pub(crate) type HandshakePermit = Slot<IpAddr>;
 
 /// An HTTP/1 connection served by hyper; handshaking, holding `permit`, until its first
 /// request head is complete (hyper's header timeout ends it otherwise).
-async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+pub(super) async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     seen: Vec<u8>,
     state: Arc<AppState>,
@@ -147,79 +148,6 @@ async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .max_buf_size(head::MAX_HEAD_BYTES);
     let io = TokioIo::new(Prefixed::new(seen, stream));
     watcher.watch(builder.serve_connection(io, service)).await
-}
-
-/// What a TLS connection is served with, besides its socket.
-struct TlsConnection {
-    stream_start: Arc<[u8]>,
-    state: Arc<AppState>,
-    conn: ConnInfo,
-    deadline: Instant,
-    permit: HandshakePermit,
-    watcher: Watcher,
-    done: mpsc::Sender<()>,
-}
-
-/// A TLS connection: the handshake within the head deadline (holding the handshake
-/// permit), then as ALPN chose: HTTP/2 (holding a per-peer connection slot for its
-/// life), or HTTP/1.1, where a stream request takes the fast path as over plain TCP.
-async fn serve_tls(acceptor: tokio_rustls::TlsAcceptor, stream: TcpStream, c: TlsConnection) {
-    let TlsConnection {
-        stream_start,
-        state,
-        conn,
-        deadline,
-        permit,
-        watcher,
-        done,
-    } = c;
-    let mut stream = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => {
-            tracing::debug!(peer = %conn.peer, "TLS handshake failed: {e}");
-            return;
-        }
-        Err(_) => return,
-    };
-    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    let result = if h2 {
-        state.metrics.connection("h2", true);
-        drop((watcher, stream_start));
-        let c = h2::H2Connection {
-            state,
-            conn,
-            deadline,
-            permit,
-            done,
-        };
-        h2::serve(stream, Vec::new(), c).await
-    } else {
-        let Some((protocol, seen)) = sniff(&mut stream, &stream_start, deadline).await else {
-            return;
-        };
-        drop(stream_start);
-        if protocol == Protocol::Stream {
-            state.metrics.connection("h1_fast", true);
-            drop(watcher);
-            let opening = Box::new(fast::Opening {
-                state,
-                conn,
-                seen,
-                permit,
-                deadline,
-            });
-            fast::serve(stream, opening).await;
-            drop(done);
-            return;
-        }
-        // HTTP/1.1 as ALPN said (an h2 preface here is hyper's to refuse).
-        state.metrics.connection("h1", true);
-        drop(done); // hyper's graceful shutdown watches these
-        serve_http1(stream, seen, state, conn, deadline, permit, watcher).await
-    };
-    if let Err(e) = result {
-        tracing::debug!(peer = %conn.peer, "connection ended with error: {e}");
-    }
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, asks every connection to
