@@ -49,6 +49,8 @@ export function createConnection(o, dispatch) {
   let source = /** @type {EventSource|null} */ (null);
   /** Event types the current EventSource listens for. */
   let esTypes = new Set();
+  /** The last event ID the current EventSource reported (to tell an event's own ID). */
+  let esLastId = '';
   let connectedAt = 0;
 
   const snapshot = () => ({ ...state, isConnected: state.status === 'connected' });
@@ -161,7 +163,6 @@ export function createConnection(o, dispatch) {
       deliver({ id: own, type, data: parseData(m.data) });
     });
   }
-  let esLastId = '';
 
   function runEventSource(gen) {
     const url = `${o.baseUrl}/sse/stream?${query(o.companyId, channels, { lastEventId: state.lastEventId })}`;

@@ -40,6 +40,21 @@ pub(crate) struct HostOptions<'a> {
     pub(crate) fast_path: bool,
 }
 
+impl<'a> HostOptions<'a> {
+    /// Edge `edge` on the memory backend, plain HTTP with the fast path, the bench's
+    /// queue: what every comparison starts from.
+    pub(crate) fn plain(edge: &'a str, filter: &'a Path) -> Self {
+        Self {
+            queue_capacity: 1024,
+            edge,
+            redis_url: None,
+            filter: Some(filter),
+            tls: None,
+            fast_path: true,
+        }
+    }
+}
+
 /// A running `sse-host`; killed on drop.
 pub(crate) struct HostProcess {
     child: Child,

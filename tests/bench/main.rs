@@ -206,14 +206,7 @@ async fn main() -> Result<()> {
     }
 
     let filter = sse_tests::filter_wasm();
-    let opts = |edge| HostOptions {
-        queue_capacity: 1024,
-        edge,
-        redis_url: None,
-        filter: Some(&filter),
-        tls: None,
-        fast_path: true,
-    };
+    let opts = |edge| HostOptions::plain(edge, &filter);
     {
         println!("sse-host, embedded wasm edge (HS256 verified on every connect)");
         let host = HostProcess::start(&a.host_bin, &opts("wasm")).await?;
@@ -350,14 +343,7 @@ async fn soak_all(a: &Args) -> Result<()> {
             continue;
         }
         println!("soak: sse-host, edge {edge}, {} s", a.soak.secs);
-        let opts = HostOptions {
-            queue_capacity: 1024,
-            edge,
-            redis_url: None,
-            filter: Some(&filter),
-            tls: None,
-            fast_path: true,
-        };
+        let opts = HostOptions::plain(edge, &filter);
         let host = HostProcess::start(&a.host_bin, &opts).await?;
         let envoy = match edge {
             "envoy" => Some(sse_tests::envoy::Envoy::start(host.addr.parse()?, &host::policy()).await),
