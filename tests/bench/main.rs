@@ -8,7 +8,9 @@
 //! (10000), `--ingress E` (20000 single-event publishes; 10x that in batches of 100),
 //! `--tenants C --tenant-viewers V --tenant-rate R` (2000 companies x 5 viewers, 1000
 //! publishes/s spread over them for `--seconds`),
-//! `--skip nchan,envoy,redis,tls` (any of them), `--json FILE`.
+//! `--skip nchan,floor,wasm,native,envoy,redis,tls` (any of them), `--json FILE`,
+//! `--envoy-host-edge native` (the host behind Envoy checks tokens itself: for measuring
+//! Envoy without the filter, `tests/bench/envoy-knobs.sh`).
 //!
 //! Churn and soak instead of the comparison: `--soak SECS` (with `--soak-long N`, 5000
 //! long-lived streams; `--soak-churn R`, 100 short-lived streams opened and aborted per
@@ -23,6 +25,8 @@
 //! Every scenario is bounded in count and time and stays on loopback.
 
 mod client;
+mod floor;
+mod h2;
 mod host;
 mod report;
 mod scenarios;
@@ -51,6 +55,7 @@ pub(crate) struct Args {
     tenants: usize,
     tenant_viewers: usize,
     tenant_rate: u64,
+    envoy_host_edge: String,
     skip: Vec<String>,
     json: Option<PathBuf>,
     soak: soak::SoakArgs,
@@ -71,6 +76,7 @@ fn parse_args() -> Result<Args> {
         tenants: 2000,
         tenant_viewers: 5,
         tenant_rate: 1000,
+        envoy_host_edge: "envoy".into(),
         skip: Vec::new(),
         json: None,
         soak: soak::SoakArgs {
@@ -97,6 +103,7 @@ fn parse_args() -> Result<Args> {
             "--tenants" => a.tenants = val()?.parse()?,
             "--tenant-viewers" => a.tenant_viewers = val()?.parse()?,
             "--tenant-rate" => a.tenant_rate = val()?.parse()?,
+            "--envoy-host-edge" => a.envoy_host_edge = val()?,
             "--skip" => a.skip = val()?.split(',').map(str::to_owned).collect(),
             "--json" => a.json = Some(val()?.into()),
             "--soak" => a.soak.secs = val()?.parse()?,
@@ -107,6 +114,10 @@ fn parse_args() -> Result<Args> {
         }
     }
     ensure!(a.behind < 100, "--behind must stay inside the 100-event history");
+    ensure!(
+        matches!(a.envoy_host_edge.as_str(), "envoy" | "native"),
+        "--envoy-host-edge is envoy (the filter signs, the host checks) or native (the host checks tokens itself)"
+    );
     ensure!(
         a.host_bin.exists(),
         "{} not found: build it with `cargo build --release -p sse-host`",
@@ -205,9 +216,15 @@ async fn main() -> Result<()> {
         report.insert("nchan".into(), Value::Object(r));
     }
 
+    if !skip("floor") {
+        println!("the floor: one write per event per socket, nothing else");
+        let paced = floor::paced(a.fanout.min(1000), a.rate * a.seconds, a.rate).await?;
+        report.insert("floor".into(), json!({"paced": paced}));
+    }
+
     let filter = sse_tests::filter_wasm();
     let opts = |edge| HostOptions::plain(edge, &filter);
-    {
+    if !skip("wasm") {
         println!("sse-host, embedded wasm edge (HS256 verified on every connect)");
         let host = HostProcess::start(&a.host_bin, &opts("wasm")).await?;
         let t = ours("ours", &host.addr, &host.addr, vec![host.pid()], Vec::new());
@@ -215,7 +232,7 @@ async fn main() -> Result<()> {
         full_suite(&t, &a, &mut r).await?;
         report.insert("ours".into(), Value::Object(r));
     }
-    {
+    if !skip("native") {
         println!("sse-host, native edge");
         let host = HostProcess::start(&a.host_bin, &opts("native")).await?;
         let t = ours("native", &host.addr, &host.addr, vec![host.pid()], Vec::new());
@@ -225,13 +242,24 @@ async fn main() -> Result<()> {
     }
     if !skip("envoy") {
         println!("sse-host behind Envoy (V8 filter, HTTP/2 upstream)");
-        let host = HostProcess::start(&a.host_bin, &opts("envoy")).await?;
+        let host = HostProcess::start(&a.host_bin, &opts(&a.envoy_host_edge)).await?;
         let envoy = sse_tests::envoy::Envoy::start(host.addr.parse()?, &host::policy()).await;
         let front = envoy.addr.to_string();
         let t = ours("envoy", &front, &front, vec![host.pid()], vec![envoy.pid()]);
         let idle = scenarios::idle(&t, a.idle).await?;
         let connects = scenarios::connect_rate(&t, a.connects).await?;
-        report.insert("envoy".into(), json!({"idle": idle, "connects": connects}));
+        drop((envoy, host));
+        // Browsers on HTTP/2, on a fresh pair (Envoy's allocator keeps what the HTTP/1.1
+        // streams freed): 100 streams per connection, what Envoy's TLS listener allows.
+        let host = HostProcess::start(&a.host_bin, &opts(&a.envoy_host_edge)).await?;
+        let envoy = sse_tests::envoy::Envoy::start(host.addr.parse()?, &host::policy()).await;
+        let front = envoy.addr.to_string();
+        let t = ours("envoy", &front, &front, vec![host.pid()], vec![envoy.pid()]);
+        let idle_h2 = h2::idle(&t, a.idle, 100).await?;
+        report.insert(
+            "envoy".into(),
+            json!({"idle": idle, "connects": connects, "idle_h2": idle_h2}),
+        );
     }
     if !skip("tls") {
         report.insert("tls".into(), tls_suite(&a, &opts("native"), skip("envoy")).await?);

@@ -160,7 +160,7 @@ pub(crate) async fn fanout(
     Ok(
         json!({"subscribers": subs, "events": events, "rate": rate, "deliveries": delivered,
         "deliveries_per_sec": delivered as f64 / secs, "deliveries_per_cpu_sec": delivered as f64 / cpu.max(0.01),
-        "server_cpu_secs": cpu, "redis_cpu_secs": store_cpu, "latency_us": {"p50": p50, "p99": p99, "max": max},
+        "cpu_us_per_delivery": cpu * 1e6 / delivered.max(1) as f64, "server_cpu_secs": cpu, "redis_cpu_secs": store_cpu, "latency_us": {"p50": p50, "p99": p99, "max": max},
         "lost": lost, "duplicated_or_out_of_order": disorder}),
     )
 }

@@ -39,10 +39,14 @@ pub fn envoy_bin() -> PathBuf {
 
 /// The shipped envoy.yaml, pointed at loopback ports (the TLS listener's is 0), the built
 /// filter, `upstream`, the given policy and `tls_dir` for /etc/envoy/tls. Port 0 lets
-/// Envoy choose (see [`Envoy::start`]).
+/// Envoy choose (see [`Envoy::start`]). `$SSE_ENVOY_YAML` names another file to render
+/// instead (a variant of the shipped one: `tests/bench/envoy-knobs.sh` measures knobs so).
 pub fn render_config(listen: u16, admin: u16, upstream: SocketAddr, policy: &Value, tls_dir: &Path) -> String {
-    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/envoy.yaml"))
-        .expect("envoy/envoy.yaml");
+    let path = std::env::var_os("SSE_ENVOY_YAML").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/envoy.yaml"),
+        std::path::PathBuf::from,
+    );
+    let shipped = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out = Vec::new();
     let mut lines = shipped.lines().peekable();
     while let Some(line) = lines.next() {
