@@ -21,7 +21,10 @@
 //! Targets: nchan (memory store, 100-event history, 30 s pings, live-only first connect);
 //! our host with the embedded wasm edge verifying an HS256 token on every connect; our
 //! host with the native edge (connect rate); our host behind Envoy with an HTTP/2 upstream
-//! (memory per stream in the host and in Envoy, connect rate); our host on Redis (fan-out).
+//! (memory per stream in the host and in Envoy, for HTTP/1.1 clients and for HTTP/2
+//! clients with 100 streams per connection; connect rate); our host on Redis (fan-out);
+//! and the floor of paced fan-out (`floor.rs`: one write per event per socket, nothing
+//! else).
 //! Every scenario is bounded in count and time and stays on loopback.
 
 mod client;
