@@ -87,6 +87,9 @@ pub struct HostConfig {
     pub dev: bool,
     /// The host's own TLS (`[tls]`); plain HTTP without it.
     pub tls: Option<TlsSettings>,
+    /// Threads that serve connections; `None`: one per core (`sse-host serve` builds its
+    /// runtime with this; an embedder's runtime is its own).
+    pub worker_threads: Option<usize>,
 }
 
 /// Why a configuration was refused.
@@ -122,6 +125,8 @@ impl Problems {
 }
 
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+/// More threads than this is a typo, not a machine.
+const MAX_WORKER_THREADS: usize = 1024;
 
 /// The TOML file's schema. Every field has a default, so an empty file plus a policy is
 /// a complete configuration.
@@ -148,6 +153,8 @@ pub struct FileConfig {
     pub shutdown_grace_secs: u64,
     /// `log_format = "text" | "json"`
     pub log_format: LogFormat,
+    /// `worker_threads = 0`: threads serving connections; 0 is one per core.
+    pub worker_threads: usize,
     /// `[wasm]`
     pub wasm: WasmFile,
     /// `backend = "memory" | "redis"`
@@ -178,6 +185,7 @@ impl Default for FileConfig {
             http: HttpFile::default(),
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             log_format: LogFormat::default(),
+            worker_threads: 0,
             wasm: WasmFile::default(),
             backend: BackendKind::default(),
             redis: RedisFile::default(),
@@ -251,6 +259,10 @@ impl FileConfig {
             self.shutdown_grace_secs <= 600,
             "shutdown_grace_secs: must be at most 600",
         );
+        problems.check(
+            self.worker_threads <= MAX_WORKER_THREADS,
+            "worker_threads: must be at most 1024 (0: one per core)",
+        );
         let backend = self.redis.build(self.backend, &mut problems);
         let tls = self.tls.build(&mut problems);
         let wasm = match (self.edge, &policy_json) {
@@ -294,6 +306,7 @@ impl FileConfig {
             backend,
             dev: self.dev,
             tls,
+            worker_threads: (self.worker_threads > 0).then_some(self.worker_threads),
         })
     }
 

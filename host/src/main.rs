@@ -206,7 +206,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for warning in cfg.policy.warnings() {
                 tracing::warn!("policy: {warning}");
             }
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = cfg.worker_threads {
+                runtime.worker_threads(n);
+            }
+            let runtime = runtime.enable_all().build()?;
             runtime.block_on(serve(cfg, secrets))?;
             Ok(ExitCode::SUCCESS)
         }

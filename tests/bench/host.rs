@@ -38,6 +38,8 @@ pub(crate) struct HostOptions<'a> {
     pub(crate) tls: Option<(&'a Path, &'a Path)>,
     /// The HTTP/1.1 stream fast path (on unless measuring hyper's HTTP/1 alone).
     pub(crate) fast_path: bool,
+    /// `worker_threads` (0: one per core).
+    pub(crate) worker_threads: usize,
 }
 
 impl<'a> HostOptions<'a> {
@@ -51,6 +53,7 @@ impl<'a> HostOptions<'a> {
             filter: Some(filter),
             tls: None,
             fast_path: true,
+            worker_threads: 0,
         }
     }
 }
@@ -77,10 +80,10 @@ impl HostProcess {
             )
         });
         let toml = format!(
-            "listen = \"127.0.0.1:0\"\nedge = \"{}\"\npolicy_file = \"policy.json\"\n{backend}\n{tls}\
+            "listen = \"127.0.0.1:0\"\nedge = \"{}\"\npolicy_file = \"policy.json\"\nworker_threads = {}\n{backend}\n{tls}\
              [stream]\nheartbeat_secs = 30\nqueue_capacity = {}\nmax_connections = 19000\nhttp1_fast_path = {}\n\n\
              [publish]\nrate_per_sec = 10000000.0\nburst = 10000000.0\n",
-            o.edge, o.queue_capacity, o.fast_path
+            o.edge, o.worker_threads, o.queue_capacity, o.fast_path
         );
         std::fs::write(dir.0.join("host.toml"), toml)?;
         let mut cmd = Command::new(bin);

@@ -10,7 +10,8 @@
 //! publishes/s spread over them for `--seconds`),
 //! `--skip nchan,floor,wasm,native,envoy,redis,tls` (any of them), `--json FILE`,
 //! `--envoy-host-edge native` (the host behind Envoy checks tokens itself: for measuring
-//! Envoy without the filter, `tests/bench/envoy-knobs.sh`).
+//! Envoy without the filter, `tests/bench/envoy-knobs.sh`), `--host-workers N` (our
+//! host's `worker_threads`; 0, one per core, by default).
 //!
 //! Churn and soak instead of the comparison: `--soak SECS` (with `--soak-long N`, 5000
 //! long-lived streams; `--soak-churn R`, 100 short-lived streams opened and aborted per
@@ -59,6 +60,7 @@ pub(crate) struct Args {
     tenant_viewers: usize,
     tenant_rate: u64,
     envoy_host_edge: String,
+    host_workers: usize,
     skip: Vec<String>,
     json: Option<PathBuf>,
     soak: soak::SoakArgs,
@@ -80,6 +82,7 @@ fn parse_args() -> Result<Args> {
         tenant_viewers: 5,
         tenant_rate: 1000,
         envoy_host_edge: "envoy".into(),
+        host_workers: 0,
         skip: Vec::new(),
         json: None,
         soak: soak::SoakArgs {
@@ -107,6 +110,7 @@ fn parse_args() -> Result<Args> {
             "--tenant-viewers" => a.tenant_viewers = val()?.parse()?,
             "--tenant-rate" => a.tenant_rate = val()?.parse()?,
             "--envoy-host-edge" => a.envoy_host_edge = val()?,
+            "--host-workers" => a.host_workers = val()?.parse()?,
             "--skip" => a.skip = val()?.split(',').map(str::to_owned).collect(),
             "--json" => a.json = Some(val()?.into()),
             "--soak" => a.soak.secs = val()?.parse()?,
@@ -226,7 +230,10 @@ async fn main() -> Result<()> {
     }
 
     let filter = sse_tests::filter_wasm();
-    let opts = |edge| HostOptions::plain(edge, &filter);
+    let opts = |edge| HostOptions {
+        worker_threads: a.host_workers,
+        ..HostOptions::plain(edge, &filter)
+    };
     if !skip("wasm") {
         println!("sse-host, embedded wasm edge (HS256 verified on every connect)");
         let host = HostProcess::start(&a.host_bin, &opts("wasm")).await?;

@@ -61,6 +61,7 @@ fn the_shipped_example_runs_only_with_secrets_from_the_environment() {
 fn every_problem_of_a_bad_configuration_is_reported() {
     let text = r#"
         listen = "not an address"
+        worker_threads = 5000
         [stream]
         heartbeat_secs = 0
         queue_capacity = 0
@@ -81,6 +82,7 @@ fn every_problem_of_a_bad_configuration_is_reported() {
         "stream.queue_capacity",
         "poll.max_wait_secs",
         "publish.rate_per_sec",
+        "worker_threads",
     ] {
         assert!(err.contains(field), "{field} not reported in: {err}");
     }
@@ -140,4 +142,50 @@ fn the_redis_backend_is_configured_by_a_table_and_its_problems_are_listed() {
         FileConfig::from_toml("backend = \"etcd\"").is_err(),
         "unknown backends are refused"
     );
+}
+
+/// Threads of `pid` named as tokio names its runtime's workers (`tokio-rt-worker` since
+/// tokio 1.4x; blocking-pool threads are named otherwise).
+fn worker_threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("/proc")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == "tokio-rt-worker")
+        .count()
+}
+
+#[tokio::test]
+async fn worker_threads_sets_how_many_threads_serve() {
+    for (setting, expected) in [(1, 1), (3, 3)] {
+        let dir = sse_tests::node::write_config(None, "");
+        let toml = dir.0.join("host.toml");
+        let text = std::fs::read_to_string(&toml).unwrap();
+        std::fs::write(&toml, format!("worker_threads = {setting}\n{text}")).unwrap();
+        let mut child = tokio::process::Command::new(sse_tests::node::host_bin())
+            .args(["serve", "--config"])
+            .arg(&toml)
+            .env_remove("TOKIO_WORKER_THREADS")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start sse-host");
+        let stdout = child.stdout.take().unwrap().into_owned_fd().unwrap();
+        let addr = tokio::task::spawn_blocking(move || {
+            sse_tests::node::listening_address(std::process::ChildStdout::from(stdout))
+        })
+        .await
+        .unwrap();
+        assert!(addr.is_some(), "worker_threads = {setting}: the host did not start");
+        let pid = child.id().unwrap();
+        // A thread names itself once it runs: wait (bounded) until all have.
+        let mut seen = worker_threads_of(pid);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while seen < expected && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            seen = worker_threads_of(pid);
+        }
+        assert_eq!(seen, expected, "worker_threads = {setting}");
+        child.kill().await.unwrap();
+    }
 }
