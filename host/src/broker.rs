@@ -16,8 +16,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::backend::{Backend, BackendError, PollRequest, StreamRequest};
+use crate::hub::idempotency::IdempotencyKey;
 use crate::hub::stats::StatsSnapshot;
-use crate::hub::{Hub, NewEvent, PollOutcome, Subscription};
+use crate::hub::{Hub, NewEvent, PollOutcome, Published, Subscription};
 
 /// Cheap-to-clone handle to the domain: publish, subscribe, poll, stats, housekeeping.
 #[derive(Debug, Clone)]
@@ -99,7 +100,21 @@ impl Broker {
     /// Publishes several events to one company, in order, all or none; returns their IDs.
     pub async fn publish_batch(&self, company: &str, events: &[NewEvent<'_>]) -> Result<Vec<String>, BackendError> {
         self.refuse_when_draining()?;
-        self.backend.publish(company, events).await
+        Ok(self.backend.publish(company, events, None).await?.ids)
+    }
+
+    /// [`Broker::publish_batch`] with an idempotency key: a retry with the same key and
+    /// body stores nothing and gets the first publish's IDs (`replayed`), on every host
+    /// sharing the backend; the same key with another body is refused
+    /// ([`crate::hub::PublishError::KeyReused`]).
+    pub async fn publish_once(
+        &self,
+        company: &str,
+        events: &[NewEvent<'_>],
+        key: &IdempotencyKey,
+    ) -> Result<Published, BackendError> {
+        self.refuse_when_draining()?;
+        self.backend.publish(company, events, Some(key)).await
     }
 
     /// Opens a stream: its replay (or `reset`) after `req.resume`, then live events, for

@@ -288,7 +288,7 @@ impl FileConfig {
         let hub = stream::hub_settings(
             &self.stream,
             &self.history,
-            self.publish.max_event_bytes,
+            &self.publish,
             policy.limits.max_connections_per_company,
         );
         Ok(HostConfig {

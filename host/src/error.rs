@@ -72,6 +72,7 @@ impl HostError {
             Self::Edge(_) => ErrorCode::Unauthorized,
             Self::Publish(PublishError::InvalidEventType) => ErrorCode::InvalidRequest,
             Self::Publish(PublishError::TooLarge) | Self::BodyTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::Publish(PublishError::KeyReused) => ErrorCode::IdempotencyKeyReused,
             Self::Limit(_) => ErrorCode::TooManyConnections,
             Self::BadRequest(_) => ErrorCode::InvalidRequest,
             Self::RateLimited => ErrorCode::RateLimited,
@@ -94,6 +95,7 @@ impl HostError {
         match self {
             Self::Denied(r) => r.label(),
             Self::Edge(_) => "edge_identity",
+            Self::Publish(PublishError::KeyReused) => "idempotency_key_reused",
             Self::Publish(_) => "publish_invalid",
             Self::Limit(LimitError::Company) => "too_many_connections",
             Self::Limit(LimitError::Total) => "host_full",

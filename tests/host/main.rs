@@ -9,6 +9,7 @@ mod edge_wasm;
 mod fast_path;
 mod fuzz_twins;
 mod heartbeat;
+mod idempotency;
 mod isolation;
 mod limits;
 mod poll;

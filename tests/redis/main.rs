@@ -5,6 +5,7 @@
 mod cluster;
 mod failure;
 mod history;
+mod idempotency;
 mod untrusted;
 
 use serde_json::{json, Value};

@@ -76,6 +76,19 @@ impl HostClient {
         res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     }
 
+    /// Publishes `body` with `token` and one `Idempotency-Key` header per item of `keys`;
+    /// returns (status, JSON body, whether the reply says it repeated an earlier publish).
+    pub async fn publish_keyed(&self, token: &str, keys: &[&str], body: &Value) -> (u16, Value, bool) {
+        let mut req = self.client.post(self.url("/sse/publish")).bearer_auth(token).json(body);
+        for k in keys {
+            req = req.header("idempotency-key", *k);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let replayed = res.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+        (status, res.json().await.unwrap_or(Value::Null), replayed)
+    }
+
     /// GET `path` with a bearer token; asserts 200 and returns the JSON body.
     pub async fn get_json(&self, path: &str, token: &str) -> Value {
         let res = self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap();

@@ -3,7 +3,8 @@
 use serde_json::json;
 
 use super::{Backend, BackendError, BoxFuture, PollRequest, StreamRequest};
-use crate::hub::{Hub, NewEvent, PollOutcome, Subscription};
+use crate::hub::idempotency::IdempotencyKey;
+use crate::hub::{Hub, NewEvent, PollOutcome, Published, Subscription};
 
 /// One host, no shared state: the hub is the store.
 #[derive(Debug, Clone)]
@@ -23,8 +24,9 @@ impl Backend for MemoryBackend {
         &'a self,
         company: &'a str,
         events: &'a [NewEvent<'a>],
-    ) -> BoxFuture<'a, Result<Vec<String>, BackendError>> {
-        Box::pin(async move { Ok(self.hub.publish_batch(company, events)?) })
+        key: Option<&'a IdempotencyKey>,
+    ) -> BoxFuture<'a, Result<Published, BackendError>> {
+        Box::pin(async move { Ok(self.hub.publish_batch(company, events, key)?) })
     }
 
     fn subscribe<'a>(&'a self, req: StreamRequest<'a>) -> BoxFuture<'a, Result<Subscription, BackendError>> {

@@ -10,8 +10,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::hub::idempotency::IdempotencyKey;
 use crate::hub::limits::LimitError;
-use crate::hub::{NewEvent, PollOutcome, PublishError, Subscription};
+use crate::hub::{NewEvent, PollOutcome, PublishError, Published, Subscription};
 
 mod memory;
 pub mod redis;
@@ -71,12 +72,15 @@ pub struct PollRequest<'a> {
 
 /// The event store behind the hub.
 pub trait Backend: Send + Sync + std::fmt::Debug {
-    /// Stores events for one company, in order, all or none; returns their IDs.
+    /// Stores events for one company, in order, all or none; returns their IDs. With an
+    /// idempotency `key` already recorded for the same body, stores nothing and returns
+    /// the IDs of that first publish; the check and the record are atomic with the store.
     fn publish<'a>(
         &'a self,
         company: &'a str,
         events: &'a [NewEvent<'a>],
-    ) -> BoxFuture<'a, Result<Vec<String>, BackendError>>;
+        key: Option<&'a IdempotencyKey>,
+    ) -> BoxFuture<'a, Result<Published, BackendError>>;
 
     /// Opens a subscription: the replay (or `reset`) after `resume`, then live events.
     fn subscribe<'a>(&'a self, req: StreamRequest<'a>) -> BoxFuture<'a, Result<Subscription, BackendError>>;

@@ -60,16 +60,23 @@ pub struct PublishFile {
     pub rate_per_sec: f64,
     /// Burst per company.
     pub burst: f64,
+    /// Seconds an `Idempotency-Key` is remembered.
+    pub idempotency_ttl_secs: u64,
+    /// Keys a company may have remembered at once (its oldest goes first).
+    pub idempotency_keys_per_company: usize,
 }
 
 impl Default for PublishFile {
     fn default() -> Self {
         let p = PublishSettings::default();
+        let hub = HubSettings::default();
         Self {
-            max_event_bytes: HubSettings::default().max_event_bytes,
+            max_event_bytes: hub.max_event_bytes,
             max_body_bytes: p.max_body_bytes,
             rate_per_sec: p.rate_per_sec,
             burst: p.burst,
+            idempotency_ttl_secs: hub.idempotency_ttl.as_secs(),
+            idempotency_keys_per_company: hub.idempotency_keys_per_company,
         }
     }
 }
@@ -87,6 +94,14 @@ impl PublishFile {
         p.check(
             self.rate_per_sec > 0.0 && self.burst >= 1.0,
             "publish.rate_per_sec must be > 0 and publish.burst >= 1",
+        );
+        p.check(
+            (1..=7 * 86_400).contains(&self.idempotency_ttl_secs),
+            "publish.idempotency_ttl_secs: must be 1-604800 (a week)",
+        );
+        p.check(
+            (1..=1_000_000).contains(&self.idempotency_keys_per_company),
+            "publish.idempotency_keys_per_company: must be 1-1000000",
         );
     }
 

@@ -133,20 +133,22 @@ impl HistoryFile {
     }
 }
 
-/// The hub's settings from its three sources: `[stream]`, `[history]`, and the two
-/// limits that live elsewhere (the event size in `[publish]`, the per-company
-/// connection limit in the policy, which the filter enforces too).
+/// The hub's settings from their sources: `[stream]`, `[history]`, `[publish]` (the
+/// event size and idempotency keys), and the per-company connection limit in the
+/// policy, which the filter enforces too.
 pub(super) fn hub_settings(
     stream: &StreamFile,
     history: &HistoryFile,
-    max_event_bytes: usize,
+    publish: &super::PublishFile,
     max_connections_per_company: u32,
 ) -> HubSettings {
     HubSettings {
+        idempotency_ttl: Duration::from_secs(publish.idempotency_ttl_secs),
+        idempotency_keys_per_company: publish.idempotency_keys_per_company,
         history_size: history.size,
         history_max_age: (history.max_age_secs > 0).then(|| Duration::from_secs(history.max_age_secs)),
         queue_capacity: stream.queue_capacity,
-        max_event_bytes,
+        max_event_bytes: publish.max_event_bytes,
         max_connections_per_company,
         max_connections: stream.max_connections,
         idle_timeout: Duration::from_secs(history.idle_channel_secs),

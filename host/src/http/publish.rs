@@ -9,7 +9,15 @@ use sse_policy::{authorize_publish, Grant};
 
 use super::reply::{self, Body};
 use crate::error::HostError;
+use crate::hub::idempotency::IdempotencyKey;
+use crate::hub::Published;
 use crate::state::AppState;
+
+/// The header a publisher sets so that a retried publish is stored once
+/// (draft-ietf-httpapi-idempotency-key-header).
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set on a reply that repeats an earlier publish's IDs (nothing was stored again).
+const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -101,6 +109,11 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
     if state.is_draining() {
         return Err(HostError::Draining);
     }
+    let key_header = match req.headers().get_all(IDEMPOTENCY_KEY).iter().collect::<Vec<_>>()[..] {
+        [] => None,
+        [one] => Some(one.as_bytes().to_vec()),
+        _ => return Err(HostError::BadRequest("give one Idempotency-Key header".into())),
+    };
     let bytes = read_body(
         req.into_body(),
         state.config.publish.max_body_bytes,
@@ -117,6 +130,11 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
             "body must be {{companyId, channel, type, data}} or {{\"events\": [...]}}: {e}"
         ))
     })?;
+    // Checked once the body is in: the key is bound to the body's digest.
+    let key = key_header
+        .map(|k| IdempotencyKey::new(&k, &bytes))
+        .transpose()
+        .map_err(|e| HostError::BadRequest(e.to_string()))?;
     let (events, batch) = input.into_events()?;
     let targets = events.iter().map(|e| (e.company_id.as_str(), e.channel.as_str()));
     let company = authorize_publish(policy, &grant, targets)?;
@@ -130,12 +148,20 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
         .iter()
         .map(|e| (e.channel.as_str(), e.kind.as_str(), e.data.clone()))
         .collect();
-    let ids = state.broker.publish_batch(company, &items).await?;
+    let published = match key {
+        Some(key) => state.broker.publish_once(company, &items, &key).await?,
+        None => Published {
+            ids: state.broker.publish_batch(company, &items).await?,
+            replayed: false,
+        },
+    };
+    let ids = &published.ids;
     tracing::info!(
         company = %company,
         publisher = grant.identity.as_ref().map_or("dev", |w| w.subject.as_str()),
         events = ids.len(),
         first_id = %ids[0],
+        replayed = published.replayed,
         "published"
     );
     let body = if batch {
@@ -143,5 +169,10 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
     } else {
         serde_json::json!({ "id": ids[0] })
     };
-    Ok(reply::json(policy, origin, 200, &body))
+    let mut res = reply::json(policy, origin, 200, &body);
+    if published.replayed {
+        res.headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, hyper::header::HeaderValue::from_static("true"));
+    }
+    Ok(res)
 }

@@ -52,6 +52,7 @@ impl Hub {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        self.inner.idempotency.prune(now);
         let ms = now_ms();
         let mut idle = Vec::new();
         for (name, company) in companies {

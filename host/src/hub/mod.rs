@@ -20,6 +20,7 @@
 
 mod company;
 mod external;
+pub mod idempotency;
 mod maintenance;
 mod poll;
 mod subscription;
@@ -47,6 +48,7 @@ use tokio::time::Instant;
 
 use company::Company;
 use event::{format_id, parse_cursor, reset_frame, Cursor, Event, ResetReason};
+use idempotency::{IdempotencyKey, IdempotencyStore, Seen};
 use limits::{ConnectionLimits, LimitError};
 use stats::{Counter, Counters};
 use subscriber::{Push, Subscriber};
@@ -71,6 +73,10 @@ pub struct HubSettings {
     /// Longest a stream lives, whatever its token says (then the client reconnects and
     /// resumes, with a fresh token if it has one).
     pub max_lifetime: Duration,
+    /// How long a publish's `Idempotency-Key` is remembered.
+    pub idempotency_ttl: Duration,
+    /// Keys a company may have remembered at once (its oldest goes first).
+    pub idempotency_keys_per_company: usize,
 }
 
 /// The defaults of the configuration file, defined once here; `config` derives the
@@ -86,6 +92,8 @@ impl Default for HubSettings {
             max_connections: 15_000,
             idle_timeout: Duration::from_secs(300),
             max_lifetime: Duration::from_secs(3600),
+            idempotency_ttl: Duration::from_secs(86_400),
+            idempotency_keys_per_company: 10_000,
         }
     }
 }
@@ -102,6 +110,19 @@ pub enum PublishError {
     /// The payload is over `max_event_bytes`.
     #[error("event data is larger than the maximum event size")]
     TooLarge,
+    /// The `Idempotency-Key` was used before for a publish with another body.
+    #[error("this Idempotency-Key was used for other events; use a new key for a new publish")]
+    KeyReused,
+}
+
+/// What a publish stored: the events' IDs, and whether they come from an earlier publish
+/// with the same idempotency key (nothing was stored this time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The IDs, in the order of the events.
+    pub ids: Vec<String>,
+    /// True when answered from the idempotency record.
+    pub replayed: bool,
 }
 
 /// Cheap-to-clone handle to the hub.
@@ -120,6 +141,8 @@ struct Inner {
     registry: Mutex<Slab<Registered>>,
     limits: ConnectionLimits,
     counters: Counters,
+    /// Store mode's record of publish idempotency keys.
+    idempotency: IdempotencyStore,
 }
 
 #[derive(Debug)]
@@ -144,8 +167,10 @@ impl Hub {
     /// A hub with a fresh epoch: IDs issued by earlier instances will get `reset`.
     pub(crate) fn new(settings: HubSettings) -> Self {
         let limits = ConnectionLimits::new(settings.max_connections_per_company, settings.max_connections);
+        let idempotency = IdempotencyStore::new(settings.idempotency_ttl, settings.idempotency_keys_per_company);
         Self {
             inner: Arc::new(Inner {
+                idempotency,
                 settings,
                 epoch: new_epoch(),
                 seq: AtomicU64::new(0),
@@ -210,8 +235,15 @@ impl Hub {
 
     /// Store mode: publishes several events to one company atomically (all or none), in
     /// order; returns their IDs. Company and channels must already be authorized. Never
-    /// blocks on subscribers.
-    pub(crate) fn publish_batch(&self, company: &str, events: &[NewEvent<'_>]) -> Result<Vec<String>, PublishError> {
+    /// blocks on subscribers. With a `key` seen before for the same body, stores nothing
+    /// and returns the first publish's IDs (checked and recorded under the company's
+    /// lock, so two concurrent retries store once).
+    pub(crate) fn publish_batch(
+        &self,
+        company: &str,
+        events: &[NewEvent<'_>],
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Published, PublishError> {
         self.validate(events)?;
         let s = &self.inner.settings;
         let epoch = &self.inner.epoch;
@@ -222,6 +254,13 @@ impl Hub {
         {
             let mut state = company_arc.state.lock();
             let now = Instant::now();
+            if let Some(key) = key {
+                match self.inner.idempotency.check(company, key, now) {
+                    Seen::New => {}
+                    Seen::Replay(ids) => return Ok(Published { ids, replayed: true }),
+                    Seen::Reused => return Err(PublishError::KeyReused),
+                }
+            }
             let ms = now_ms();
             for (channel, kind, data) in events {
                 let seq = self.inner.seq.fetch_add(1, Ordering::SeqCst) + 1;
@@ -238,6 +277,9 @@ impl Hub {
                 ch.record(event, s.history_size, now);
             }
             state.evict_expired(s.history_max_age, ms);
+            if let Some(key) = key {
+                self.inner.idempotency.record(company, key, &ids, now);
+            }
         }
         company_arc.notify.notify_waiters();
         self.count(&company_arc, Counter::Published, events.len() as u64);
@@ -247,7 +289,7 @@ impl Hub {
             self.count(&company_arc, Counter::Resets, dropped as u64);
             tracing::warn!(company, dropped, "slow consumers disconnected");
         }
-        Ok(ids)
+        Ok(Published { ids, replayed: false })
     }
 
     /// Store mode: opens a subscription to `channels` of `company`, resuming after

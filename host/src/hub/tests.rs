@@ -26,7 +26,10 @@ fn publish(hub: &Hub, n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             let data = to_raw_value(&i).unwrap();
-            hub.publish_batch("acme", &[(CH, "update", data)]).unwrap().remove(0)
+            hub.publish_batch("acme", &[(CH, "update", data)], None)
+                .unwrap()
+                .ids
+                .remove(0)
         })
         .collect()
 }

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: a publish whose body is not declared as JSON.
     UnsupportedMediaType,
+    /// 422: a publish's `Idempotency-Key` was used before for other events.
+    IdempotencyKeyReused,
     /// 429: per-company or total connection limit reached.
     TooManyConnections,
     /// 429: publish rate limit reached.
@@ -42,6 +44,7 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
+            Self::IdempotencyKeyReused => 422,
             Self::TooManyConnections | Self::RateLimited => 429,
             Self::Unavailable => 503,
         }
@@ -58,6 +61,7 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::TooManyConnections => "TOO_MANY_CONNECTIONS",
             Self::RateLimited => "RATE_LIMITED",
             Self::Unavailable => "UNAVAILABLE",

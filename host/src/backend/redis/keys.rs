@@ -30,6 +30,17 @@ impl Keys {
         format!("{}:{{{company}}}:ch:{channel}", self.prefix)
     }
 
+    /// The record of a publish idempotency key: `<body digest> <ids>`, expiring. The key
+    /// follows the hash tag, so it cannot move the record out of the company's slot.
+    pub(crate) fn idempotency(&self, company: &str, key: &str) -> String {
+        format!("{}:{{{company}}}:idem:{key}", self.prefix)
+    }
+
+    /// Sorted set of the company's idempotency records by time (the cap's order).
+    pub(crate) fn idempotency_index(&self, company: &str) -> String {
+        format!("{}:{{{company}}}:idem", self.prefix)
+    }
+
     /// Hash node → open streams of the company on that node.
     pub(crate) fn conns(&self, company: &str) -> String {
         format!("{}:{{{company}}}:conns", self.prefix)

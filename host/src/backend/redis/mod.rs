@@ -29,7 +29,8 @@ use tokio::time::Instant;
 
 use super::{Backend, BackendError, BoxFuture, PollRequest, StreamRequest};
 use crate::hub::event::reset_frame_at;
-use crate::hub::{Hub, NewEvent, PollOutcome, Subscription};
+use crate::hub::idempotency::IdempotencyKey;
+use crate::hub::{Hub, NewEvent, PollOutcome, Published, Subscription};
 use keys::{Keys, StreamId};
 use replay::{Cursor, Replay};
 use scripts::Scripts;
@@ -259,12 +260,15 @@ impl Backend for RedisBackend {
         &'a self,
         company: &'a str,
         events: &'a [NewEvent<'a>],
-    ) -> BoxFuture<'a, Result<Vec<String>, BackendError>> {
+        key: Option<&'a IdempotencyKey>,
+    ) -> BoxFuture<'a, Result<Published, BackendError>> {
         Box::pin(async move {
             self.shared.hub.validate(events)?;
-            let ids = replay::publish(&self.shared, company, events).await?;
-            self.shared.hub.count_published(company, ids.len());
-            Ok(ids)
+            let published = replay::publish(&self.shared, company, events, key).await?;
+            if !published.replayed {
+                self.shared.hub.count_published(company, published.ids.len());
+            }
+            Ok(published)
         })
     }
 

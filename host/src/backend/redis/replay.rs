@@ -4,10 +4,14 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
 use super::keys::StreamId;
 use super::{BackendError, Shared};
 use crate::hub::event::{Event, ResetReason};
-use crate::hub::NewEvent;
+use crate::hub::idempotency::IdempotencyKey;
+use crate::hub::{NewEvent, PublishError, Published};
 
 /// Where a read starts.
 #[derive(Debug, Clone, Copy)]
@@ -167,13 +171,19 @@ pub(crate) async fn publish(
     shared: &Shared,
     company: &str,
     events: &[NewEvent<'_>],
-) -> Result<Vec<String>, BackendError> {
+    key: Option<&IdempotencyKey>,
+) -> Result<Published, BackendError> {
     let mut channels: Vec<&str> = Vec::new();
     let mut invocation = shared.scripts.publish.key(shared.keys.meta(company));
     let history = &shared.hub.settings();
     invocation
+        .key(shared.keys.idempotency(company, key.map_or("", IdempotencyKey::key)))
+        .key(shared.keys.idempotency_index(company))
         .arg(history.history_size)
-        .arg(history.history_max_age.map_or(0, |d| d.as_millis() as u64));
+        .arg(history.history_max_age.map_or(0, |d| d.as_millis() as u64))
+        .arg(key.map_or(0, |_| history.idempotency_ttl.as_millis().max(1) as u64))
+        .arg(key.map_or(String::new(), |k| URL_SAFE_NO_PAD.encode(k.digest())))
+        .arg(history.idempotency_keys_per_company);
     for (channel, kind, data) in events {
         let index = match channels.iter().position(|c| c == channel) {
             Some(i) => i,
@@ -185,10 +195,25 @@ pub(crate) async fn publish(
         };
         invocation.arg(index).arg(*kind).arg(data.get());
     }
-    invocation.invoke_async(&mut shared.conn.clone()).await.map_err(|e| {
+    let mut reply: Vec<String> = invocation.invoke_async(&mut shared.conn.clone()).await.map_err(|e| {
         shared.status.publish_failed();
         shared.unavailable(&e)
-    })
+    })?;
+    let status = if reply.is_empty() {
+        String::new()
+    } else {
+        reply.remove(0)
+    };
+    match status.as_str() {
+        "ok" | "replay" if !reply.is_empty() => Ok(Published {
+            ids: reply,
+            replayed: status == "replay",
+        }),
+        "reused" => Err(PublishError::KeyReused.into()),
+        _ => Err(BackendError::Unavailable(format!(
+            "the publish script answered {status:?}"
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -32,8 +32,14 @@ local function meta(key)
 end
 "#;
 
-/// Publishes a batch for one company. KEYS: meta, then one stream per channel.
-/// ARGV: maxlen, max age in ms (0: none), then (stream index, type, data) per event.
+/// Publishes a batch for one company. KEYS: meta, the idempotency key's record, the
+/// company's index of records, then one stream per channel. ARGV: maxlen, max age in ms
+/// (0: none), the key's TTL in ms (0: no key), the body's digest, records kept per
+/// company, then (stream index, type, data) per event. Returns {'ok', ids...},
+/// {'replay', ids...} (the key was recorded for the same digest: nothing stored) or
+/// {'reused'} (recorded for another digest). The record is written in the same script
+/// as the events, so no crash can leave events stored without it (or the reverse); past
+/// the cap, the company's oldest records go first.
 /// IDs continue the company's last ID, so they are ordered across all of its channels,
 /// and stay above every ID a stream has generated: an entry another client of the same
 /// Redis added (same millisecond, or even the future) cannot make XADD refuse ours. The
@@ -41,9 +47,20 @@ end
 /// halfway keeps what it wrote: a batch must be stored whole or not at all.
 /// Trimming is approximate (whole radix nodes), as XADD does.
 const PUBLISH: &str = r#"
+local key_ttl = tonumber(ARGV[3])
+if key_ttl > 0 then
+  local seen = redis.call('GET', KEYS[2])
+  if seen then
+    local sep = string.find(seen, ' ', 1, true)
+    if string.sub(seen, 1, sep - 1) ~= ARGV[4] then return {'reused'} end
+    local out = {'replay'}
+    for id in string.gmatch(string.sub(seen, sep + 1), '[^,]+') do out[#out + 1] = id end
+    return out
+  end
+end
 local m = meta(KEYS[1])
 local lms, lseq = parse(m[2])
-for k = 2, #KEYS do
+for k = 4, #KEYS do
   local info = redis.pcall('XINFO', 'STREAM', KEYS[k])
   if type(info) == 'table' and not info['err'] then
     for j = 1, #info, 2 do
@@ -58,10 +75,10 @@ local now = now_ms()
 local maxlen = tonumber(ARGV[1])
 local age = tonumber(ARGV[2])
 local ids = {}
-for i = 3, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   if now > lms then lms = now; lseq = 0 else lseq = lseq + 1 end
   local id = id_str(lms, lseq)
-  local key = KEYS[tonumber(ARGV[i]) + 2]
+  local key = KEYS[tonumber(ARGV[i]) + 4]
   if maxlen == 0 then
     redis.call('XADD', key, 'MAXLEN', 0, id, 't', ARGV[i + 1], 'd', ARGV[i + 2])
   else
@@ -70,10 +87,23 @@ for i = 3, #ARGV, 3 do
   ids[#ids + 1] = id
 end
 if age > 0 then
-  for k = 2, #KEYS do redis.call('XTRIM', KEYS[k], 'MINID', '~', id_str(now - age, 0)) end
+  for k = 4, #KEYS do redis.call('XTRIM', KEYS[k], 'MINID', '~', id_str(now - age, 0)) end
 end
 redis.call('HSET', KEYS[1], 'last', ids[#ids])
-return ids
+if key_ttl > 0 then
+  redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. table.concat(ids, ','), 'PX', key_ttl)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - key_ttl)
+  redis.call('ZADD', KEYS[3], now, KEYS[2])
+  redis.call('PEXPIRE', KEYS[3], key_ttl)
+  local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[5])
+  if over > 0 then
+    local oldest = redis.call('ZPOPMIN', KEYS[3], over)
+    for j = 1, #oldest, 2 do redis.call('DEL', oldest[j]) end
+  end
+end
+local out = {'ok'}
+for _, id in ipairs(ids) do out[#out + 1] = id end
+return out
 "#;
 
 /// Checks a cursor. KEYS: meta, then the channel streams. ARGV: cursor ('' = the head).
