@@ -211,6 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 runtime.worker_threads(n);
             }
             let runtime = runtime.enable_all().build()?;
+            tracing::info!(workers = runtime.metrics().num_workers(), "runtime built");
             runtime.block_on(serve(cfg, secrets))?;
             Ok(ExitCode::SUCCESS)
         }

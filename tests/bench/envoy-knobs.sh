@@ -37,14 +37,19 @@ variant() {
     exit 1
   fi
   local out
-  out=$(SSE_ENVOY_YAML=$file "$CARGO_TARGET_DIR/release/sse-bench" --skip nchan,floor,wasm,native,redis,tls \
+  out=$(SSE_ENVOY_YAML=$file "$CARGO_TARGET_DIR/release/sse-bench" --skip nchan,floor,wasm,native,redis,tls,envoy-h2 \
     --envoy-host-edge "$edge" --idle "$idle" --connects "$connects" 2>&1) || {
     echo "$out" >&2
     exit 1
   }
   local rss setups
-  rss=$(sed -n 's/.*proxy \([0-9.]*\) KiB\/stream.*/\1/p' <<<"$out" | head -1)
-  setups=$(sed -n 's/.*connects .* streams: \([0-9]*\) setups\/s.*/\1/p' <<<"$out" | head -1)
+  rss=$(sed -n 's/^  idle  .*proxy \([0-9.]*\) KiB\/stream.*/\1/p' <<<"$out" | head -1)
+  setups=$(sed -n 's/^  connects .* streams: \([0-9]*\) setups\/s.*/\1/p' <<<"$out" | head -1)
+  if [ -z "$rss" ] || [ -z "$setups" ]; then
+    echo "envoy-knobs: no figures for $name in sse-bench's output:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
   printf '| %s | %s KiB | %s/s |\n' "$name" "$rss" "$setups"
 }
 
@@ -55,7 +60,6 @@ variant shipped '' envoy
 variant no-filter '/^          - name: envoy.filters.http.wasm$/,/^          - name: envoy.filters.http.router$/{/envoy.filters.http.router/!d}' native
 variant buffers-8k 's/per_connection_buffer_limit_bytes: 32768/per_connection_buffer_limit_bytes: 8192/;/^    connect_timeout: 2s$/a\    per_connection_buffer_limit_bytes: 8192' envoy
 variant no-request-id '/^          stat_prefix: sse$/a\          generate_request_id: false' envoy
-variant http-parser '/^static_resources:$/i\layered_runtime:\n  layers:\n  - name: static\n    static_layer:\n      envoy.reloadable_features.http1_use_balsa_parser: false\n' envoy
 variant upstream-windows-64k '/explicit_http_config:/,/^            max_concurrent_streams: 1000$/{/^            max_concurrent_streams/a\            initial_stream_window_size: 65536\n            initial_connection_window_size: 1048576
 }' envoy
 variant request-headers-8kb 's/max_request_headers_kb: 32/max_request_headers_kb: 8/' envoy

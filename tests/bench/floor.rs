@@ -97,6 +97,10 @@ fn thread_cpu_secs() -> Result<f64> {
     // Fields after the command name (which may hold spaces), from field 3 on.
     let after = stat.rsplit_once(')').context("/proc/thread-self/stat")?.1;
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    Ok((ticks(11) + ticks(12)) / 100.0) // utime, stime (fields 14, 15); USER_HZ is 100
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .context("/proc/thread-self/stat: utime or stime missing")
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0) // utime, stime (fields 14, 15); USER_HZ is 100
 }

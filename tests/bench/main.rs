@@ -8,7 +8,7 @@
 //! (10000), `--ingress E` (20000 single-event publishes; 10x that in batches of 100),
 //! `--tenants C --tenant-viewers V --tenant-rate R` (2000 companies x 5 viewers, 1000
 //! publishes/s spread over them for `--seconds`),
-//! `--skip nchan,floor,wasm,native,envoy,redis,tls` (any of them), `--json FILE`,
+//! `--skip nchan,floor,wasm,native,envoy,envoy-h2,redis,tls` (any of them), `--json FILE`,
 //! `--envoy-host-edge native` (the host behind Envoy checks tokens itself: for measuring
 //! Envoy without the filter, `tests/bench/envoy-knobs.sh`), `--host-workers N` (our
 //! host's `worker_threads`; 0, one per core, by default).
@@ -36,6 +36,7 @@ mod report;
 mod scenarios;
 mod soak;
 mod target;
+mod tls;
 
 use std::path::PathBuf;
 
@@ -259,20 +260,21 @@ async fn main() -> Result<()> {
         let idle = scenarios::idle(&t, a.idle).await?;
         let connects = scenarios::connect_rate(&t, a.connects).await?;
         drop((envoy, host));
-        // Browsers on HTTP/2, on a fresh pair (Envoy's allocator keeps what the HTTP/1.1
-        // streams freed): 100 streams per connection, what Envoy's TLS listener allows.
-        let host = HostProcess::start(&a.host_bin, &opts(&a.envoy_host_edge)).await?;
-        let envoy = sse_tests::envoy::Envoy::start(host.addr.parse()?, &host::policy()).await;
-        let front = envoy.addr.to_string();
-        let t = ours("envoy", &front, &front, vec![host.pid()], vec![envoy.pid()]);
-        let idle_h2 = h2::idle(&t, a.idle, 100).await?;
-        report.insert(
-            "envoy".into(),
-            json!({"idle": idle, "connects": connects, "idle_h2": idle_h2}),
-        );
+        let mut envoy_report = json!({"idle": idle, "connects": connects});
+        if !skip("envoy-h2") {
+            // Clients on HTTP/2 (h2c to the plain listener), on a fresh pair (Envoy's
+            // allocator keeps what the HTTP/1.1 streams freed): 100 streams per
+            // connection, the cap of Envoy's TLS listener that browsers use.
+            let host = HostProcess::start(&a.host_bin, &opts(&a.envoy_host_edge)).await?;
+            let envoy = sse_tests::envoy::Envoy::start(host.addr.parse()?, &host::policy()).await;
+            let front = envoy.addr.to_string();
+            let t = ours("envoy", &front, &front, vec![host.pid()], vec![envoy.pid()]);
+            envoy_report["idle_h2"] = h2::idle(&t, a.idle, 100).await?;
+        }
+        report.insert("envoy".into(), envoy_report);
     }
     if !skip("tls") {
-        report.insert("tls".into(), tls_suite(&a, &opts("native"), skip("envoy")).await?);
+        report.insert("tls".into(), tls::suite(&a, &opts("native"), skip("envoy")).await?);
     }
     if !skip("redis") {
         println!("sse-host on Redis (redis-server on loopback, no persistence)");
@@ -303,73 +305,6 @@ async fn main() -> Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
-}
-
-/// The cost of TLS: idle memory and setups/s of the native edge in plain HTTP and on its
-/// own TLS (HTTP/1.1 over TLS: what the bench client speaks), and through Envoy's TLS
-/// listener, each next to its plain figure from the same run.
-async fn tls_suite(a: &Args, plain: &HostOptions<'_>, skip_envoy: bool) -> Result<Value> {
-    let dir = sse_tests::TempDir::new("bench-tls");
-    let cert = sse_tests::tls::DevCert::new(&dir.0, "host");
-    let client = sse_tests::tls::connector(&cert.der, &[b"http/1.1"]);
-    let mut out = Map::new();
-    {
-        println!("sse-host, native edge, plain HTTP (the baseline for TLS)");
-        let host = HostProcess::start(&a.host_bin, plain).await?;
-        let t = ours("native", &host.addr, &host.addr, vec![host.pid()], Vec::new());
-        let idle = scenarios::idle(&t, a.idle).await?;
-        let connects = scenarios::connect_rate(&t, a.connects).await?;
-        out.insert("native_plain".into(), json!({"idle": idle, "connects": connects}));
-    }
-    {
-        println!("sse-host, native edge, plain HTTP served by hyper alone (fast path off: what TLS streams use)");
-        let opts = HostOptions {
-            fast_path: false,
-            ..*plain
-        };
-        let host = HostProcess::start(&a.host_bin, &opts).await?;
-        let t = ours("native-hyper", &host.addr, &host.addr, vec![host.pid()], Vec::new());
-        let idle = scenarios::idle(&t, a.idle).await?;
-        out.insert("native_plain_hyper".into(), json!({"idle": idle}));
-    }
-    {
-        println!("sse-host, native edge, its own TLS (rustls; HTTP/1.1 fast path bypassed)");
-        let opts = HostOptions {
-            tls: Some((&cert.cert, &cert.key)),
-            ..*plain
-        };
-        let host = HostProcess::start(&a.host_bin, &opts).await?;
-        let mut t = ours("native-tls", &host.addr, &host.addr, vec![host.pid()], Vec::new());
-        t.tls = Some(client.clone());
-        let idle = scenarios::idle(&t, a.idle).await?;
-        let connects = scenarios::connect_rate(&t, a.connects).await?;
-        out.insert("native_tls".into(), json!({"idle": idle, "connects": connects}));
-    }
-    if !skip_envoy {
-        println!("sse-host behind Envoy's TLS listener (V8 filter, HTTP/2 upstream)");
-        let host = HostProcess::start(
-            &a.host_bin,
-            &HostOptions {
-                edge: "envoy",
-                ..*plain
-            },
-        )
-        .await?;
-        let envoy = sse_tests::envoy::Envoy::start(host.addr.parse()?, &host::policy()).await;
-        let front = envoy.tls_addr.to_string();
-        let mut t = ours(
-            "envoy-tls",
-            &front,
-            &envoy.addr.to_string(),
-            vec![host.pid()],
-            vec![envoy.pid()],
-        );
-        t.tls = Some(sse_tests::tls::connector(&envoy.cert.der, &[b"http/1.1"]));
-        let idle = scenarios::idle(&t, a.idle).await?;
-        let connects = scenarios::connect_rate(&t, a.connects).await?;
-        out.insert("envoy_tls".into(), json!({"idle": idle, "connects": connects}));
-    }
-    Ok(Value::Object(out))
 }
 
 /// The churn and soak run in each edge mode (`--soak`).

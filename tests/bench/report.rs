@@ -43,7 +43,7 @@ const ROWS: &[Row] = &[
         met: |o, _| o <= 1.0,
     },
     Row {
-        what: "Envoy RSS per downstream SSE connection (shipped envoy.yaml)",
+        what: "Envoy RSS per downstream SSE connection",
         ours: "envoy.idle.proxy_rss_kib_per_stream",
         nchan: None,
         unit: "KiB",
@@ -51,7 +51,7 @@ const ROWS: &[Row] = &[
         met: |o, _| o <= 20.0,
     },
     Row {
-        what: "Envoy RSS per SSE stream, HTTP/2 downstream (100 streams per connection, as browsers)",
+        what: "Envoy RSS per SSE stream, HTTP/2 clients (h2c, 100 streams per connection)",
         ours: "envoy.idle_h2.proxy_rss_kib_per_stream",
         nchan: None,
         unit: "KiB",
