@@ -14,6 +14,7 @@ mod isolation;
 mod limits;
 mod poll;
 mod publish;
+mod publisher;
 mod resume;
 mod shutdown;
 mod slow_consumer;
