@@ -236,3 +236,19 @@ async fn nothing_is_buffered_for_a_publish_the_filter_refused() {
     assert_eq!(res.status(), 413);
     assert_eq!(host.broker.hub_stats().counters.published, 0);
 }
+
+#[tokio::test]
+async fn a_publish_retried_through_envoy_with_its_idempotency_key_is_stored_once() {
+    let (host, envoy) = stack(Duration::from_secs(30)).await;
+    let through = HostClient::new(&format!("http://{}", envoy.addr));
+    let publisher = token("acme", "PUBLISHER");
+    let body = json!({"companyId": "acme", "channel": "dashboard-updates", "type": "once", "data": {"n": 1}});
+    let (status, first, replayed) = through.publish_keyed(&publisher, &["order-1"], &body).await;
+    assert_eq!((status, replayed), (200, false), "{first} {}", envoy.log());
+    let (status, again, replayed) = through.publish_keyed(&publisher, &["order-1"], &body).await;
+    assert_eq!((status, replayed, &again["id"]), (200, true, &first["id"]));
+    let other = json!({"companyId": "acme", "channel": "dashboard-updates", "type": "once", "data": {"n": 2}});
+    let (status, err, _) = through.publish_keyed(&publisher, &["order-1"], &other).await;
+    assert_eq!((status, err["error"].as_str()), (422, Some("IDEMPOTENCY_KEY_REUSED")));
+    assert_eq!(host.broker.hub_stats().counters.published, 1);
+}
