@@ -54,7 +54,14 @@ export class Publisher {
     this.endpoint = `${baseUrl.replace(/\/+$/, '')}/sse/publish`;
     this.token = typeof token === 'function' ? token : () => token;
     this.retry = { ...DEFAULT_RETRY, ...retry };
-    this.retry.attempts = Math.max(1, Math.floor(this.retry.attempts));
+    for (const [name, value] of Object.entries(this.retry)) {
+      if (!Number.isFinite(value) || value < (name === 'attempts' ? 1 : 0)) {
+        throw new PublishError('config', `retry.${name} must be a finite number (attempts at least 1), got ${value}`);
+      }
+    }
+    this.retry.attempts = Math.floor(this.retry.attempts);
+    // setTimeout fires at once past 2^31 - 1 ms.
+    this.retry.maxDelayMs = Math.min(this.retry.maxDelayMs, 3_600_000);
     this.fetch = fetchImpl;
   }
 
@@ -70,6 +77,9 @@ export class Publisher {
    * in order; resolves to their IDs. `idempotencyKey`: your own key (1-255 visible ASCII).
    */
   async publishBatch(companyId, events, { idempotencyKey = randomUUID() } = {}) {
+    if (typeof idempotencyKey !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
+      throw new PublishError('config', 'an idempotency key is 1-255 visible ASCII characters');
+    }
     const body = { events: events.map(({ channel, type, data }) => ({ companyId, channel, type, data })) };
     const reply = await this.#send(body, idempotencyKey);
     if (!Array.isArray(reply?.ids)) throw new PublishError('reply', `unexpected reply: ${JSON.stringify(reply)}`);
@@ -110,6 +120,8 @@ export class Publisher {
             'idempotency-key': key,
           },
           body: payload,
+          // A redirect would turn the POST into a GET elsewhere: it is a refusal here.
+          redirect: 'manual',
           signal: AbortSignal.timeout(this.retry.timeoutMs),
         });
         if (res.ok) return await res.json();

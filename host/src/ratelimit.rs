@@ -48,6 +48,14 @@ impl RateLimiter {
         }
     }
 
+    /// Gives back `n` tokens taken for work that was not done (a publish answered from
+    /// its idempotency record), up to the burst.
+    pub fn refund(&self, company: &str, n: f64) {
+        if let Some(b) = self.buckets.lock().get_mut(company) {
+            b.tokens = (b.tokens + n).min(self.burst);
+        }
+    }
+
     /// Forgets buckets that have refilled completely (they behave like new ones).
     pub fn prune(&self) {
         let now = Instant::now();

@@ -138,3 +138,23 @@ async fn the_embedded_wasm_edge_passes_the_key_and_a_retry_is_stored_once() {
     assert_eq!((status, replayed, &again["id"]), (200, true, &first["id"]));
     assert_eq!(host.stats().await["counters"]["published"], 1);
 }
+
+#[tokio::test]
+async fn replays_do_not_spend_the_publish_rate() {
+    let mut cfg = config(false);
+    cfg.publish.rate_per_sec = 0.001;
+    cfg.publish.burst = 2.0;
+    let host = TestHost::start_with(cfg).await;
+    let publisher = token("acme", "PUBLISHER");
+    let (status, first, _) = publish(&host, &publisher, &["r-1"], &event("acme", 1)).await;
+    assert_eq!(status, 200);
+    // A retrying publisher would otherwise run into 429 and give up on a stored publish.
+    for _ in 0..5 {
+        let (status, again, replayed) = publish(&host, &publisher, &["r-1"], &event("acme", 1)).await;
+        assert_eq!((status, replayed, &again["id"]), (200, true, &first["id"]));
+    }
+    let (status, _, _) = publish(&host, &publisher, &["r-2"], &event("acme", 2)).await;
+    assert_eq!(status, 200, "one token was left");
+    let (status, err, _) = publish(&host, &publisher, &["r-3"], &event("acme", 3)).await;
+    assert_eq!((status, err["error"].as_str()), (429, Some("RATE_LIMITED")));
+}

@@ -131,20 +131,37 @@ async fn the_seed_helpers_and_batches_reach_their_channels_in_order() {
     assert_eq!(got.into_iter().map(|(id, _)| id).collect::<Vec<_>>(), sent);
 }
 
+/// Requests the host refused so far (from its own metrics: every attempt counts, whatever
+/// connection it came on).
+async fn refused(host: &TestHost) -> f64 {
+    let text = host
+        .client
+        .get(host.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("sse_denied_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test]
 async fn refusals_are_final_and_carry_the_hosts_code() {
     let host = TestHost::start().await;
-    let (proxy, connections) = losing_first_reply(host.addr).await;
-    connections.store(1, Ordering::SeqCst); // relay every connection whole
-    let viewer = Publisher::new(&format!("http://{proxy}"), token("acme", "VIEWER"))
+    let viewer = Publisher::new(&host.base, token("acme", "VIEWER"))
         .unwrap()
         .retry(quick())
         .unwrap();
+    let before = refused(&host).await;
     match viewer.broadcast_dashboard_update("acme", json!(1)).await {
         Err(PublishError::Refused { status: 403, code, .. }) => assert_eq!(code, "FORBIDDEN"),
         other => panic!("expected a 403 refusal, got {other:?}"),
     }
-    assert_eq!(connections.load(Ordering::SeqCst), 2, "one attempt, no retry");
+    assert_eq!(refused(&host).await - before, 1.0, "one attempt, no retry");
     // A key reused for other events is refused the same way.
     let publisher = Publisher::new(&host.base, token("acme", "PUBLISHER")).unwrap();
     let one = [Event::new("dashboard-updates", "x", json!(1))];
@@ -154,6 +171,10 @@ async fn refusals_are_final_and_carry_the_hosts_code() {
         Err(PublishError::Refused { status: 422, code, .. }) => assert_eq!(code, "IDEMPOTENCY_KEY_REUSED"),
         other => panic!("expected 422, got {other:?}"),
     }
+    assert!(matches!(
+        publisher.publish_batch_with_key("acme", &one, "has space").await,
+        Err(PublishError::Config(_))
+    ));
 }
 
 #[tokio::test]

@@ -61,3 +61,22 @@ async fn a_company_past_its_key_cap_forgets_its_oldest_key_first() {
     let (_, k2, replayed) = node.publish_keyed(&publisher, &["k2"], &event("acme", 1)).await;
     assert!(!replayed && k2["id"] != ids[1], "k2 went when k1 came back: {k2}");
 }
+
+#[tokio::test]
+async fn the_cap_never_evicts_the_record_a_publish_just_wrote() {
+    let redis = RedisServer::start().await;
+    let node = Node::start(&redis.url(), "idempotency_keys_per_company = 1").await;
+    let publisher = token("acme", "PUBLISHER");
+    // Keys in falling name order, back to back: records of one millisecond tie on
+    // their score, and the lowest name would go first.
+    for (n, key) in ["k9", "k8", "k7", "k6", "k5", "k4", "k3", "k2", "k1"]
+        .into_iter()
+        .enumerate()
+    {
+        let body = event("acme", n as u64);
+        let (status, first, _) = node.publish_keyed(&publisher, &[key], &body).await;
+        assert_eq!(status, 200);
+        let (_, again, replayed) = node.publish_keyed(&publisher, &[key], &body).await;
+        assert_eq!((replayed, &again["id"]), (true, &first["id"]), "{key} kept");
+    }
+}

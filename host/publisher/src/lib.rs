@@ -104,7 +104,9 @@ impl Publisher {
         Self::with_token_source(base_url, move || token.clone())
     }
 
-    /// A publisher that asks `token` for the bearer token before every attempt.
+    /// A publisher that asks `token` for the bearer token before every attempt (a token
+    /// refreshed meanwhile is used by the next retry of an unreachable host, 408, 429 or
+    /// 5xx; a 401 is a refusal and is not retried).
     pub fn with_token_source(
         base_url: &str,
         token: impl Fn() -> String + Send + Sync + 'static,
@@ -127,9 +129,12 @@ impl Publisher {
     /// Replaces the retry policy.
     pub fn retry(mut self, retry: Retry) -> Result<Self, PublishError> {
         self.http = build_client(&retry)?;
+        let hour = Duration::from_secs(3600);
         self.retry = Retry {
             attempts: retry.attempts.max(1),
-            ..retry
+            base_delay: retry.base_delay.min(hour),
+            max_delay: retry.max_delay.min(hour),
+            request_timeout: retry.request_timeout,
         };
         Ok(self)
     }
@@ -137,7 +142,7 @@ impl Publisher {
     /// Publishes one event to `channel` of `company`; returns its ID.
     pub async fn publish(&self, company: &str, channel: &str, kind: &str, data: Value) -> Result<String, PublishError> {
         let body = serde_json::json!({"companyId": company, "channel": channel, "type": kind, "data": data});
-        let reply = self.send(&body, &new_key()).await?;
+        let reply = self.send(&body, &new_key()?).await?;
         reply
             .get("id")
             .and_then(Value::as_str)
@@ -148,7 +153,7 @@ impl Publisher {
     /// Publishes several events of one company, stored all or none and in order;
     /// returns their IDs in the same order.
     pub async fn publish_batch(&self, company: &str, events: &[Event]) -> Result<Vec<String>, PublishError> {
-        self.publish_batch_with_key(company, events, &new_key()).await
+        self.publish_batch_with_key(company, events, &new_key()?).await
     }
 
     /// [`Publisher::publish_batch`] with the caller's idempotency key (1-255 visible
@@ -160,6 +165,11 @@ impl Publisher {
         events: &[Event],
         key: &str,
     ) -> Result<Vec<String>, PublishError> {
+        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            return Err(PublishError::Config(
+                "an idempotency key is 1-255 visible ASCII characters".into(),
+            ));
+        }
         let events: Vec<Value> = events
             .iter()
             .map(|e| serde_json::json!({"companyId": company, "channel": e.channel, "type": e.kind, "data": e.data}))
@@ -212,9 +222,17 @@ impl Publisher {
                 .send()
                 .await;
             let retry_after = match result {
-                Ok(res) if res.status().is_success() => {
-                    return res.json().await.map_err(|e| PublishError::Reply(e.to_string()));
-                }
+                Ok(res) if res.status().is_success() => match res.bytes().await {
+                    // The events are stored; a body of another shape is not a publish reply.
+                    Ok(bytes) => {
+                        return serde_json::from_slice(&bytes).map_err(|e| PublishError::Reply(e.to_string()));
+                    }
+                    // The reply was lost on its way: retrying with the same key is safe.
+                    Err(e) => {
+                        last = e.to_string();
+                        None
+                    }
+                },
                 Ok(res) => {
                     let status = res.status().as_u16();
                     let retry_after = res
@@ -250,20 +268,17 @@ impl Publisher {
 fn build_client(retry: &Retry) -> Result<reqwest::Client, PublishError> {
     reqwest::Client::builder()
         .timeout(retry.request_timeout)
+        // A redirect would turn the POST into a GET elsewhere: it is a refusal here.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| PublishError::Config(e.to_string()))
 }
 
-/// A fresh idempotency key: 128 random bits, hex.
-fn new_key() -> String {
+/// A fresh idempotency key: 128 random bits, hex. Without OS randomness there is no
+/// key that two publishers could not share, so that is an error.
+fn new_key() -> Result<String, PublishError> {
     let mut b = [0u8; 16];
-    if getrandom::getrandom(&mut b).is_err() {
-        // No OS randomness: a key unique to this process and moment still works (it is
-        // scoped to the company and only has to differ between publishes).
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        b = (nanos ^ u128::from(std::process::id())).to_le_bytes();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    getrandom::getrandom(&mut b)
+        .map_err(|e| PublishError::Config(format!("no randomness for idempotency keys: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }

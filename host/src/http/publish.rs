@@ -130,14 +130,14 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
             "body must be {{companyId, channel, type, data}} or {{\"events\": [...]}}: {e}"
         ))
     })?;
-    // Checked once the body is in: the key is bound to the body's digest.
+    let (events, batch) = input.into_events()?;
+    let targets = events.iter().map(|e| (e.company_id.as_str(), e.channel.as_str()));
+    let company = authorize_publish(policy, &grant, targets)?;
+    // Once the publisher may publish here: the key is bound to the body's digest.
     let key = key_header
         .map(|k| IdempotencyKey::new(&k, &bytes))
         .transpose()
         .map_err(|e| HostError::BadRequest(e.to_string()))?;
-    let (events, batch) = input.into_events()?;
-    let targets = events.iter().map(|e| (e.company_id.as_str(), e.channel.as_str()));
-    let company = authorize_publish(policy, &grant, targets)?;
     // A guard of the HTTP API against one publisher flooding it; in-process publishers
     // are trusted code and are not metered.
     state
@@ -155,6 +155,11 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
             replayed: false,
         },
     };
+    if published.replayed {
+        // Nothing was stored: a retry must not run its publisher out of its rate and
+        // into giving up (and publishing again under a new key).
+        state.rate.refund(company, events.len() as f64);
+    }
     let ids = &published.ids;
     tracing::info!(
         company = %company,

@@ -91,15 +91,17 @@ if age > 0 then
 end
 redis.call('HSET', KEYS[1], 'last', ids[#ids])
 if key_ttl > 0 then
-  redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. table.concat(ids, ','), 'PX', key_ttl)
+  -- Room is made before the new record goes in, so the cap never evicts the record
+  -- this publish writes (scores can tie within a millisecond, or go back on failover).
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - key_ttl)
-  redis.call('ZADD', KEYS[3], now, KEYS[2])
-  redis.call('PEXPIRE', KEYS[3], key_ttl)
-  local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[5])
+  local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[5]) + 1
   if over > 0 then
     local oldest = redis.call('ZPOPMIN', KEYS[3], over)
     for j = 1, #oldest, 2 do redis.call('DEL', oldest[j]) end
   end
+  redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. table.concat(ids, ','), 'PX', key_ttl)
+  redis.call('ZADD', KEYS[3], now, KEYS[2])
+  redis.call('PEXPIRE', KEYS[3], key_ttl)
 end
 local out = {'ok'}
 for _, id in ipairs(ids) do out[#out + 1] = id end
