@@ -34,6 +34,8 @@ apt_install redis-server redis-server
 # certificates with openssl.
 apt_install curl curl
 apt_install openssl openssl
+# promtool checks and unit-tests the alert rules in envoy/monitoring.
+apt_install prometheus promtool
 # Debian's package may start a system redis on 6379; tests never use it (they start
 # their own on ephemeral ports), so it is left as the package manager set it up.
 

@@ -90,6 +90,8 @@ pub struct HostConfig {
     /// Threads that serve connections; `None`: one per core (`sse-host serve` builds its
     /// runtime with this; an embedder's runtime is its own).
     pub worker_threads: Option<usize>,
+    /// Companies with their own series in `/metrics` (the most streams first); 0: none.
+    pub metrics_top_companies: usize,
 }
 
 /// Why a configuration was refused.
@@ -155,6 +157,9 @@ pub struct FileConfig {
     pub log_format: LogFormat,
     /// `worker_threads = 0`: threads serving connections; 0 is one per core.
     pub worker_threads: usize,
+    /// `metrics_top_companies = 0`: companies with their own series in `/metrics` (their
+    /// IDs become label values: only where tenants cannot reach `/metrics`).
+    pub metrics_top_companies: usize,
     /// `[wasm]`
     pub wasm: WasmFile,
     /// `backend = "memory" | "redis"`
@@ -186,6 +191,7 @@ impl Default for FileConfig {
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             log_format: LogFormat::default(),
             worker_threads: 0,
+            metrics_top_companies: 0,
             wasm: WasmFile::default(),
             backend: BackendKind::default(),
             redis: RedisFile::default(),
@@ -263,6 +269,10 @@ impl FileConfig {
             self.worker_threads <= MAX_WORKER_THREADS,
             "worker_threads: must be at most 1024 (0: one per core)",
         );
+        problems.check(
+            self.metrics_top_companies <= 1000,
+            "metrics_top_companies: must be at most 1000 (each is a set of series)",
+        );
         let backend = self.redis.build(self.backend, &mut problems);
         let tls = self.tls.build(&mut problems);
         let wasm = match (self.edge, &policy_json) {
@@ -307,6 +317,7 @@ impl FileConfig {
             dev: self.dev,
             tls,
             worker_threads: (self.worker_threads > 0).then_some(self.worker_threads),
+            metrics_top_companies: self.metrics_top_companies,
         })
     }
 

@@ -1,5 +1,10 @@
 //! `GET /metrics`: Prometheus text exposition via `prometheus-client`. Hub numbers are
 //! read at scrape time (no double bookkeeping); edge denials are counted as they happen.
+//!
+//! Per-company series are bounded: the `metrics_top_companies` companies with the most
+//! open streams get their own (`company` label), the rest are summed into
+//! `sse_company_connections_other`. A company's counters restart when it is dropped
+//! while idle; Prometheus reads that as a counter reset.
 
 use prometheus_client::encoding::{text::encode, EncodeLabelSet};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -8,13 +13,52 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::edge::{MetricKind, WasmEdge};
-use crate::hub::stats::StatsSnapshot;
+use crate::hub::stats::{CountersSnapshot, StatsSnapshot};
 
 /// Label of the denial counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     /// A stable reason label (see `HostError::label`).
     pub reason: &'static str,
+}
+
+/// Label of the per-company series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CompanyLabel {
+    /// The company ID (validated by the policy before any series has it).
+    pub company: String,
+}
+
+/// Label of the resets by reason.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResetLabel {
+    reason: &'static str,
+}
+
+/// The companies with the most open streams, and what the others hold in all.
+#[derive(Debug, Default)]
+pub struct TopCompanies {
+    /// (company, open streams, its counters), most streams first.
+    pub companies: Vec<(String, u64, CountersSnapshot)>,
+    /// Open streams of every other company.
+    pub other_connections: u64,
+}
+
+/// Picks the `n` companies with the most open streams in `stats` (ties by name);
+/// `counters` gives a picked company's counters.
+pub fn top_companies(stats: &StatsSnapshot, n: usize, counters: impl Fn(&str) -> CountersSnapshot) -> TopCompanies {
+    let mut all: Vec<(&String, &u64)> = stats.connections_by_company.iter().collect();
+    all.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let other_connections = all.iter().skip(n).map(|(_, c)| **c).sum();
+    let companies = all
+        .into_iter()
+        .take(n)
+        .map(|(name, c)| (name.clone(), *c, counters(name)))
+        .collect();
+    TopCompanies {
+        companies,
+        other_connections,
+    }
 }
 
 /// Label of the connection counter.
@@ -46,7 +90,7 @@ impl HttpMetrics {
 
 impl HttpMetrics {
     /// Renders every metric as Prometheus text.
-    pub fn render(&self, s: &StatsSnapshot, edge: Option<&WasmEdge>) -> String {
+    pub fn render(&self, s: &StatsSnapshot, top: &TopCompanies, edge: Option<&WasmEdge>) -> String {
         let c = &s.counters;
         let mut registry = Registry::with_prefix("sse");
         registry.register(
@@ -79,6 +123,16 @@ impl HttpMetrics {
             "Poll requests answered",
             ConstCounter::new(c.poll_requests),
         );
+        let by_reason = Family::<ResetLabel, Counter>::default();
+        for (reason, n) in &c.resets_by_reason {
+            by_reason.get_or_create(&ResetLabel { reason }).inc_by(*n);
+        }
+        registry.register(
+            "resets_by_reason",
+            "Reset events sent, by reason (too_old, restarted, unknown_id: a resume that could not be exact; slow_consumer)",
+            by_reason,
+        );
+        register_companies(&mut registry, top);
         registry.register("denied", "Requests refused, by reason", self.denied.clone());
         registry.register(
             "http_connections",
@@ -109,4 +163,38 @@ impl HttpMetrics {
         encode(&mut out, &registry).expect("writing to a String cannot fail");
         out
     }
+}
+
+/// The per-company series of the top companies.
+fn register_companies(registry: &mut Registry, top: &TopCompanies) {
+    let connections = Family::<CompanyLabel, prometheus_client::metrics::gauge::Gauge>::default();
+    let published = Family::<CompanyLabel, Counter>::default();
+    let delivered = Family::<CompanyLabel, Counter>::default();
+    let resets = Family::<CompanyLabel, Counter>::default();
+    let drops = Family::<CompanyLabel, Counter>::default();
+    for (company, open, c) in &top.companies {
+        let label = CompanyLabel {
+            company: company.clone(),
+        };
+        connections.get_or_create(&label).set(*open as i64);
+        published.get_or_create(&label).inc_by(c.published);
+        delivered.get_or_create(&label).inc_by(c.delivered);
+        resets.get_or_create(&label).inc_by(c.resets);
+        drops.get_or_create(&label).inc_by(c.slow_consumer_drops);
+    }
+    let company = registry.sub_registry_with_prefix("company");
+    company.register("connections", "Open SSE streams of the top companies", connections);
+    company.register(
+        "connections_other",
+        "Open SSE streams of every company not in the top ones",
+        ConstGauge::new(top.other_connections as i64),
+    );
+    company.register("published", "Events published, top companies", published);
+    company.register("delivered", "Events queued to subscribers, top companies", delivered);
+    company.register("resets", "Reset events sent, top companies", resets);
+    company.register(
+        "slow_consumer_drops",
+        "Subscribers dropped for falling behind, top companies",
+        drops,
+    );
 }

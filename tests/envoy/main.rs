@@ -252,3 +252,12 @@ async fn a_publish_retried_through_envoy_with_its_idempotency_key_is_stored_once
     assert_eq!((status, err["error"].as_str()), (422, Some("IDEMPOTENCY_KEY_REUSED")));
     assert_eq!(host.broker.hub_stats().counters.published, 1);
 }
+
+#[tokio::test]
+async fn the_hosts_metrics_are_not_served_through_envoy() {
+    let (host, envoy) = stack(Duration::from_secs(30)).await;
+    let through = get(&host, &envoy.url("/metrics"), None, &[]).await;
+    assert_eq!(through.status(), 404, "Envoy answers /metrics itself");
+    let direct = get(&host, &host.url("/metrics"), None, &[]).await;
+    assert_eq!(direct.status(), 200, "Prometheus scrapes the host directly");
+}

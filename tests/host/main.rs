@@ -12,6 +12,7 @@ mod heartbeat;
 mod idempotency;
 mod isolation;
 mod limits;
+mod metrics;
 mod poll;
 mod publish;
 mod publisher;

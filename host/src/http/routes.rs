@@ -77,11 +77,13 @@ async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option
         (&Method::GET, "/healthz") => reply::text(200, "text/plain", "ok\n"),
         (&Method::GET, "/readyz") if state.is_draining() => reply::text(503, "text/plain", "draining\n"),
         (&Method::GET, "/readyz") => reply::text(200, "text/plain", "ready\n"),
-        (&Method::GET, "/metrics") => reply::text(
-            200,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            state.metrics.render(&state.broker.hub_stats(), state.edge.as_ref()),
-        ),
+        (&Method::GET, "/metrics") => reply::text(200, "application/openmetrics-text; version=1.0.0; charset=utf-8", {
+            let stats = state.broker.hub_stats();
+            let top = crate::metrics::top_companies(&stats, state.config.metrics_top_companies, |c| {
+                state.broker.company_stats(c).hub.counters
+            });
+            state.metrics.render(&stats, &top, state.edge.as_ref())
+        }),
         (&Method::GET, "/") => web::file("index.html").expect("index.html is compiled in"),
         (&Method::GET, "/react") => web::file("react-demo.html").expect("react-demo.html is compiled in"),
         (&Method::GET, "/dev/token") => web::dev_token(state, &req)

@@ -126,6 +126,14 @@ pub enum ResetReason {
 }
 
 impl ResetReason {
+    /// Every reason, in the order counters keep them.
+    pub const ALL: [Self; 4] = [Self::TooOld, Self::Restarted, Self::UnknownId, Self::SlowConsumer];
+
+    /// This reason's place in [`ResetReason::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// The `reason` field of the `reset` event.
     pub fn as_str(self) -> &'static str {
         match self {

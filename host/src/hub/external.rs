@@ -47,7 +47,7 @@ impl Hub {
         self.count(&company_arc, Counter::Delivered, queued);
         if dropped > 0 {
             self.count(&company_arc, Counter::SlowConsumerDrops, dropped);
-            self.count(&company_arc, Counter::Resets, dropped);
+            self.count(&company_arc, Counter::Reset(ResetReason::SlowConsumer), dropped);
             tracing::warn!(company, dropped, "slow consumers disconnected");
         }
         queued
@@ -91,8 +91,9 @@ impl Hub {
         self.finish(opened, initial, replayed, head_id, slot, hold)
     }
 
-    /// Ends every stream of `company` after `last` (a `reset` when its history is gone).
-    pub(crate) fn close_company(&self, company: &str, last: &Bytes) -> usize {
+    /// Ends every stream of `company` after `last`, a `reset` for `reason` (its history
+    /// is gone).
+    pub(crate) fn close_company(&self, company: &str, last: &Bytes, reason: ResetReason) -> usize {
         let Some(company_arc) = self.inner.companies.lock().get(company).cloned() else {
             return 0;
         };
@@ -105,7 +106,7 @@ impl Hub {
                 }
             }
         }
-        self.count(&company_arc, Counter::Resets, closed as u64);
+        self.count(&company_arc, Counter::Reset(reason), closed as u64);
         closed
     }
 
@@ -116,8 +117,8 @@ impl Hub {
 
     /// Counts a `reset` a backend sent to a stream of `company` (too old, restarted,
     /// unknown ID).
-    pub(crate) fn count_reset(&self, company: &str) {
-        self.count(&self.company(company), Counter::Resets, 1);
+    pub(crate) fn count_reset(&self, company: &str, reason: ResetReason) {
+        self.count(&self.company(company), Counter::Reset(reason), 1);
     }
 
     /// Counts events of `company` a backend stored.

@@ -24,7 +24,7 @@ impl Hub {
                 .push(frame.clone(), || reset_frame(epoch, head, ResetReason::SlowConsumer));
             if pushed == Push::Overflowed {
                 self.count(&r.company, Counter::SlowConsumerDrops, 1);
-                self.count(&r.company, Counter::Resets, 1);
+                self.count(&r.company, Counter::Reset(ResetReason::SlowConsumer), 1);
             }
         }
     }

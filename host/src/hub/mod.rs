@@ -286,7 +286,7 @@ impl Hub {
         self.count(&company_arc, Counter::Delivered, queued);
         if dropped > 0 {
             self.count(&company_arc, Counter::SlowConsumerDrops, dropped as u64);
-            self.count(&company_arc, Counter::Resets, dropped as u64);
+            self.count(&company_arc, Counter::Reset(ResetReason::SlowConsumer), dropped as u64);
             tracing::warn!(company, dropped, "slow consumers disconnected");
         }
         Ok(Published { ids, replayed: false })
@@ -326,7 +326,7 @@ impl Hub {
                     (events.iter().map(|e| e.frame.clone()).collect(), n)
                 }
                 Err(reason) => {
-                    self.count(&company_arc, Counter::Resets, 1);
+                    self.count(&company_arc, Counter::Reset(reason), 1);
                     (vec![reset_frame(&self.inner.epoch, head, reason)], 0)
                 }
             };

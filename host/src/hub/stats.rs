@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 
+use super::event::ResetReason;
+
 /// Monotonic counters since start.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -19,6 +21,8 @@ pub struct Counters {
     pub resumed: AtomicU64,
     /// `reset` events sent (resume gaps and slow consumers).
     pub resets: AtomicU64,
+    /// The same by reason, in [`ResetReason::ALL`]'s order.
+    pub resets_by_reason: [AtomicU64; ResetReason::ALL.len()],
     /// Subscribers disconnected for falling behind.
     pub slow_consumer_drops: AtomicU64,
     /// Poll requests answered.
@@ -32,7 +36,8 @@ pub(crate) enum Counter {
     Delivered,
     StreamsOpened,
     Resumed,
-    Resets,
+    /// A `reset` sent for this reason (also counted in the total).
+    Reset(ResetReason),
     SlowConsumerDrops,
     PollRequests,
 }
@@ -48,7 +53,10 @@ impl Counters {
             Counter::Delivered => &self.delivered,
             Counter::StreamsOpened => &self.streams_opened,
             Counter::Resumed => &self.resumed,
-            Counter::Resets => &self.resets,
+            Counter::Reset(reason) => {
+                self.resets_by_reason[reason.index()].fetch_add(n, Relaxed);
+                &self.resets
+            }
             Counter::SlowConsumerDrops => &self.slow_consumer_drops,
             Counter::PollRequests => &self.poll_requests,
         };
@@ -92,6 +100,8 @@ pub struct CountersSnapshot {
     pub resumed: u64,
     /// `reset` events sent.
     pub resets: u64,
+    /// The same by reason (`too_old`, `restarted`, `unknown_id`, `slow_consumer`).
+    pub resets_by_reason: BTreeMap<&'static str, u64>,
     /// Slow consumers disconnected.
     pub slow_consumer_drops: u64,
     /// Poll requests (polling adoption).
@@ -106,6 +116,10 @@ impl From<&Counters> for CountersSnapshot {
             streams_opened: Counters::get(&c.streams_opened),
             resumed: Counters::get(&c.resumed),
             resets: Counters::get(&c.resets),
+            resets_by_reason: ResetReason::ALL
+                .iter()
+                .map(|r| (r.as_str(), Counters::get(&c.resets_by_reason[r.index()])))
+                .collect(),
             slow_consumer_drops: Counters::get(&c.slow_consumer_drops),
             poll_requests: Counters::get(&c.poll_requests),
         }

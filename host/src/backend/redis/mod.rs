@@ -169,7 +169,7 @@ impl RedisBackend {
                 replay.events.len(),
             ),
             Some(reason) => {
-                s.hub.count_reset(req.company);
+                s.hub.count_reset(req.company, reason);
                 (vec![reset_frame_at(&replay.head.to_string(), reason)], 0)
             }
         };

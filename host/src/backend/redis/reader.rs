@@ -141,7 +141,7 @@ impl Reader {
             tracing::error!("redis lost its data (restart without persistence?); resetting every stream");
             for (company, f) in &self.companies {
                 let frame = reset_frame_at(&f.cut.to_string(), ResetReason::Restarted);
-                self.shared.hub.close_company(company, &frame);
+                self.shared.hub.close_company(company, &frame, ResetReason::Restarted);
             }
             return Ok(());
         }
@@ -165,7 +165,7 @@ impl Reader {
                 );
                 self.shared
                     .hub
-                    .close_company(&company, &reset_frame_at(&head.to_string(), reason));
+                    .close_company(&company, &reset_frame_at(&head.to_string(), reason), reason);
             }
         }
         Ok(())
