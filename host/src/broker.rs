@@ -140,6 +140,11 @@ impl Broker {
         self.hub.stats()
     }
 
+    /// How far behind the publishes the backend's reader is (`None` without one).
+    pub fn reader_lag(&self) -> Option<std::time::Duration> {
+        self.backend.reader_lag()
+    }
+
     /// The host's numbers, every company and the backend: `/sse/stats` for super-admins.
     pub fn stats(&self) -> Stats {
         Stats {

@@ -12,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use std::time::Duration;
+
 use crate::edge::{MetricKind, WasmEdge};
 use crate::hub::stats::{CountersSnapshot, StatsSnapshot};
 
@@ -90,7 +92,13 @@ impl HttpMetrics {
 
 impl HttpMetrics {
     /// Renders every metric as Prometheus text.
-    pub fn render(&self, s: &StatsSnapshot, top: &TopCompanies, edge: Option<&WasmEdge>) -> String {
+    pub fn render(
+        &self,
+        s: &StatsSnapshot,
+        top: &TopCompanies,
+        reader_lag: Option<Duration>,
+        edge: Option<&WasmEdge>,
+    ) -> String {
         let c = &s.counters;
         let mut registry = Registry::with_prefix("sse");
         registry.register(
@@ -133,6 +141,13 @@ impl HttpMetrics {
             by_reason,
         );
         register_companies(&mut registry, top);
+        if let Some(lag) = reader_lag {
+            registry.register(
+                "redis_reader_lag_seconds",
+                "Age of the newest event in the Redis reader's latest read, when read",
+                ConstGauge::new(lag.as_secs_f64()),
+            );
+        }
         registry.register("denied", "Requests refused, by reason", self.denied.clone());
         registry.register(
             "http_connections",

@@ -164,7 +164,11 @@ async fn the_rules_and_the_dashboard_use_only_metrics_the_host_exports() {
         }
     }
     assert!(used.len() >= 10, "the files were read: {used:?}");
-    let missing: Vec<&String> = used.difference(&exported).collect();
+    // The Redis reader's series exist with the Redis backend only: tests/redis checks them.
+    let missing: Vec<&String> = used
+        .difference(&exported)
+        .filter(|m| !m.starts_with("sse_redis_"))
+        .collect();
     assert!(
         missing.is_empty(),
         "used but not exported: {missing:?}\nexported: {exported:?}"

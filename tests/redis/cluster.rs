@@ -245,3 +245,23 @@ async fn a_node_killed_under_a_publish_storm_leaves_its_clients_exact_resumes_on
         );
     }
 }
+
+#[tokio::test]
+async fn the_readers_lag_is_a_metric_the_alert_rules_can_use() {
+    let (_redis, a, b) = crate::two_nodes().await;
+    let mut s = b.stream_as(&token("acme", "VIEWER"), "acme", &BOTH, None).await;
+    let published = publish_n(&a, BOTH[0], 1, "lag").await;
+    assert_eq!(read_ids(&mut s, 1).await, published, "node B's reader delivered it");
+    let metrics = b.client.get(b.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let lag: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sse_redis_reader_lag_seconds ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no reader lag in:\n{metrics}"));
+    // A plausible age (not a measurement: this box is shared), in seconds, not ms.
+    assert!((0.0..30.0).contains(&lag), "lag {lag}");
+    let rules = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/monitoring/alerts.yml"),
+    )
+    .unwrap();
+    assert!(rules.contains("sse_redis_reader_lag_seconds"));
+}

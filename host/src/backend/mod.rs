@@ -91,6 +91,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// What `/sse/stats` shows under `backend`.
     fn status(&self) -> serde_json::Value;
 
+    /// How far behind the publishes a reader of a shared store is (`None`: no reader).
+    fn reader_lag(&self) -> Option<Duration> {
+        None
+    }
+
     /// Gives back what this host holds outside the process (leases, slots) at shutdown.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }

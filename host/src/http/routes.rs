@@ -82,7 +82,9 @@ async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option
             let top = crate::metrics::top_companies(&stats, state.config.metrics_top_companies, |c| {
                 state.broker.company_stats(c).hub.counters
             });
-            state.metrics.render(&stats, &top, state.edge.as_ref())
+            state
+                .metrics
+                .render(&stats, &top, state.broker.reader_lag(), state.edge.as_ref())
         }),
         (&Method::GET, "/") => web::file("index.html").expect("index.html is compiled in"),
         (&Method::GET, "/react") => web::file("react-demo.html").expect("react-demo.html is compiled in"),

@@ -284,6 +284,10 @@ impl Backend for RedisBackend {
         self.shared.status.snapshot(&self.shared)
     }
 
+    fn reader_lag(&self) -> Option<std::time::Duration> {
+        Some(self.shared.status.lag())
+    }
+
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(lease::give_back(&self.shared))
     }

@@ -279,6 +279,10 @@ impl Reader {
             let Some(max) = batch.entries.last().map(|e| e.0) else {
                 continue;
             };
+            // IDs carry Redis's clock at publish: their age when read is the reader's lag
+            // (clocks apart by a few ms at most on one network; never negative).
+            let now = crate::clock::unix_millis();
+            self.shared.status.read_lag(now.saturating_sub(max.ms));
             let cut = batch.limit.map_or(max, |l| l.min(max));
             let events: Vec<Arc<Event>> = batch
                 .entries

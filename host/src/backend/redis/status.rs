@@ -16,6 +16,8 @@ pub(crate) struct Status {
     data_losses: AtomicU64,
     followed_streams: AtomicUsize,
     followed_companies: AtomicUsize,
+    /// How old the newest entry of the reader's last read was when read, in ms.
+    read_lag_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -45,6 +47,16 @@ impl Status {
         self.data_losses.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records how far behind the publishes the reader's latest read was.
+    pub(crate) fn read_lag(&self, ms: u64) {
+        self.read_lag_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The latest read's lag.
+    pub(crate) fn lag(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.read_lag_ms.load(Ordering::Relaxed))
+    }
+
     pub(crate) fn following(&self, companies: usize, streams: usize) {
         self.followed_companies.store(companies, Ordering::Relaxed);
         self.followed_streams.store(streams, Ordering::Relaxed);
@@ -63,6 +75,7 @@ impl Status {
             "dataLosses": n(&self.data_losses),
             "followedCompanies": self.followed_companies.load(Ordering::Relaxed),
             "followedStreams": self.followed_streams.load(Ordering::Relaxed),
+            "readerLagMs": self.read_lag_ms.load(Ordering::Relaxed),
             "lastError": *self.last_error.lock(),
         })
     }
