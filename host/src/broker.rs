@@ -140,6 +140,11 @@ impl Broker {
         self.hub.stats()
     }
 
+    /// The counters of each of `companies`, in order (zeros for one not in memory).
+    pub fn company_counters(&self, companies: &[String]) -> Vec<crate::hub::stats::CountersSnapshot> {
+        self.hub.company_counters(companies)
+    }
+
     /// How far behind the publishes the backend's reader is (`None` without one).
     pub fn reader_lag(&self) -> Option<std::time::Duration> {
         self.backend.reader_lag()

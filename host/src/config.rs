@@ -92,6 +92,9 @@ pub struct HostConfig {
     pub worker_threads: Option<usize>,
     /// Companies with their own series in `/metrics` (the most streams first); 0: none.
     pub metrics_top_companies: usize,
+    /// The bearer token `/metrics` requires (from the environment variable
+    /// `metrics_token_env` names); `None`: open.
+    pub metrics_token: Option<sse_policy::Secret>,
 }
 
 /// Why a configuration was refused.
@@ -160,6 +163,9 @@ pub struct FileConfig {
     /// `metrics_top_companies = 0`: companies with their own series in `/metrics` (their
     /// IDs become label values: only where tenants cannot reach `/metrics`).
     pub metrics_top_companies: usize,
+    /// `metrics_token_env = "SSE_METRICS_TOKEN"`: the environment variable holding the
+    /// bearer token `/metrics` then requires.
+    pub metrics_token_env: Option<String>,
     /// `[wasm]`
     pub wasm: WasmFile,
     /// `backend = "memory" | "redis"`
@@ -192,6 +198,7 @@ impl Default for FileConfig {
             log_format: LogFormat::default(),
             worker_threads: 0,
             metrics_top_companies: 0,
+            metrics_token_env: None,
             wasm: WasmFile::default(),
             backend: BackendKind::default(),
             redis: RedisFile::default(),
@@ -273,6 +280,24 @@ impl FileConfig {
             self.metrics_top_companies <= 1000,
             "metrics_top_companies: must be at most 1000 (each is a set of series)",
         );
+        let metrics_token =
+            self.metrics_token_env
+                .as_ref()
+                .and_then(|name| match std::env::var(name).ok().filter(|t| t.len() >= 32) {
+                    Some(t) => Some(sse_policy::Secret::new(t)),
+                    None => {
+                        problems.push(format!(
+                            "metrics_token_env: ${name} must hold a token of at least 32 bytes"
+                        ));
+                        None
+                    }
+                });
+        problems.check(
+            self.metrics_top_companies == 0 || metrics_token.is_some() || self.edge == EdgeMode::Envoy,
+            "metrics_top_companies names companies in /metrics: set metrics_token_env (Prometheus \
+             sends it as its bearer token), or run behind Envoy (edge = \"envoy\"), which answers \
+             /metrics itself",
+        );
         let backend = self.redis.build(self.backend, &mut problems);
         let tls = self.tls.build(&mut problems);
         let wasm = match (self.edge, &policy_json) {
@@ -318,6 +343,7 @@ impl FileConfig {
             tls,
             worker_threads: (self.worker_threads > 0).then_some(self.worker_threads),
             metrics_top_companies: self.metrics_top_companies,
+            metrics_token,
         })
     }
 

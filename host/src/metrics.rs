@@ -47,15 +47,27 @@ pub struct TopCompanies {
 }
 
 /// Picks the `n` companies with the most open streams in `stats` (ties by name);
-/// `counters` gives a picked company's counters.
-pub fn top_companies(stats: &StatsSnapshot, n: usize, counters: impl Fn(&str) -> CountersSnapshot) -> TopCompanies {
+/// `counters` gives the picked companies' counters, in order, in one call.
+pub fn top_companies(
+    stats: &StatsSnapshot,
+    n: usize,
+    counters: impl FnOnce(&[String]) -> Vec<CountersSnapshot>,
+) -> TopCompanies {
     let mut all: Vec<(&String, &u64)> = stats.connections_by_company.iter().collect();
-    all.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-    let other_connections = all.iter().skip(n).map(|(_, c)| **c).sum();
-    let companies = all
+    let other_connections = if n == 0 {
+        all.iter().map(|(_, c)| **c).sum()
+    } else {
+        all.sort_unstable_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        all.iter().skip(n).map(|(_, c)| **c).sum()
+    };
+    all.truncate(n);
+    let names: Vec<String> = all.iter().map(|(name, _)| (*name).clone()).collect();
+    let counted = if names.is_empty() { Vec::new() } else { counters(&names) };
+    let companies = names
         .into_iter()
-        .take(n)
-        .map(|(name, c)| (name.clone(), *c, counters(name)))
+        .zip(all.iter().map(|(_, c)| **c))
+        .zip(counted)
+        .map(|((name, c), counters)| (name, c, counters))
         .collect();
     TopCompanies {
         companies,
@@ -83,6 +95,11 @@ pub struct HttpMetrics {
 }
 
 impl HttpMetrics {
+    /// Counts one refused request by its reason.
+    pub fn refused(&self, err: &crate::error::HostError) {
+        self.denied.get_or_create(&ReasonLabel { reason: err.label() }).inc();
+    }
+
     /// Counts one connection served with `protocol`.
     pub fn connection(&self, protocol: &'static str, tls: bool) {
         let tls = if tls { "true" } else { "false" };

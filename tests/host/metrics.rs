@@ -83,10 +83,13 @@ async fn resets_are_counted_by_reason() {
         assert_eq!(s.next_event().await.event, "connected");
         assert_eq!(s.next_event().await.event, "reset");
     }
+    // A poll that cannot continue exactly counts as well.
+    let since = format!("/sse/poll?companyId=acme&channel=dashboard-updates&since={first}");
+    assert_eq!(host.get_json(&since, &viewer).await["reset"], true);
     let text = scrape(&host).await;
     assert_eq!(
         sample(&text, "sse_resets_by_reason_total{reason=\"too_old\"}"),
-        Some(1.0),
+        Some(2.0),
         "{text}"
     );
     assert_eq!(
@@ -97,7 +100,7 @@ async fn resets_are_counted_by_reason() {
         sample(&text, "sse_resets_by_reason_total{reason=\"slow_consumer\"}"),
         Some(0.0)
     );
-    assert_eq!(sample(&text, "sse_resets_total"), Some(2.0));
+    assert_eq!(sample(&text, "sse_resets_total"), Some(3.0));
 }
 
 #[test]
@@ -173,4 +176,46 @@ async fn the_rules_and_the_dashboard_use_only_metrics_the_host_exports() {
         missing.is_empty(),
         "used but not exported: {missing:?}\nexported: {exported:?}"
     );
+}
+
+#[test]
+fn per_company_series_need_metrics_closed_to_tenants() {
+    let policy = policy_json(false).to_string();
+    let refused = sse_host::FileConfig::from_toml("metrics_top_companies = 5")
+        .unwrap()
+        .build(Some(policy.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("metrics_top_companies"), "{refused}");
+    let behind_envoy = sse_host::FileConfig::from_toml("metrics_top_companies = 5\nedge = \"envoy\"").unwrap();
+    assert!(behind_envoy.build(Some(policy.clone())).is_ok());
+    let unset = sse_host::FileConfig::from_toml("metrics_token_env = \"SSE_TEST_UNSET_METRICS_TOKEN\"")
+        .unwrap()
+        .build(Some(policy))
+        .unwrap_err()
+        .to_string();
+    assert!(unset.contains("SSE_TEST_UNSET_METRICS_TOKEN"), "{unset}");
+}
+
+#[tokio::test]
+async fn a_metrics_token_closes_metrics_to_everyone_else() {
+    let token = "metrics-token-that-is-at-least-32-bytes";
+    let mut cfg = config(false);
+    cfg.metrics_token = Some(sse_policy::Secret::new(token));
+    let host = TestHost::start_with(cfg).await;
+    let get = |auth: Option<String>| {
+        let mut req = host.client.get(host.url("/metrics"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    assert_eq!(get(None).await.unwrap().status(), 401);
+    assert_eq!(get(Some("Bearer wrong".into())).await.unwrap().status(), 401);
+    // A tenant's valid JWT is not the metrics token.
+    let tenant = format!("Bearer {}", sse_tests::token("acme", "SUPER_ADMIN"));
+    assert_eq!(get(Some(tenant)).await.unwrap().status(), 401);
+    let ok = get(Some(format!("Bearer {token}"))).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("sse_connections"));
 }

@@ -10,7 +10,6 @@ use super::reply::{self, Body};
 use super::wasm::{self, ConnInfo};
 use super::{edge, poll, publish, stream, web};
 use crate::error::HostError;
-use crate::metrics::ReasonLabel;
 use crate::state::AppState;
 
 /// The service function: never fails at the HTTP level; errors become error replies.
@@ -77,15 +76,7 @@ async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option
         (&Method::GET, "/healthz") => reply::text(200, "text/plain", "ok\n"),
         (&Method::GET, "/readyz") if state.is_draining() => reply::text(503, "text/plain", "draining\n"),
         (&Method::GET, "/readyz") => reply::text(200, "text/plain", "ready\n"),
-        (&Method::GET, "/metrics") => reply::text(200, "application/openmetrics-text; version=1.0.0; charset=utf-8", {
-            let stats = state.broker.hub_stats();
-            let top = crate::metrics::top_companies(&stats, state.config.metrics_top_companies, |c| {
-                state.broker.company_stats(c).hub.counters
-            });
-            state
-                .metrics
-                .render(&stats, &top, state.broker.reader_lag(), state.edge.as_ref())
-        }),
+        (&Method::GET, "/metrics") => metrics(state, &req, origin),
         (&Method::GET, "/") => web::file("index.html").expect("index.html is compiled in"),
         (&Method::GET, "/react") => web::file("react-demo.html").expect("react-demo.html is compiled in"),
         (&Method::GET, "/dev/token") => web::dev_token(state, &req)
@@ -96,11 +87,7 @@ async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option
         _ => match sse(state, req, origin).await {
             Ok(res) => res,
             Err(err) => {
-                state
-                    .metrics
-                    .denied
-                    .get_or_create(&ReasonLabel { reason: err.label() })
-                    .inc();
+                state.metrics.refused(&err);
                 tracing::debug!(reason = err.label(), "request refused: {err}");
                 reply::error(&state.config.policy, origin, &err)
             }
@@ -132,4 +119,30 @@ async fn sse<B: RequestBody>(
         Route::Publish | Route::TestBroadcast => publish::handle(state, req, grant, signed_body, origin).await,
         Route::Other => Err(HostError::NotFound),
     }
+}
+
+/// `GET /metrics`, for the operator's Prometheus: with `metrics_token_env` set, only for
+/// a request carrying that token (compared by digest, so its timing says nothing).
+fn metrics<B>(state: &AppState, req: &Request<B>, origin: Option<&str>) -> Response<Body> {
+    if let Some(expected) = &state.config.metrics_token {
+        use sha2::{Digest as _, Sha256};
+        let given = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        if Sha256::digest(given) != Sha256::digest(expected.expose()) {
+            let err = HostError::Denied(sse_policy::DenyReason::Token(sse_policy::jwt::TokenError::Missing));
+            state.metrics.refused(&err);
+            return reply::error(&state.config.policy, origin, &err);
+        }
+    }
+    let stats = state.broker.hub_stats();
+    let top = crate::metrics::top_companies(&stats, state.config.metrics_top_companies, |names| {
+        state.broker.company_counters(names)
+    });
+    let text = state
+        .metrics
+        .render(&stats, &top, state.broker.reader_lag(), state.edge.as_ref());
+    reply::text(200, "application/openmetrics-text; version=1.0.0; charset=utf-8", text)
 }

@@ -102,6 +102,7 @@ pub(crate) async fn filter_request<B: RequestBody>(
     );
     let fail = |e: &dyn std::fmt::Display| {
         tracing::error!("edge filter failed, answering 503: {e}");
+        state.metrics.refused(&HostError::EdgeFailed);
         reply::error(&state.config.policy, origin, &HostError::EdgeFailed)
     };
     let has_body = !body.is_end_stream();
@@ -176,6 +177,7 @@ pub(crate) fn filter_response(
         }
         Err(e) => {
             tracing::error!("edge filter failed on response headers, answering 503: {e}");
+            state.metrics.refused(&HostError::EdgeFailed);
             reply::error(&state.config.policy, origin, &HostError::EdgeFailed)
         }
     }

@@ -133,7 +133,18 @@ impl ResetReason {
     pub(crate) fn index(self) -> usize {
         self as usize
     }
+}
 
+// `index` relies on the declaration order matching `ALL`.
+const _: () = {
+    let mut i = 0;
+    while i < ResetReason::ALL.len() {
+        assert!(ResetReason::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
+impl ResetReason {
     /// The `reason` field of the `reset` event.
     pub fn as_str(self) -> &'static str {
         match self {

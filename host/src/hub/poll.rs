@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::company::Company;
 use super::event::{format_id, Event};
 use super::limits::LimitError;
+use super::stats::Counter;
 use super::{now_ms, Hub};
 
 /// The answer to a poll.
@@ -53,11 +54,15 @@ impl Hub {
                     reset: false,
                 }
             }
-            Err(_) => PollOutcome {
-                events: Vec::new(),
-                next: head_id,
-                reset: true,
-            },
+            Err(reason) => {
+                // A poll that cannot continue exactly is a reset like a stream's.
+                self.count(company, Counter::Reset(reason), 1);
+                PollOutcome {
+                    events: Vec::new(),
+                    next: head_id,
+                    reset: true,
+                }
+            }
         }
     }
 

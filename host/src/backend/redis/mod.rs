@@ -205,6 +205,9 @@ impl RedisBackend {
             mut events,
             reset,
         } = replay::read(&self.shared, req.company, req.channels, cursor, count).await?;
+        if let Some(reason) = reset {
+            self.shared.hub.count_reset(req.company, reason);
+        }
         let truncated = events.len() > req.limit;
         events.truncate(req.limit);
         let next = match events.last() {

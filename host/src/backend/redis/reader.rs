@@ -237,8 +237,10 @@ impl Reader {
                 }
             }
         };
-        if let Some(reply) = reply {
-            self.dispatch(reply, started, count);
+        match reply {
+            Some(reply) => self.dispatch(reply, started, count),
+            // Nothing was waiting: the reader is not behind.
+            None => self.shared.status.read_lag(0),
         }
         Ok(())
     }
@@ -268,6 +270,7 @@ impl Reader {
                 batch.limit = Some(batch.limit.map_or(last, |l| l.min(last)));
             }
         }
+        let mut lag = 0;
         for (company, mut batch) in batches {
             let Some(f) = self.companies.get_mut(company) else {
                 continue;
@@ -279,11 +282,10 @@ impl Reader {
             let Some(max) = batch.entries.last().map(|e| e.0) else {
                 continue;
             };
-            // IDs carry Redis's clock at publish: their age when read is the reader's lag
-            // (clocks apart by a few ms at most on one network; never negative).
-            let now = crate::clock::unix_millis();
-            self.shared.status.read_lag(now.saturating_sub(max.ms));
             let cut = batch.limit.map_or(max, |l| l.min(max));
+            // IDs carry Redis's clock at publish: the age of the newest event delivered
+            // is how far this read is behind (host and Redis clocks assumed close).
+            lag = lag.max(crate::clock::unix_millis().saturating_sub(cut.ms));
             let events: Vec<Arc<Event>> = batch
                 .entries
                 .iter()
@@ -293,6 +295,7 @@ impl Reader {
             self.shared.hub.deliver(company, &events);
             f.cut = f.cut.max(cut);
         }
+        self.shared.status.read_lag(lag);
     }
 
     fn handle(&mut self, req: Request) {
