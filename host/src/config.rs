@@ -320,12 +320,7 @@ impl FileConfig {
         let (Some(listen), Some(policy), true) = (listen, policy, problems.0.is_empty()) else {
             return Err(ConfigError::Invalid(problems.0));
         };
-        let hub = stream::hub_settings(
-            &self.stream,
-            &self.history,
-            &self.publish,
-            policy.limits.max_connections_per_company,
-        );
+        let hub = stream::hub_settings(&self.stream, &self.history, &self.publish, &policy.limits);
         Ok(HostConfig {
             listen,
             edge: self.edge,

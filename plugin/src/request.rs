@@ -230,7 +230,7 @@ impl HttpContext for FilterRequest {
             }
             Route::Stream => {
                 let company = grant.identity.as_ref().map(|i| i.company.clone()).unwrap_or_default();
-                match slots::acquire(&company, config.limits.max_connections_per_company) {
+                match slots::acquire(&company, config.limits.connections_for(&company)) {
                     Acquire::Taken => {
                         self.slot = Some(company);
                         self.metrics.stream_opened();

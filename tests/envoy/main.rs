@@ -261,3 +261,15 @@ async fn the_hosts_metrics_are_not_served_through_envoy() {
     let direct = get(&host, &host.url("/metrics"), None, &[]).await;
     assert_eq!(direct.status(), 200, "Prometheus scrapes the host directly");
 }
+
+#[tokio::test]
+async fn a_company_in_a_tier_gets_its_tiers_limit_through_envoy() {
+    let policy = tiered_policy();
+    let mut cfg = config_for(&policy);
+    cfg.edge = EdgeMode::Envoy;
+    let host = TestHost::start_with(cfg).await;
+    let envoy = Envoy::start(host.addr, &policy).await;
+    let through = HostClient::new(&format!("http://{}", envoy.addr));
+    assert_eq!(through.streams_admitted("acme").await, (3, 429), "{}", envoy.log());
+    assert_eq!(through.streams_admitted("globex").await, (2, 429));
+}

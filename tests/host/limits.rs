@@ -67,3 +67,15 @@ async fn a_stream_ends_when_its_token_expires() {
         "a retry hint precedes the end"
     );
 }
+
+#[tokio::test]
+async fn a_company_in_a_tier_gets_its_tiers_limit_on_both_edges() {
+    for (edge, cfg) in [
+        ("native", config_for(&tiered_policy())),
+        ("wasm", wasm_config_for(&tiered_policy())),
+    ] {
+        let host = TestHost::start_with(cfg).await;
+        assert_eq!(host.streams_admitted("acme").await, (3, 429), "{edge}: acme's tier");
+        assert_eq!(host.streams_admitted("globex").await, (2, 429), "{edge}: the default");
+    }
+}

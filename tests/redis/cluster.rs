@@ -288,3 +288,25 @@ async fn the_readers_lag_is_a_metric_the_alert_rules_can_use() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_tiers_limit_holds_across_nodes() {
+    let redis = sse_tests::redis::RedisServer::start().await;
+    let policy = sse_tests::tiered_policy();
+    let a = sse_tests::node::Node::start_with_policy(&redis.url(), &policy).await;
+    let b = sse_tests::node::Node::start_with_policy(&redis.url(), &policy).await;
+    let viewer = token("acme", "VIEWER");
+    let mut held = Vec::new();
+    for node in [&a, &b, &a] {
+        let res = node.open_stream(&viewer, "acme", &BOTH, None).await;
+        assert_eq!(res.status(), 200);
+        held.push(res);
+    }
+    // acme's tier allows 3 across both nodes; the default (2) would have refused the third.
+    assert_eq!(b.streams_admitted("acme").await, (0, 429));
+    assert_eq!(
+        a.streams_admitted("globex").await,
+        (2, 429),
+        "everyone else: the default"
+    );
+}

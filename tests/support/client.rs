@@ -76,6 +76,21 @@ impl HostClient {
         res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     }
 
+    /// Opens streams of `company` as its viewer until one is refused; returns how many
+    /// were admitted and the refusal's status (the admitted ones close on return).
+    pub async fn streams_admitted(&self, company: &str) -> (usize, u16) {
+        let viewer = token(company, "VIEWER");
+        let mut held = Vec::new();
+        loop {
+            let res = self.open_stream(&viewer, company, &["dashboard-updates"], None).await;
+            if res.status() != 200 {
+                return (held.len(), res.status().as_u16());
+            }
+            held.push(res);
+            assert!(held.len() <= 20, "no limit applied to {company}");
+        }
+    }
+
     /// Publishes `body` with `token` and one `Idempotency-Key` header per item of `keys`;
     /// returns (status, JSON body, whether the reply says it repeated an earlier publish).
     pub async fn publish_keyed(&self, token: &str, keys: &[&str], body: &Value) -> (u16, Value, bool) {

@@ -47,8 +47,26 @@ pub fn policy_json(dev_mode: bool) -> Value {
     })
 }
 
+/// The test policy with acme in a tier of 3 streams and every other company at 2.
+pub fn tiered_policy() -> Value {
+    let mut p = policy_json(false);
+    p["limits"]["max_connections_per_company"] = json!(2);
+    p["limits"]["tiers"] = json!({"enterprise": {"max_connections_per_company": 3}});
+    p["limits"]["company_tiers"] = json!({"acme": "enterprise"});
+    p
+}
+
 /// A config for a test host: loopback, port 0, the test policy, fast heartbeats off.
 pub fn config(dev_mode: bool) -> HostConfig {
+    build_config(&policy_json(dev_mode), dev_mode)
+}
+
+/// [`config`] (not dev mode) with another policy.
+pub fn config_for(policy: &Value) -> HostConfig {
+    build_config(policy, false)
+}
+
+fn build_config(policy: &Value, dev_mode: bool) -> HostConfig {
     let mut file = FileConfig {
         listen: "127.0.0.1:0".into(),
         dev: dev_mode, // a dev_mode policy runs only in dev mode (`serve --dev`)
@@ -56,8 +74,7 @@ pub fn config(dev_mode: bool) -> HostConfig {
     };
     file.publish.rate_per_sec = 1_000_000.0;
     file.publish.burst = 1_000_000.0;
-    file.build(Some(policy_json(dev_mode).to_string()))
-        .expect("test config is valid")
+    file.build(Some(policy.to_string())).expect("test config is valid")
 }
 
 /// Starts test hosts whose HTTP/1.1 streams hyper serves (`stream.http1_fast_path =
@@ -199,6 +216,11 @@ pub fn filter_edge(
 
 /// A host with edge mode `wasm` running the built filter.
 pub fn wasm_config() -> HostConfig {
+    wasm_config_for(&policy_json(false))
+}
+
+/// [`wasm_config`] with another policy (given to the host and its filter alike).
+pub fn wasm_config_for(policy: &Value) -> HostConfig {
     let mut file = FileConfig {
         listen: "127.0.0.1:0".into(),
         edge: sse_host::EdgeMode::Wasm,
@@ -212,8 +234,7 @@ pub fn wasm_config() -> HostConfig {
     file.publish.rate_per_sec = 1_000_000.0;
     file.publish.burst = 1_000_000.0;
     file.wasm.vms = 2;
-    file.build(Some(policy_json(false).to_string()))
-        .expect("wasm test config is valid")
+    file.build(Some(policy.to_string())).expect("wasm test config is valid")
 }
 
 /// A minimal proxy-wasm module in WAT: `configure` is the body of `proxy_on_configure`,

@@ -83,8 +83,18 @@ impl Node {
         Self::start_with(None, extra).await
     }
 
+    /// [`Node::start`] with another policy.
+    pub async fn start_with_policy(redis_url: &str, policy: &serde_json::Value) -> Self {
+        let dir = write_config(Some(redis_url), "");
+        std::fs::write(dir.0.join("policy.json"), policy.to_string()).unwrap();
+        Self::start_in(dir).await
+    }
+
     async fn start_with(redis_url: Option<&str>, extra: &str) -> Self {
-        let dir = write_config(redis_url, extra);
+        Self::start_in(write_config(redis_url, extra)).await
+    }
+
+    async fn start_in(dir: TempDir) -> Self {
         let log = std::fs::File::create(dir.0.join("host.log")).unwrap();
         let mut child = Command::new(host_bin())
             .args(["serve", "--config"])

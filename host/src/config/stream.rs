@@ -140,16 +140,22 @@ pub(super) fn hub_settings(
     stream: &StreamFile,
     history: &HistoryFile,
     publish: &super::PublishFile,
-    max_connections_per_company: u32,
+    limits: &sse_policy::config::Limits,
 ) -> HubSettings {
     HubSettings {
+        connection_overrides: std::sync::Arc::new(
+            limits
+                .connection_overrides()
+                .map(|(company, n)| (company.to_owned(), n))
+                .collect(),
+        ),
         idempotency_ttl: Duration::from_secs(publish.idempotency_ttl_secs),
         idempotency_keys_per_company: publish.idempotency_keys_per_company,
         history_size: history.size,
         history_max_age: (history.max_age_secs > 0).then(|| Duration::from_secs(history.max_age_secs)),
         queue_capacity: stream.queue_capacity,
         max_event_bytes: publish.max_event_bytes,
-        max_connections_per_company,
+        max_connections_per_company: limits.max_connections_per_company,
         max_connections: stream.max_connections,
         idle_timeout: Duration::from_secs(history.idle_channel_secs),
         max_lifetime: Duration::from_secs(stream.max_lifetime_secs),

@@ -39,6 +39,8 @@ pub struct ConnectionLimits<K = String> {
 #[derive(Debug)]
 struct Inner<K> {
     per_key: u32,
+    /// Keys with a limit of their own (companies in a tier).
+    overrides: HashMap<K, u32>,
     total: u32,
     counts: Mutex<Counts<K>>,
 }
@@ -59,9 +61,15 @@ pub struct Slot<K: Hash + Eq = String> {
 impl<K: Hash + Eq + Clone> ConnectionLimits<K> {
     /// Limits of `per_key` slots per key and `total` slots in all.
     pub fn new(per_key: u32, total: u32) -> Self {
+        Self::with_overrides(per_key, HashMap::new(), total)
+    }
+
+    /// [`ConnectionLimits::new`], with keys whose limit is their own.
+    pub fn with_overrides(per_key: u32, overrides: HashMap<K, u32>, total: u32) -> Self {
         Self {
             inner: Arc::new(Inner {
                 per_key,
+                overrides,
                 total,
                 counts: Mutex::new(Counts {
                     total: 0,
@@ -82,7 +90,8 @@ impl<K: Hash + Eq + Clone> ConnectionLimits<K> {
             return Err(LimitError::Total);
         }
         let n = c.by_key.get(key).copied().unwrap_or(0);
-        if n >= self.inner.per_key {
+        let limit = self.inner.overrides.get(key).copied().unwrap_or(self.inner.per_key);
+        if n >= limit {
             return Err(LimitError::Company);
         }
         let key = key.to_owned();

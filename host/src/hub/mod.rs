@@ -66,6 +66,8 @@ pub struct HubSettings {
     pub max_event_bytes: usize,
     /// Concurrent streams per company.
     pub max_connections_per_company: u32,
+    /// Companies with a limit of their own (their tier's, from the policy).
+    pub connection_overrides: Arc<HashMap<String, u32>>,
     /// Concurrent streams on this host.
     pub max_connections: u32,
     /// Channels with no subscribers and no publishes for this long are dropped.
@@ -79,6 +81,16 @@ pub struct HubSettings {
     pub idempotency_keys_per_company: usize,
 }
 
+impl HubSettings {
+    /// The concurrent streams `company` may hold (its tier's, else the default).
+    pub fn connections_for(&self, company: &str) -> u32 {
+        self.connection_overrides
+            .get(company)
+            .copied()
+            .unwrap_or(self.max_connections_per_company)
+    }
+}
+
 /// The defaults of the configuration file, defined once here; `config` derives the
 /// file's defaults from them.
 impl Default for HubSettings {
@@ -89,6 +101,7 @@ impl Default for HubSettings {
             queue_capacity: 256,
             max_event_bytes: 64 * 1024,
             max_connections_per_company: sse_policy::config::DEFAULT_MAX_CONNECTIONS_PER_COMPANY,
+            connection_overrides: Arc::default(),
             max_connections: 15_000,
             idle_timeout: Duration::from_secs(300),
             max_lifetime: Duration::from_secs(3600),
@@ -166,7 +179,11 @@ fn new_epoch() -> String {
 impl Hub {
     /// A hub with a fresh epoch: IDs issued by earlier instances will get `reset`.
     pub(crate) fn new(settings: HubSettings) -> Self {
-        let limits = ConnectionLimits::new(settings.max_connections_per_company, settings.max_connections);
+        let limits = ConnectionLimits::with_overrides(
+            settings.max_connections_per_company,
+            (*settings.connection_overrides).clone(),
+            settings.max_connections,
+        );
         let idempotency = IdempotencyStore::new(settings.idempotency_ttl, settings.idempotency_keys_per_company);
         Self {
             inner: Arc::new(Inner {

@@ -2,6 +2,8 @@
 //! host reads for its native and embedded edges. Parsed strictly (unknown fields are
 //! errors), then validated as a whole so one run reports every problem.
 
+use std::collections::BTreeMap;
+
 use regex_lite::Regex;
 use serde::Deserialize;
 
@@ -125,17 +127,50 @@ impl Default for Roles {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Concurrent streams per company.
+    /// Concurrent streams per company (a company in a tier: its tier's).
     pub max_connections_per_company: u32,
+    /// Named tiers of limits (`{"enterprise": {"max_connections_per_company": 5000}}`),
+    /// so a big customer gets more room than a small one.
+    pub tiers: BTreeMap<String, Tier>,
+    /// Company ID → tier name. Companies not listed get the defaults above.
+    pub company_tiers: BTreeMap<String, String>,
     /// Channels one stream may subscribe to.
     pub max_channels_per_stream: u32,
     /// `Retry-After` sent with 429 replies, in seconds.
     pub retry_after_secs: u32,
 }
 
+/// One tier's limits (what it overrides of [`Limits`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Concurrent streams per company of this tier.
+    pub max_connections_per_company: u32,
+}
+
+impl Limits {
+    /// The concurrent streams `company` may hold: its tier's limit, else the default.
+    /// The filter and the host both ask this, so both edges apply the same number.
+    pub fn connections_for(&self, company: &str) -> u32 {
+        self.company_tiers
+            .get(company)
+            .and_then(|tier| self.tiers.get(tier))
+            .map_or(self.max_connections_per_company, |t| t.max_connections_per_company)
+    }
+
+    /// Every company whose limit is not the default, with its limit.
+    pub fn connection_overrides(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.company_tiers
+            .keys()
+            .map(|company| (company.as_str(), self.connections_for(company)))
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
+            tiers: BTreeMap::new(),
+            company_tiers: BTreeMap::new(),
             max_connections_per_company: DEFAULT_MAX_CONNECTIONS_PER_COMPANY,
             max_channels_per_stream: 8,
             retry_after_secs: 5,
@@ -279,6 +314,16 @@ impl PolicyConfig {
         let mut problems = Vec::new();
         checks::check(&raw, &mut problems);
         let company_id = compile_pattern(&raw.company_id_pattern, &mut problems);
+        if let Some(pattern) = &company_id {
+            // A company that can never match would silently keep the default limits.
+            for company in raw.limits.company_tiers.keys() {
+                if !pattern.is_match(company) {
+                    problems.push(format!(
+                        "limits.company_tiers: {company:?} does not match company_id_pattern"
+                    ));
+                }
+            }
+        }
         let keys = KeySet::build(raw.jwt.hmac_secret.as_ref(), raw.jwt.jwks.as_ref(), &mut problems);
         match (company_id, problems.is_empty()) {
             (Some(company_id), true) => Ok(Self {

@@ -134,3 +134,38 @@ fn shipped_placeholders_and_unexpanded_variables_are_refused_as_secrets() {
         }
     }
 }
+
+#[test]
+fn tiers_give_listed_companies_their_own_connection_limit() {
+    let policy = |limits: serde_json::Value| {
+        PolicyConfig::from_json(
+            &json!({"jwt": {"hmac_secret": HMAC_SECRET}, "edge": {"secret": EDGE_SECRET}, "limits": limits})
+                .to_string(),
+        )
+    };
+    let cfg = policy(json!({
+        "max_connections_per_company": 10,
+        "tiers": {"enterprise": {"max_connections_per_company": 500}, "free": {"max_connections_per_company": 2}},
+        "company_tiers": {"acme": "enterprise", "tiny": "free"}
+    }))
+    .unwrap();
+    assert_eq!(cfg.limits.connections_for("acme"), 500);
+    assert_eq!(cfg.limits.connections_for("tiny"), 2);
+    assert_eq!(cfg.limits.connections_for("globex"), 10, "not listed: the default");
+    let overrides: Vec<_> = cfg.limits.connection_overrides().collect();
+    assert_eq!(overrides, [("acme", 500), ("tiny", 2)]);
+    let Err(ConfigError::Invalid(problems)) = policy(json!({
+        "tiers": {"zero": {"max_connections_per_company": 0}},
+        "company_tiers": {"acme": "gold", "not a company!": "zero"}
+    })) else {
+        panic!("a bad tier config is refused");
+    };
+    let all = problems.join("\n");
+    for expected in [
+        "tiers.zero.max_connections_per_company",
+        "no tier named \"gold\"",
+        "does not match company_id_pattern",
+    ] {
+        assert!(all.contains(expected), "{expected} not in:\n{all}");
+    }
+}

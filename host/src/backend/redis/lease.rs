@@ -114,7 +114,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut ops: mpsc::UnboundedReceiver<Op
 /// is its own (one failing command fails only its request). A release counts as done
 /// even when Redis is unreachable: the next rewrite sets the right number.
 async fn run_batch(shared: &Shared, applied: &mut HashMap<String, u64>, batch: Vec<Op>) {
-    let limit = shared.hub.settings().max_connections_per_company;
+    let settings = shared.hub.settings();
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
     for op in &batch {
@@ -125,7 +125,7 @@ async fn run_batch(shared: &Shared, applied: &mut HashMap<String, u64>, batch: V
                     .arg(1)
                     .arg(shared.keys.conns(company))
                     .arg(&shared.node)
-                    .arg(limit)
+                    .arg(settings.connections_for(company))
                     .arg(shared.keys.lease_prefix());
             }
             Op::Release(company) => {

@@ -100,6 +100,26 @@ fn check_limits(raw: &RawConfig, problems: &mut Vec<String>) {
     if l.retry_after_secs == 0 || l.retry_after_secs > 3600 {
         problems.push("limits.retry_after_secs: must be between 1 and 3600".into());
     }
+    if l.tiers.len() > 100 || l.company_tiers.len() > 100_000 {
+        problems.push("limits: at most 100 tiers and 100000 companies in company_tiers".into());
+    }
+    for (name, tier) in &l.tiers {
+        if name.is_empty() || name.len() > 64 {
+            problems.push("limits.tiers: tier names are 1-64 characters".into());
+        }
+        if tier.max_connections_per_company == 0 {
+            problems.push(format!(
+                "limits.tiers.{name}.max_connections_per_company: must be at least 1"
+            ));
+        }
+    }
+    for (company, tier) in &l.company_tiers {
+        if !l.tiers.contains_key(tier) {
+            problems.push(format!(
+                "limits.company_tiers.{company}: no tier named {tier:?} in limits.tiers"
+            ));
+        }
+    }
 }
 
 fn check_routes(raw: &RawConfig, problems: &mut Vec<String>) {
