@@ -11,6 +11,8 @@ use tokio::time::Instant;
 pub struct RateLimiter {
     rate: f64,
     burst: f64,
+    /// Companies with a rate and burst of their own (their tier's).
+    overrides: HashMap<String, (f64, f64)>,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
@@ -23,46 +25,59 @@ struct Bucket {
 impl RateLimiter {
     /// `rate` tokens per second, up to `burst` saved.
     pub fn new(rate: f64, burst: f64) -> Self {
+        Self::with_overrides(rate, burst, HashMap::new())
+    }
+
+    /// [`RateLimiter::new`], with companies whose (rate, burst) is their own.
+    pub fn with_overrides(rate: f64, burst: f64, overrides: HashMap<String, (f64, f64)>) -> Self {
         Self {
             rate,
             burst,
+            overrides,
             buckets: Mutex::default(),
         }
     }
 
+    /// The (rate, burst) of `company`.
+    fn limits(&self, company: &str) -> (f64, f64) {
+        self.overrides.get(company).copied().unwrap_or((self.rate, self.burst))
+    }
+
     /// Takes `n` tokens for `company`, or says how long until they would be available.
     pub fn take(&self, company: &str, n: f64) -> Result<(), Duration> {
+        let (rate, burst) = self.limits(company);
         let now = Instant::now();
         let mut map = self.buckets.lock();
         let b = map.entry(company.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
+            tokens: burst,
             updated: now,
         });
-        b.tokens = (b.tokens + now.duration_since(b.updated).as_secs_f64() * self.rate).min(self.burst);
+        b.tokens = (b.tokens + now.duration_since(b.updated).as_secs_f64() * rate).min(burst);
         b.updated = now;
         if b.tokens >= n {
             b.tokens -= n;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64(((n - b.tokens) / self.rate).max(0.001)))
+            Err(Duration::from_secs_f64(((n - b.tokens) / rate).max(0.001)))
         }
     }
 
     /// Gives back `n` tokens taken for work that was not done (a publish answered from
     /// its idempotency record), up to the burst.
     pub fn refund(&self, company: &str, n: f64) {
+        let (_, burst) = self.limits(company);
         if let Some(b) = self.buckets.lock().get_mut(company) {
-            b.tokens = (b.tokens + n).min(self.burst);
+            b.tokens = (b.tokens + n).min(burst);
         }
     }
 
     /// Forgets buckets that have refilled completely (they behave like new ones).
     pub fn prune(&self) {
         let now = Instant::now();
-        let (rate, burst) = (self.rate, self.burst);
-        self.buckets
-            .lock()
-            .retain(|_, b| b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst);
+        self.buckets.lock().retain(|company, b| {
+            let (rate, burst) = self.limits(company);
+            b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst
+        });
     }
 }
 

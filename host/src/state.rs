@@ -40,7 +40,15 @@ pub struct AppState {
 impl AppState {
     /// State for a host that is not draining.
     pub(crate) fn new(config: HostConfig, broker: Broker, edge: Option<WasmEdge>, dev: Option<DevSecrets>) -> Self {
-        let rate = RateLimiter::new(config.publish.rate_per_sec, config.publish.burst);
+        let (rate, burst) = (config.publish.rate_per_sec, config.publish.burst);
+        let tiers = config.policy.limits.tiered_companies().map(|(company, tier)| {
+            let own = (
+                tier.publish_rate_per_sec.unwrap_or(rate),
+                tier.publish_burst.unwrap_or(burst),
+            );
+            (company.to_owned(), own)
+        });
+        let rate = RateLimiter::with_overrides(rate, burst, tiers.collect());
         let tokens = parking_lot::Mutex::new(sse_policy::cache::TokenCache::new(config.policy.jwt.cache_size));
         let per_peer = u32::try_from(config.http.max_connections_per_peer).unwrap_or(u32::MAX);
         let h2_peers = crate::hub::limits::ConnectionLimits::new(per_peer, u32::MAX);

@@ -79,3 +79,47 @@ async fn a_company_in_a_tier_gets_its_tiers_limit_on_both_edges() {
         assert_eq!(host.streams_admitted("globex").await, (2, 429), "{edge}: the default");
     }
 }
+
+#[tokio::test]
+async fn a_tier_sets_its_companies_history_and_publish_rate() {
+    let host = TestHost::start_with(config_for(&tiered_policy())).await;
+    // History: tiny keeps one event per channel, acme five.
+    for (company, exact) in [("tiny", false), ("acme", true)] {
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            ids.push(
+                host.publish(company, "dashboard-updates", "update", serde_json::json!(n))
+                    .await,
+            );
+        }
+        let viewer = token(company, "VIEWER");
+        let mut s = host
+            .stream_as(&viewer, company, &["dashboard-updates"], Some(&ids[0]))
+            .await;
+        assert_eq!(s.next_event().await.event, "connected");
+        let next = s.next_event().await;
+        if exact {
+            assert_eq!(next.id.as_ref(), Some(&ids[1]), "{company}: replayed exactly");
+        } else {
+            assert_eq!(next.event, "reset", "{company}: its one-event history cannot resume");
+        }
+    }
+    // Publish rate: meter's burst is 2; the default (the test config's) is far higher.
+    async fn publish(host: &TestHost, company: &str) -> (u16, serde_json::Value) {
+        let body = serde_json::json!({"companyId": company, "channel": "dashboard-updates", "type": "x", "data": 1});
+        let (status, reply, _) = host.publish_keyed(&token(company, "PUBLISHER"), &[], &body).await;
+        (status, reply)
+    }
+    for _ in 0..2 {
+        assert_eq!(publish(&host, "meter").await.0, 200);
+    }
+    let (status, err) = publish(&host, "meter").await;
+    assert_eq!((status, err["error"].as_str()), (429, Some("RATE_LIMITED")));
+    for _ in 0..3 {
+        assert_eq!(
+            publish(&host, "globex").await.0,
+            200,
+            "other companies keep the default rate"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Problems;
-use crate::hub::HubSettings;
+use crate::hub::{HubSettings, TenantSettings};
 
 /// Stream behaviour outside the hub: what the HTTP layer and the tick loop send.
 #[derive(Debug, Clone)]
@@ -143,10 +143,18 @@ pub(super) fn hub_settings(
     limits: &sse_policy::config::Limits,
 ) -> HubSettings {
     HubSettings {
-        connection_overrides: std::sync::Arc::new(
+        tenants: std::sync::Arc::new(
             limits
-                .connection_overrides()
-                .map(|(company, n)| (company.to_owned(), n))
+                .tiered_companies()
+                .map(|(company, tier)| {
+                    let age = tier.history_max_age_secs.map_or(history.max_age_secs, |a| a);
+                    let settings = TenantSettings {
+                        max_connections: limits.connections_for(company),
+                        history_size: tier.history_size.unwrap_or(history.size),
+                        history_max_age: (age > 0).then(|| Duration::from_secs(age)),
+                    };
+                    (company.to_owned(), settings)
+                })
                 .collect(),
         ),
         idempotency_ttl: Duration::from_secs(publish.idempotency_ttl_secs),

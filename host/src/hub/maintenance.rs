@@ -57,7 +57,7 @@ impl Hub {
         let mut idle = Vec::new();
         for (name, company) in companies {
             let mut state = company.state.lock();
-            state.evict_expired(self.inner.settings.history_max_age, ms);
+            state.evict_expired(self.inner.settings.tenant(&name).history_max_age, ms);
             if state.sweep(now, self.inner.settings.idle_timeout) {
                 idle.push(name);
             }

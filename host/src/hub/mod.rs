@@ -66,8 +66,8 @@ pub struct HubSettings {
     pub max_event_bytes: usize,
     /// Concurrent streams per company.
     pub max_connections_per_company: u32,
-    /// Companies with a limit of their own (their tier's, from the policy).
-    pub connection_overrides: Arc<HashMap<String, u32>>,
+    /// Companies in a tier, with their tier's numbers resolved against these defaults.
+    pub tenants: Arc<HashMap<String, TenantSettings>>,
     /// Concurrent streams on this host.
     pub max_connections: u32,
     /// Channels with no subscribers and no publishes for this long are dropped.
@@ -81,13 +81,30 @@ pub struct HubSettings {
     pub idempotency_keys_per_company: usize,
 }
 
+/// One company's numbers: its tier's where it has one, else the defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TenantSettings {
+    /// Concurrent streams.
+    pub max_connections: u32,
+    /// Events kept per channel for resume.
+    pub history_size: usize,
+    /// Events older than this leave history.
+    pub history_max_age: Option<Duration>,
+}
+
 impl HubSettings {
+    /// `company`'s numbers (its tier's, else the defaults).
+    pub fn tenant(&self, company: &str) -> TenantSettings {
+        self.tenants.get(company).copied().unwrap_or(TenantSettings {
+            max_connections: self.max_connections_per_company,
+            history_size: self.history_size,
+            history_max_age: self.history_max_age,
+        })
+    }
+
     /// The concurrent streams `company` may hold (its tier's, else the default).
     pub fn connections_for(&self, company: &str) -> u32 {
-        self.connection_overrides
-            .get(company)
-            .copied()
-            .unwrap_or(self.max_connections_per_company)
+        self.tenant(company).max_connections
     }
 }
 
@@ -101,7 +118,7 @@ impl Default for HubSettings {
             queue_capacity: 256,
             max_event_bytes: 64 * 1024,
             max_connections_per_company: sse_policy::config::DEFAULT_MAX_CONNECTIONS_PER_COMPANY,
-            connection_overrides: Arc::default(),
+            tenants: Arc::default(),
             max_connections: 15_000,
             idle_timeout: Duration::from_secs(300),
             max_lifetime: Duration::from_secs(3600),
@@ -179,9 +196,14 @@ fn new_epoch() -> String {
 impl Hub {
     /// A hub with a fresh epoch: IDs issued by earlier instances will get `reset`.
     pub(crate) fn new(settings: HubSettings) -> Self {
+        let overrides = settings
+            .tenants
+            .iter()
+            .map(|(company, t)| (company.clone(), t.max_connections))
+            .collect();
         let limits = ConnectionLimits::with_overrides(
             settings.max_connections_per_company,
-            (*settings.connection_overrides).clone(),
+            overrides,
             settings.max_connections,
         );
         let idempotency = IdempotencyStore::new(settings.idempotency_ttl, settings.idempotency_keys_per_company);
@@ -268,6 +290,7 @@ impl Hub {
         let mut ids = Vec::with_capacity(events.len());
         let mut dropped = 0;
         let mut queued = 0u64;
+        let tenant = s.tenant(company);
         {
             let mut state = company_arc.state.lock();
             let now = Instant::now();
@@ -291,9 +314,9 @@ impl Hub {
                     queued += u64::from(pushed == Push::Queued);
                 }
                 ids.push(event.id.clone());
-                ch.record(event, s.history_size, now);
+                ch.record(event, tenant.history_size, now);
             }
-            state.evict_expired(s.history_max_age, ms);
+            state.evict_expired(tenant.history_max_age, ms);
             if let Some(key) = key {
                 self.inner.idempotency.record(company, key, &ids, now);
             }
@@ -331,7 +354,7 @@ impl Hub {
         });
         let (initial, replayed, head, keys) = {
             let mut state = company_arc.state.lock();
-            state.evict_expired(s.history_max_age, now_ms());
+            state.evict_expired(s.tenant(company).history_max_age, now_ms());
             let head = self.inner.seq.load(Ordering::SeqCst);
             let (initial, replayed) = match self.resume_point(&state, channels, resume, head) {
                 Ok(None) => (Vec::new(), 0),

@@ -26,12 +26,19 @@ pub struct PollOutcome {
 impl Hub {
     /// Events after `since` on `channels` (live head when `since` is absent).
     pub(crate) fn poll(&self, company: &str, channels: &[String], since: Option<&str>, limit: usize) -> PollOutcome {
-        self.poll_company(&self.company(company), channels, since, limit)
+        self.poll_company(company, &self.company(company), channels, since, limit)
     }
 
-    fn poll_company(&self, company: &Company, channels: &[String], since: Option<&str>, limit: usize) -> PollOutcome {
+    fn poll_company(
+        &self,
+        name: &str,
+        company: &Company,
+        channels: &[String],
+        since: Option<&str>,
+        limit: usize,
+    ) -> PollOutcome {
         let mut state = company.state.lock();
-        state.evict_expired(self.inner.settings.history_max_age, now_ms());
+        state.evict_expired(self.inner.settings.tenant(name).history_max_age, now_ms());
         let head = self.inner.seq.load(Ordering::SeqCst);
         let head_id = format_id(&self.inner.epoch, head);
         match self.resume_point(&state, channels, since, head) {
@@ -85,7 +92,7 @@ impl Hub {
             let notified = company_arc.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let outcome = self.poll_company(&company_arc, channels, since.as_deref(), limit);
+            let outcome = self.poll_company(company, &company_arc, channels, since.as_deref(), limit);
             if !outcome.events.is_empty() || outcome.reset || Instant::now() >= deadline {
                 return Ok(outcome);
             }
@@ -95,7 +102,7 @@ impl Hub {
                 slot = Some(self.inner.limits.acquire(company)?);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(self.poll_company(&company_arc, channels, since.as_deref(), limit));
+                return Ok(self.poll_company(company, &company_arc, channels, since.as_deref(), limit));
             }
         }
     }

@@ -140,29 +140,42 @@ pub struct Limits {
     pub retry_after_secs: u32,
 }
 
-/// One tier's limits (what it overrides of [`Limits`]).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One tier: what it overrides of the defaults (the policy's connection limit, the
+/// host's `[history]` and `[publish]` settings); what it leaves out stays the default.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Tier {
     /// Concurrent streams per company of this tier.
-    pub max_connections_per_company: u32,
+    pub max_connections_per_company: Option<u32>,
+    /// Events kept per channel for resume.
+    pub history_size: Option<usize>,
+    /// Events older than this many seconds leave history (0: no age limit).
+    pub history_max_age_secs: Option<u64>,
+    /// Sustained events per second a company of this tier may publish.
+    pub publish_rate_per_sec: Option<f64>,
+    /// Its publish burst.
+    pub publish_burst: Option<f64>,
 }
 
 impl Limits {
     /// The concurrent streams `company` may hold: its tier's limit, else the default.
     /// The filter and the host both ask this, so both edges apply the same number.
     pub fn connections_for(&self, company: &str) -> u32 {
-        self.company_tiers
-            .get(company)
-            .and_then(|tier| self.tiers.get(tier))
-            .map_or(self.max_connections_per_company, |t| t.max_connections_per_company)
+        self.tier_of(company)
+            .and_then(|t| t.max_connections_per_company)
+            .unwrap_or(self.max_connections_per_company)
     }
 
-    /// Every company whose limit is not the default, with its limit.
-    pub fn connection_overrides(&self) -> impl Iterator<Item = (&str, u32)> {
+    /// The tier `company` is in, if any.
+    pub fn tier_of(&self, company: &str) -> Option<&Tier> {
+        self.company_tiers.get(company).and_then(|tier| self.tiers.get(tier))
+    }
+
+    /// Every company in a tier, with its tier.
+    pub fn tiered_companies(&self) -> impl Iterator<Item = (&str, &Tier)> {
         self.company_tiers
-            .keys()
-            .map(|company| (company.as_str(), self.connections_for(company)))
+            .iter()
+            .filter_map(|(company, tier)| Some((company.as_str(), self.tiers.get(tier)?)))
     }
 }
 

@@ -152,10 +152,14 @@ fn tiers_give_listed_companies_their_own_connection_limit() {
     assert_eq!(cfg.limits.connections_for("acme"), 500);
     assert_eq!(cfg.limits.connections_for("tiny"), 2);
     assert_eq!(cfg.limits.connections_for("globex"), 10, "not listed: the default");
-    let overrides: Vec<_> = cfg.limits.connection_overrides().collect();
-    assert_eq!(overrides, [("acme", 500), ("tiny", 2)]);
+    let tiered: Vec<_> = cfg
+        .limits
+        .tiered_companies()
+        .map(|(c, t)| (c, t.max_connections_per_company))
+        .collect();
+    assert_eq!(tiered, [("acme", Some(500)), ("tiny", Some(2))]);
     let Err(ConfigError::Invalid(problems)) = policy(json!({
-        "tiers": {"zero": {"max_connections_per_company": 0}},
+        "tiers": {"zero": {"max_connections_per_company": 0}, "big": {"history_size": 1000000, "publish_burst": 0.5}},
         "company_tiers": {"acme": "gold", "not a company!": "zero"}
     })) else {
         panic!("a bad tier config is refused");

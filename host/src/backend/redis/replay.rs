@@ -179,8 +179,13 @@ pub(crate) async fn publish(
     invocation
         .key(shared.keys.idempotency(company, key.map_or("", IdempotencyKey::key)))
         .key(shared.keys.idempotency_index(company))
-        .arg(history.history_size)
-        .arg(history.history_max_age.map_or(0, |d| d.as_millis() as u64))
+        .arg(history.tenant(company).history_size)
+        .arg(
+            history
+                .tenant(company)
+                .history_max_age
+                .map_or(0, |d| d.as_millis() as u64),
+        )
         .arg(key.map_or(0, |_| history.idempotency_ttl.as_millis().max(1) as u64))
         .arg(key.map_or(String::new(), |k| URL_SAFE_NO_PAD.encode(k.digest())))
         .arg(history.idempotency_keys_per_company);

@@ -107,9 +107,26 @@ fn check_limits(raw: &RawConfig, problems: &mut Vec<String>) {
         if name.is_empty() || name.len() > 64 {
             problems.push("limits.tiers: tier names are 1-64 characters".into());
         }
-        if tier.max_connections_per_company == 0 {
+        if tier.max_connections_per_company == Some(0) {
             problems.push(format!(
                 "limits.tiers.{name}.max_connections_per_company: must be at least 1"
+            ));
+        }
+        if tier.history_size.is_some_and(|n| n > 100_000) {
+            problems.push(format!("limits.tiers.{name}.history_size: must be at most 100000"));
+        }
+        // `match`, not `is_none_or`: the filter also builds with Debian's older rustc.
+        let rate_ok = match tier.publish_rate_per_sec {
+            Some(x) => x.is_finite() && x > 0.0,
+            None => true,
+        };
+        let burst_ok = match tier.publish_burst {
+            Some(b) => b.is_finite() && b >= 1.0,
+            None => true,
+        };
+        if !rate_ok || !burst_ok {
+            problems.push(format!(
+                "limits.tiers.{name}: publish_rate_per_sec must be > 0 and publish_burst >= 1"
             ));
         }
     }
