@@ -123,3 +123,33 @@ async fn a_tier_sets_its_companies_history_and_publish_rate() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_tier_limits_its_companies_to_its_channels_on_both_edges() {
+    for (edge, cfg) in [
+        ("native", config_for(&tiered_policy())),
+        ("wasm", wasm_config_for(&tiered_policy())),
+    ] {
+        let host = TestHost::start_with(cfg).await;
+        let viewer = token("tiny", "VIEWER");
+        let ok = host.open_stream(&viewer, "tiny", &["dashboard-updates"], None).await;
+        assert_eq!(ok.status(), 200, "{edge}");
+        for channels in [&["report-updates"][..], &["dashboard-updates", "report-updates"]] {
+            let res = host.open_stream(&viewer, "tiny", channels, None).await;
+            assert_eq!(res.status(), 403, "{edge}: {channels:?} is outside tiny's tier");
+        }
+        let publisher = token("tiny", "PUBLISHER");
+        let body = |channel: &str| serde_json::json!({"companyId": "tiny", "channel": channel, "type": "x", "data": 1});
+        let (status, err, _) = host.publish_keyed(&publisher, &[], &body("report-updates")).await;
+        assert_eq!((status, err["error"].as_str()), (403, Some("FORBIDDEN")), "{edge}");
+        assert_eq!(
+            host.publish_keyed(&publisher, &[], &body("dashboard-updates")).await.0,
+            200
+        );
+        // Companies outside the tier keep every channel.
+        let other = host
+            .open_stream(&token("globex", "VIEWER"), "globex", &["report-updates"], None)
+            .await;
+        assert_eq!(other.status(), 200, "{edge}");
+    }
+}

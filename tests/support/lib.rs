@@ -48,13 +48,14 @@ pub fn policy_json(dev_mode: bool) -> Value {
 }
 
 /// The test policy with tiers: acme may hold 3 streams (everyone else 2) and keeps 5
-/// events per channel; tiny keeps 1; meter may publish 2 events, then 1 per 1000 s.
+/// events per channel; tiny keeps 1 and may use dashboard-updates only; meter may
+/// publish 2 events, then 1 per 1000 s.
 pub fn tiered_policy() -> Value {
     let mut p = policy_json(false);
     p["limits"]["max_connections_per_company"] = json!(2);
     p["limits"]["tiers"] = json!({
         "enterprise": {"max_connections_per_company": 3, "history_size": 5},
-        "small": {"history_size": 1},
+        "small": {"history_size": 1, "channels": ["dashboard-updates"]},
         "metered": {"publish_rate_per_sec": 0.001, "publish_burst": 2}
     });
     p["limits"]["company_tiers"] = json!({"acme": "enterprise", "tiny": "small", "meter": "metered"});

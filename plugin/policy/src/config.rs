@@ -155,6 +155,9 @@ pub struct Tier {
     pub publish_rate_per_sec: Option<f64>,
     /// Its publish burst.
     pub publish_burst: Option<f64>,
+    /// The channels its companies may use (stream, poll, publish), of the whitelist;
+    /// absent: all of them.
+    pub channels: Option<Vec<String>>,
 }
 
 impl Limits {
@@ -164,6 +167,15 @@ impl Limits {
         self.tier_of(company)
             .and_then(|t| t.max_connections_per_company)
             .unwrap_or(self.max_connections_per_company)
+    }
+
+    /// Whether `company` may use `channel` (its tier's `channels`, when it has one;
+    /// the whitelist itself is checked apart).
+    pub fn channel_allowed_for(&self, company: &str, channel: &str) -> bool {
+        match self.tier_of(company).and_then(|t| t.channels.as_ref()) {
+            Some(allowed) => allowed.iter().any(|c| c == channel),
+            None => true,
+        }
     }
 
     /// The tier `company` is in, if any.

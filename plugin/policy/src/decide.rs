@@ -105,7 +105,11 @@ fn decide_inner(
             if !super_admin && claims.company_id.as_deref() != Some(company.as_str()) {
                 return Err(DenyReason::CompanyMismatch);
             }
-            // `subscription` checked the whitelist; what is left is each channel's roles.
+            // `subscription` checked the whitelist; what is left is the company's tier
+            // and each channel's roles.
+            if !channels.iter().all(|c| config.limits.channel_allowed_for(&company, c)) {
+                return Err(DenyReason::ChannelForbidden);
+            }
             for rule in channels.iter().filter_map(|name| config.channel(name)) {
                 if !rule.roles.is_empty() && !has_role(&rule.roles) {
                     return Err(DenyReason::ChannelForbidden);
@@ -228,6 +232,7 @@ pub fn authorize_publish<'a>(
     targets: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<&'a str, DenyReason> {
     let mut company = None;
+    let mut outside_tier = false;
     for (c, channel) in targets {
         if *company.get_or_insert(c) != c {
             return Err(DenyReason::InvalidRequest(
@@ -237,10 +242,14 @@ pub fn authorize_publish<'a>(
         if config.channel(channel).is_none() {
             return Err(DenyReason::InvalidChannel("is not whitelisted"));
         }
+        outside_tier |= !config.limits.channel_allowed_for(c, channel);
     }
     let company = company.ok_or(DenyReason::InvalidRequest("events must not be empty"))?;
     if !config.is_valid_company_id(company) {
         return Err(DenyReason::InvalidCompanyId);
+    }
+    if outside_tier {
+        return Err(DenyReason::ChannelForbidden);
     }
     match (&grant.identity, grant.route) {
         (Some(who), Route::Publish | Route::TestBroadcast) if may_publish_to(who, company) => Ok(company),

@@ -173,3 +173,18 @@ fn tiers_give_listed_companies_their_own_connection_limit() {
         assert!(all.contains(expected), "{expected} not in:\n{all}");
     }
 }
+
+#[test]
+fn a_tiers_channels_must_be_whitelisted() {
+    let Err(ConfigError::Invalid(problems)) = PolicyConfig::from_json(
+        &json!({"jwt": {"hmac_secret": HMAC_SECRET}, "edge": {"secret": EDGE_SECRET},
+                "limits": {"tiers": {"t": {"channels": ["dashboard-updates", "nope"]}}}})
+        .to_string(),
+    ) else {
+        panic!("an unknown channel in a tier is refused");
+    };
+    assert!(
+        problems.join("\n").contains("limits.tiers.t.channels: \"nope\""),
+        "{problems:?}"
+    );
+}

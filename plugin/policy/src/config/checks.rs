@@ -116,6 +116,13 @@ fn check_limits(raw: &RawConfig, problems: &mut Vec<String>) {
             problems.push(format!("limits.tiers.{name}.history_size: must be at most 100000"));
         }
         // `match`, not `is_none_or`: the filter also builds with Debian's older rustc.
+        for channel in tier.channels.iter().flatten() {
+            if !raw.channels.iter().any(|c| &c.name == channel) {
+                problems.push(format!(
+                    "limits.tiers.{name}.channels: {channel:?} is not a whitelisted channel"
+                ));
+            }
+        }
         let rate_ok = match tier.publish_rate_per_sec {
             Some(x) => x.is_finite() && x > 0.0,
             None => true,
