@@ -100,7 +100,7 @@ impl Broker {
     /// Publishes several events to one company, in order, all or none; returns their IDs.
     pub async fn publish_batch(&self, company: &str, events: &[NewEvent<'_>]) -> Result<Vec<String>, BackendError> {
         self.refuse_when_draining()?;
-        Ok(self.backend.publish(company, events, None).await?.ids)
+        Ok(self.backend.publish(company, events, None, None).await?.ids)
     }
 
     /// [`Broker::publish_batch`] with an idempotency key: a retry with the same key and
@@ -113,8 +113,26 @@ impl Broker {
         events: &[NewEvent<'_>],
         key: &IdempotencyKey,
     ) -> Result<Published, BackendError> {
+        self.publish_metered(company, events, Some(key), None).await
+    }
+
+    /// The HTTP API's publish: an optional idempotency key, and with a store that meters
+    /// publishes ([`Broker::meters_publishes`]), the company's rate (refused with
+    /// [`BackendError::RateLimited`] once spent, across hosts; a replay spends nothing).
+    pub async fn publish_metered(
+        &self,
+        company: &str,
+        events: &[NewEvent<'_>],
+        key: Option<&IdempotencyKey>,
+        meter: Option<crate::backend::Meter>,
+    ) -> Result<Published, BackendError> {
         self.refuse_when_draining()?;
-        self.backend.publish(company, events, Some(key)).await
+        self.backend.publish(company, events, key, meter).await
+    }
+
+    /// Whether the store meters publishes itself (Redis: one rate across hosts).
+    pub fn meters_publishes(&self) -> bool {
+        self.backend.meters_publishes()
     }
 
     /// Opens a stream: its replay (or `reset`) after `req.resume`, then live events, for

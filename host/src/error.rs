@@ -55,6 +55,7 @@ impl From<BackendError> for HostError {
             BackendError::Publish(p) => Self::Publish(p),
             BackendError::Limit(l) => Self::Limit(l),
             BackendError::Draining => Self::Draining,
+            BackendError::RateLimited => Self::RateLimited,
             BackendError::Unavailable(why) => {
                 // The reason may name hosts; it goes to the log, the client gets the code.
                 tracing::warn!(error = %why, "event store unavailable");

@@ -38,8 +38,8 @@ impl RateLimiter {
         }
     }
 
-    /// The (rate, burst) of `company`.
-    fn limits(&self, company: &str) -> (f64, f64) {
+    /// The (rate, burst) of `company` (its tier's, else the default).
+    pub fn limits(&self, company: &str) -> (f64, f64) {
         self.overrides.get(company).copied().unwrap_or((self.rate, self.burst))
     }
 

@@ -80,3 +80,29 @@ async fn the_cap_never_evicts_the_record_a_publish_just_wrote() {
         assert_eq!((replayed, &again["id"]), (true, &first["id"]), "{key} kept");
     }
 }
+
+#[tokio::test]
+async fn a_tiers_publish_rate_holds_across_nodes_and_replays_spend_none() {
+    let redis = RedisServer::start().await;
+    let policy = sse_tests::tiered_policy(); // meter: a burst of 2, then 1 per 1000 s
+    let a = Node::start_with_policy(&redis.url(), &policy).await;
+    let b = Node::start_with_policy(&redis.url(), &policy).await;
+    let publisher = token("meter", "PUBLISHER");
+    let (status, first, _) = a.publish_keyed(&publisher, &["m-1"], &event("meter", 1)).await;
+    assert_eq!(status, 200);
+    for _ in 0..3 {
+        let (status, again, replayed) = b.publish_keyed(&publisher, &["m-1"], &event("meter", 1)).await;
+        assert_eq!((status, replayed, &again["id"]), (200, true, &first["id"]));
+    }
+    assert_eq!(b.publish_keyed(&publisher, &[], &event("meter", 2)).await.0, 200);
+    let (status, err, _) = a.publish_keyed(&publisher, &[], &event("meter", 3)).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (429, Some("RATE_LIMITED")),
+        "two events spent the burst across both nodes"
+    );
+    let other = token("globex", "PUBLISHER");
+    for n in 0..3 {
+        assert_eq!(a.publish_keyed(&other, &[], &event("globex", n)).await.0, 200);
+    }
+}

@@ -25,6 +25,7 @@ impl Backend for MemoryBackend {
         company: &'a str,
         events: &'a [NewEvent<'a>],
         key: Option<&'a IdempotencyKey>,
+        _meter: Option<super::Meter>, // this host meters its own publishes (`meters_publishes`)
     ) -> BoxFuture<'a, Result<Published, BackendError>> {
         Box::pin(async move { Ok(self.hub.publish_batch(company, events, key)?) })
     }

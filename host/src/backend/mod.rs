@@ -38,6 +38,18 @@ pub enum BackendError {
     /// The host is draining: new streams and publishes go to another instance.
     #[error("host is draining")]
     Draining,
+    /// The company's publish rate (metered by the store, across hosts) is spent.
+    #[error("publish rate limit reached")]
+    RateLimited,
+}
+
+/// A company's publish rate and burst, for a store that meters publishes itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Meter {
+    /// Events per second.
+    pub rate: f64,
+    /// Events that may be saved up.
+    pub burst: f64,
 }
 
 /// A stream to open.
@@ -80,7 +92,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         company: &'a str,
         events: &'a [NewEvent<'a>],
         key: Option<&'a IdempotencyKey>,
+        meter: Option<Meter>,
     ) -> BoxFuture<'a, Result<Published, BackendError>>;
+
+    /// Whether this store meters publishes itself ([`Meter`], shared by every host), so
+    /// the HTTP layer passes the rate instead of metering on this host alone.
+    fn meters_publishes(&self) -> bool {
+        false
+    }
 
     /// Opens a subscription: the replay (or `reset`) after `resume`, then live events.
     fn subscribe<'a>(&'a self, req: StreamRequest<'a>) -> BoxFuture<'a, Result<Subscription, BackendError>>;

@@ -10,7 +10,6 @@ use sse_policy::{authorize_publish, Grant};
 use super::reply::{self, Body};
 use crate::error::HostError;
 use crate::hub::idempotency::IdempotencyKey;
-use crate::hub::Published;
 use crate::state::AppState;
 
 /// The header a publisher sets so that a retried publish is stored once
@@ -139,26 +138,28 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
         .transpose()
         .map_err(|e| HostError::BadRequest(e.to_string()))?;
     // A guard of the HTTP API against one publisher flooding it; in-process publishers
-    // are trusted code and are not metered.
-    state
-        .rate
-        .take(company, events.len() as f64)
-        .map_err(|_| HostError::RateLimited)?;
+    // are trusted code and are not metered. A store shared by several hosts meters the
+    // company's rate itself, so it holds across hosts (and a replay spends nothing).
+    let n = events.len() as f64;
+    let meter = if state.broker.meters_publishes() {
+        let (rate, burst) = state.rate.limits(company);
+        Some(crate::backend::Meter { rate, burst })
+    } else {
+        state.rate.take(company, n).map_err(|_| HostError::RateLimited)?;
+        None
+    };
     let items: Vec<(&str, &str, Box<RawValue>)> = events
         .iter()
         .map(|e| (e.channel.as_str(), e.kind.as_str(), e.data.clone()))
         .collect();
-    let published = match key {
-        Some(key) => state.broker.publish_once(company, &items, &key).await?,
-        None => Published {
-            ids: state.broker.publish_batch(company, &items).await?,
-            replayed: false,
-        },
-    };
-    if published.replayed {
+    let published = state
+        .broker
+        .publish_metered(company, &items, key.as_ref(), meter)
+        .await?;
+    if published.replayed && meter.is_none() {
         // Nothing was stored: a retry must not run its publisher out of its rate and
         // into giving up (and publishing again under a new key).
-        state.rate.refund(company, events.len() as f64);
+        state.rate.refund(company, n);
     }
     let ids = &published.ids;
     tracing::info!(

@@ -41,6 +41,11 @@ impl Keys {
         format!("{}:{{{company}}}:idem", self.prefix)
     }
 
+    /// The company's publish-rate bucket `{tokens, at}`, shared by every host.
+    pub(crate) fn publish_rate(&self, company: &str) -> String {
+        format!("{}:{{{company}}}:rate", self.prefix)
+    }
+
     /// Hash node → open streams of the company on that node.
     pub(crate) fn conns(&self, company: &str) -> String {
         format!("{}:{{{company}}}:conns", self.prefix)

@@ -264,10 +264,11 @@ impl Backend for RedisBackend {
         company: &'a str,
         events: &'a [NewEvent<'a>],
         key: Option<&'a IdempotencyKey>,
+        meter: Option<super::Meter>,
     ) -> BoxFuture<'a, Result<Published, BackendError>> {
         Box::pin(async move {
             self.shared.hub.validate(events)?;
-            let published = replay::publish(&self.shared, company, events, key).await?;
+            let published = replay::publish(&self.shared, company, events, key, meter).await?;
             if !published.replayed {
                 self.shared.hub.count_published(company, published.ids.len());
             }
@@ -285,6 +286,10 @@ impl Backend for RedisBackend {
 
     fn status(&self) -> serde_json::Value {
         self.shared.status.snapshot(&self.shared)
+    }
+
+    fn meters_publishes(&self) -> bool {
+        true
     }
 
     fn reader_lag(&self) -> Option<std::time::Duration> {

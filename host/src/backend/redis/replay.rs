@@ -172,6 +172,7 @@ pub(crate) async fn publish(
     company: &str,
     events: &[NewEvent<'_>],
     key: Option<&IdempotencyKey>,
+    meter: Option<super::super::Meter>,
 ) -> Result<Published, BackendError> {
     let mut channels: Vec<&str> = Vec::new();
     let mut invocation = shared.scripts.publish.key(shared.keys.meta(company));
@@ -179,6 +180,7 @@ pub(crate) async fn publish(
     invocation
         .key(shared.keys.idempotency(company, key.map_or("", IdempotencyKey::key)))
         .key(shared.keys.idempotency_index(company))
+        .key(shared.keys.publish_rate(company))
         .arg(history.tenant(company).history_size)
         .arg(
             history
@@ -188,7 +190,9 @@ pub(crate) async fn publish(
         )
         .arg(key.map_or(0, |_| history.idempotency_ttl.as_millis().max(1) as u64))
         .arg(key.map_or(String::new(), |k| URL_SAFE_NO_PAD.encode(k.digest())))
-        .arg(history.idempotency_keys_per_company);
+        .arg(history.idempotency_keys_per_company)
+        .arg(meter.map_or(0.0, |m| m.rate))
+        .arg(meter.map_or(0.0, |m| m.burst));
     for (channel, kind, data) in events {
         let index = match channels.iter().position(|c| c == channel) {
             Some(i) => i,
@@ -215,6 +219,7 @@ pub(crate) async fn publish(
             replayed: status == "replay",
         }),
         "reused" => Err(PublishError::KeyReused.into()),
+        "rate_limited" => Err(BackendError::RateLimited),
         _ => Err(BackendError::Unavailable(format!(
             "the publish script answered {status:?}"
         ))),

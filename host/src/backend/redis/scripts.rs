@@ -33,11 +33,13 @@ end
 "#;
 
 /// Publishes a batch for one company. KEYS: meta, the idempotency key's record, the
-/// company's index of records, then one stream per channel. ARGV: maxlen, max age in ms
-/// (0: none), the key's TTL in ms (0: no key), the body's digest, records kept per
-/// company, then (stream index, type, data) per event. Returns {'ok', ids...},
-/// {'replay', ids...} (the key was recorded for the same digest: nothing stored) or
-/// {'reused'} (recorded for another digest). The record is written in the same script
+/// company's index of records, its publish-rate bucket, then one stream per channel.
+/// ARGV: maxlen, max age in ms (0: none), the key's TTL in ms (0: no key), the body's
+/// digest, records kept per company, the rate in events/s (0: not metered here), the
+/// burst, then (stream index, type, data) per event. Returns {'ok', ids...},
+/// {'replay', ids...} (the key was recorded for the same digest: nothing stored, no rate
+/// spent), {'reused'} (recorded for another digest) or {'rate_limited'} (the company's
+/// bucket, shared by every host, holds fewer tokens than the batch has events). The record is written in the same script
 /// as the events, so no crash can leave events stored without it (or the reverse); past
 /// the cap, the company's oldest records go first.
 /// IDs continue the company's last ID, so they are ordered across all of its channels,
@@ -58,9 +60,23 @@ if key_ttl > 0 then
     return out
   end
 end
+local rate = tonumber(ARGV[6])
+if rate > 0 then
+  local burst = tonumber(ARGV[7])
+  local n = (#ARGV - 7) / 3
+  local t = redis.call('TIME')
+  local now_s = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local b = redis.call('HMGET', KEYS[4], 'tokens', 'at')
+  local tokens = tonumber(b[1]) or burst
+  local at = tonumber(b[2]) or now_s
+  tokens = math.min(burst, tokens + math.max(0, now_s - at) * rate)
+  if tokens < n then return {'rate_limited'} end
+  redis.call('HSET', KEYS[4], 'tokens', tostring(tokens - n), 'at', tostring(now_s))
+  redis.call('EXPIRE', KEYS[4], math.ceil(burst / rate) + 1)
+end
 local m = meta(KEYS[1])
 local lms, lseq = parse(m[2])
-for k = 4, #KEYS do
+for k = 5, #KEYS do
   local info = redis.pcall('XINFO', 'STREAM', KEYS[k])
   if type(info) == 'table' and not info['err'] then
     for j = 1, #info, 2 do
@@ -75,10 +91,10 @@ local now = now_ms()
 local maxlen = tonumber(ARGV[1])
 local age = tonumber(ARGV[2])
 local ids = {}
-for i = 6, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   if now > lms then lms = now; lseq = 0 else lseq = lseq + 1 end
   local id = id_str(lms, lseq)
-  local key = KEYS[tonumber(ARGV[i]) + 4]
+  local key = KEYS[tonumber(ARGV[i]) + 5]
   if maxlen == 0 then
     redis.call('XADD', key, 'MAXLEN', 0, id, 't', ARGV[i + 1], 'd', ARGV[i + 2])
   else
@@ -87,7 +103,7 @@ for i = 6, #ARGV, 3 do
   ids[#ids + 1] = id
 end
 if age > 0 then
-  for k = 4, #KEYS do redis.call('XTRIM', KEYS[k], 'MINID', '~', id_str(now - age, 0)) end
+  for k = 5, #KEYS do redis.call('XTRIM', KEYS[k], 'MINID', '~', id_str(now - age, 0)) end
 end
 redis.call('HSET', KEYS[1], 'last', ids[#ids])
 if key_ttl > 0 then
