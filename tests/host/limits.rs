@@ -83,26 +83,27 @@ async fn a_company_in_a_tier_gets_its_tiers_limit_on_both_edges() {
 #[tokio::test]
 async fn a_tier_sets_its_companies_history_and_publish_rate() {
     let host = TestHost::start_with(config_for(&tiered_policy())).await;
-    // History: tiny keeps one event per channel, acme five.
-    for (company, exact) in [("tiny", false), ("acme", true)] {
+    // History: tiny keeps one event per channel, acme five (the default would keep 100,
+    // so acme's reset below shows its tier's number is the one applied).
+    for (company, published, exact_after, reset_after) in [("tiny", 3, None, 0), ("acme", 7, Some(1), 0)] {
         let mut ids = Vec::new();
-        for n in 0..3 {
+        for n in 0..published {
             ids.push(
                 host.publish(company, "dashboard-updates", "update", serde_json::json!(n))
                     .await,
             );
         }
         let viewer = token(company, "VIEWER");
-        let mut s = host
-            .stream_as(&viewer, company, &["dashboard-updates"], Some(&ids[0]))
-            .await;
-        assert_eq!(s.next_event().await.event, "connected");
-        let next = s.next_event().await;
-        if exact {
-            assert_eq!(next.id.as_ref(), Some(&ids[1]), "{company}: replayed exactly");
-        } else {
-            assert_eq!(next.event, "reset", "{company}: its one-event history cannot resume");
+        if let Some(i) = exact_after {
+            let e = first_event_after(&host, &viewer, company, &ids[i]).await;
+            assert_eq!(
+                e.id.as_ref(),
+                Some(&ids[i + 1]),
+                "{company}: replayed exactly within its history"
+            );
         }
+        let e = first_event_after(&host, &viewer, company, &ids[reset_after]).await;
+        assert_eq!(e.event, "reset", "{company}: older than its history");
     }
     // Publish rate: meter's burst is 2; the default (the test config's) is far higher.
     async fn publish(host: &TestHost, company: &str) -> (u16, serde_json::Value) {
@@ -152,4 +153,11 @@ async fn a_tier_limits_its_companies_to_its_channels_on_both_edges() {
             .await;
         assert_eq!(other.status(), 200, "{edge}");
     }
+}
+
+/// The first event after `connected` of a stream of `company` resuming after `id`.
+async fn first_event_after(host: &TestHost, viewer: &str, company: &str, id: &str) -> SseEvent {
+    let mut s = host.stream_as(viewer, company, &["dashboard-updates"], Some(id)).await;
+    assert_eq!(s.next_event().await.event, "connected");
+    s.next_event().await
 }

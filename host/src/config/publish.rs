@@ -92,8 +92,9 @@ impl PublishFile {
             "publish.max_body_bytes: must be at least max_event_bytes",
         );
         p.check(
-            self.rate_per_sec > 0.0 && self.burst >= 1.0,
-            "publish.rate_per_sec must be > 0 and publish.burst >= 1",
+            (sse_policy::config::MIN_RATE..=sse_policy::config::MAX_RATE).contains(&self.rate_per_sec)
+                && (1.0..=sse_policy::config::MAX_RATE).contains(&self.burst),
+            "publish.rate_per_sec must be 0.001-1e9 and publish.burst 1-1e9",
         );
         p.check(
             (1..=7 * 86_400).contains(&self.idempotency_ttl_secs),

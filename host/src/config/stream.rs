@@ -127,6 +127,10 @@ impl HistoryFile {
     pub(super) fn check(&self, p: &mut Problems) {
         p.check(self.size <= 100_000, "history.size: must be at most 100000");
         p.check(
+            self.max_age_secs <= sse_policy::config::MAX_HISTORY_AGE_SECS,
+            "history.max_age_secs: must be at most 315360000 (ten years)",
+        );
+        p.check(
             self.idle_channel_secs >= 1,
             "history.idle_channel_secs: must be at least 1",
         );

@@ -76,6 +76,11 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<(Grant,
                 if company != who.company || channels != signed_channels {
                     return Err(DenyReason::CompanyMismatch.into());
                 }
+                // The filter decided with the same policy; the host checks its half again,
+                // as it does for a publish's body.
+                if !channels.iter().all(|c| policy.limits.channel_allowed_for(&company, c)) {
+                    return Err(DenyReason::ChannelForbidden.into());
+                }
                 channels
             } else {
                 Vec::new()

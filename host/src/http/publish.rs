@@ -140,14 +140,15 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
     // A guard of the HTTP API against one publisher flooding it; in-process publishers
     // are trusted code and are not metered. A store shared by several hosts meters the
     // company's rate itself, so it holds across hosts (and a replay spends nothing).
+    // This host's own bucket comes first either way: it never holds fewer tokens than
+    // the shared one, so it refuses nothing Redis would accept, and a flood is refused
+    // here without reaching Redis.
     let n = events.len() as f64;
-    let meter = if state.broker.meters_publishes() {
+    state.rate.take(company, n).map_err(|_| HostError::RateLimited)?;
+    let meter = state.broker.meters_publishes().then(|| {
         let (rate, burst) = state.rate.limits(company);
-        Some(crate::backend::Meter { rate, burst })
-    } else {
-        state.rate.take(company, n).map_err(|_| HostError::RateLimited)?;
-        None
-    };
+        crate::backend::Meter { rate, burst }
+    });
     let items: Vec<(&str, &str, Box<RawValue>)> = events
         .iter()
         .map(|e| (e.channel.as_str(), e.kind.as_str(), e.data.clone()))
@@ -156,7 +157,7 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
         .broker
         .publish_metered(company, &items, key.as_ref(), meter)
         .await?;
-    if published.replayed && meter.is_none() {
+    if published.replayed {
         // Nothing was stored: a retry must not run its publisher out of its rate and
         // into giving up (and publishing again under a new key).
         state.rate.refund(company, n);

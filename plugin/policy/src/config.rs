@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 mod checks;
 
+pub use checks::{MAX_HISTORY_AGE_SECS, MAX_RATE, MIN_RATE};
+
 use crate::keys::KeySet;
 use crate::secret::Secret;
 

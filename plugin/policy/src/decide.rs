@@ -248,12 +248,15 @@ pub fn authorize_publish<'a>(
     if !config.is_valid_company_id(company) {
         return Err(DenyReason::InvalidCompanyId);
     }
-    if outside_tier {
-        return Err(DenyReason::ChannelForbidden);
-    }
     match (&grant.identity, grant.route) {
+        // Checked once the caller may publish to the company: its tier's channels are
+        // none of another company's business.
+        (Some(who), Route::Publish | Route::TestBroadcast) if may_publish_to(who, company) && outside_tier => {
+            Err(DenyReason::ChannelForbidden)
+        }
         (Some(who), Route::Publish | Route::TestBroadcast) if may_publish_to(who, company) => Ok(company),
         (Some(_), Route::Publish | Route::TestBroadcast) => Err(DenyReason::CompanyMismatch),
+        (None, Route::TestBroadcast) if config.routes.dev_mode && outside_tier => Err(DenyReason::ChannelForbidden),
         (None, Route::TestBroadcast) if config.routes.dev_mode => Ok(company),
         _ => Err(DenyReason::RoleForbidden),
     }

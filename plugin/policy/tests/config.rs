@@ -159,7 +159,11 @@ fn tiers_give_listed_companies_their_own_connection_limit() {
         .collect();
     assert_eq!(tiered, [("acme", Some(500)), ("tiny", Some(2))]);
     let Err(ConfigError::Invalid(problems)) = policy(json!({
-        "tiers": {"zero": {"max_connections_per_company": 0}, "big": {"history_size": 1000000, "publish_burst": 0.5}},
+        "tiers": {
+            "zero": {"max_connections_per_company": 0, "channels": []},
+            "big": {"history_size": 1000000, "publish_burst": 0.5, "history_max_age_secs": 4000000000_u64},
+            "slow": {"publish_rate_per_sec": 1e-9}
+        },
         "company_tiers": {"acme": "gold", "not a company!": "zero"}
     })) else {
         panic!("a bad tier config is refused");
@@ -167,6 +171,11 @@ fn tiers_give_listed_companies_their_own_connection_limit() {
     let all = problems.join("\n");
     for expected in [
         "tiers.zero.max_connections_per_company",
+        "tiers.zero.channels",
+        "tiers.big.history_size",
+        "tiers.big.history_max_age_secs",
+        "tiers.big: publish_rate_per_sec",
+        "tiers.slow: publish_rate_per_sec",
         "no tier named \"gold\"",
         "does not match company_id_pattern",
     ] {

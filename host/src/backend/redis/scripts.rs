@@ -72,7 +72,7 @@ if rate > 0 then
   tokens = math.min(burst, tokens + math.max(0, now_s - at) * rate)
   if tokens < n then return {'rate_limited'} end
   redis.call('HSET', KEYS[4], 'tokens', tostring(tokens - n), 'at', tostring(now_s))
-  redis.call('EXPIRE', KEYS[4], math.ceil(burst / rate) + 1)
+  redis.call('EXPIRE', KEYS[4], math.min(math.ceil(burst / rate) + 1, 31536000))
 end
 local m = meta(KEYS[1])
 local lms, lseq = parse(m[2])
@@ -102,7 +102,7 @@ for i = 8, #ARGV, 3 do
   end
   ids[#ids + 1] = id
 end
-if age > 0 then
+if age > 0 and now > age then
   for k = 5, #KEYS do redis.call('XTRIM', KEYS[k], 'MINID', '~', id_str(now - age, 0)) end
 end
 redis.call('HSET', KEYS[1], 'last', ids[#ids])

@@ -89,6 +89,14 @@ fn check_channels(raw: &RawConfig, problems: &mut Vec<String>) {
     }
 }
 
+/// Bounds of a publish rate (events/s) and burst: the Redis publish script turns
+/// `burst / rate` into a key's expiry.
+pub const MIN_RATE: f64 = 0.001;
+/// The fastest rate, and the largest burst.
+pub const MAX_RATE: f64 = 1e9;
+/// The longest history age a tier may keep (ten years, in seconds).
+pub const MAX_HISTORY_AGE_SECS: u64 = 315_360_000;
+
 fn check_limits(raw: &RawConfig, problems: &mut Vec<String>) {
     let l = &raw.limits;
     if l.max_connections_per_company == 0 {
@@ -115,7 +123,16 @@ fn check_limits(raw: &RawConfig, problems: &mut Vec<String>) {
         if tier.history_size.is_some_and(|n| n > 100_000) {
             problems.push(format!("limits.tiers.{name}.history_size: must be at most 100000"));
         }
-        // `match`, not `is_none_or`: the filter also builds with Debian's older rustc.
+        if tier.channels.as_ref().is_some_and(Vec::is_empty) {
+            problems.push(format!(
+                "limits.tiers.{name}.channels: empty would lock its companies out (leave it out for all channels)"
+            ));
+        }
+        if tier.history_max_age_secs.is_some_and(|a| a > MAX_HISTORY_AGE_SECS) {
+            problems.push(format!(
+                "limits.tiers.{name}.history_max_age_secs: must be at most {MAX_HISTORY_AGE_SECS} (ten years)"
+            ));
+        }
         for channel in tier.channels.iter().flatten() {
             if !raw.channels.iter().any(|c| &c.name == channel) {
                 problems.push(format!(
@@ -123,17 +140,14 @@ fn check_limits(raw: &RawConfig, problems: &mut Vec<String>) {
                 ));
             }
         }
-        let rate_ok = match tier.publish_rate_per_sec {
-            Some(x) => x.is_finite() && x > 0.0,
-            None => true,
-        };
-        let burst_ok = match tier.publish_burst {
-            Some(b) => b.is_finite() && b >= 1.0,
-            None => true,
-        };
+        // Bounded both ways: the Redis publish script turns them into a key's expiry.
+        let rate_ok = tier
+            .publish_rate_per_sec
+            .is_none_or(|x| (MIN_RATE..=MAX_RATE).contains(&x));
+        let burst_ok = tier.publish_burst.is_none_or(|b| (1.0..=MAX_RATE).contains(&b));
         if !rate_ok || !burst_ok {
             problems.push(format!(
-                "limits.tiers.{name}: publish_rate_per_sec must be > 0 and publish_burst >= 1"
+                "limits.tiers.{name}: publish_rate_per_sec must be {MIN_RATE}-{MAX_RATE} and publish_burst 1-{MAX_RATE}"
             ));
         }
     }
