@@ -8,9 +8,7 @@ use serde_json::json;
 use sse_tests::*;
 
 async fn scrape(host: &TestHost) -> String {
-    let res = host.client.get(host.url("/metrics")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    res.text().await.unwrap()
+    host.metrics().await
 }
 
 /// The value of the sample `series` (name and labels as exposed), if present.

@@ -134,16 +134,9 @@ async fn the_seed_helpers_and_batches_reach_their_channels_in_order() {
 /// Requests the host refused so far (from its own metrics: every attempt counts, whatever
 /// connection it came on).
 async fn refused(host: &TestHost) -> f64 {
-    let text = host
-        .client
-        .get(host.url("/metrics"))
-        .send()
+    host.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| l.starts_with("sse_denied_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()

@@ -252,15 +252,7 @@ async fn the_readers_lag_is_a_metric_the_alert_rules_can_use() {
     let mut s = b.stream_as(&token("acme", "VIEWER"), "acme", &BOTH, None).await;
     let published = publish_n(&a, BOTH[0], 1, "lag").await;
     assert_eq!(read_ids(&mut s, 1).await, published, "node B's reader delivered it");
-    let metrics = b
-        .client
-        .get(b.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = b.metrics().await;
     let lag: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("sse_redis_reader_lag_seconds ")?.parse().ok())

@@ -76,6 +76,13 @@ impl HostClient {
         res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     }
 
+    /// `GET /metrics` (open in test hosts): the Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let res = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "/metrics");
+        res.text().await.unwrap()
+    }
+
     /// Opens streams of `company` as its viewer until one is refused; returns how many
     /// were admitted and the refusal's status (the admitted ones close on return).
     pub async fn streams_admitted(&self, company: &str) -> (usize, u16) {
