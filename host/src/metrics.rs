@@ -85,13 +85,36 @@ pub struct ConnectionLabel {
 }
 
 /// Metrics the HTTP layer records.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HttpMetrics {
     /// Requests refused, by reason.
     pub denied: Family<ReasonLabel, Counter>,
     /// Connections served, by protocol: how many streams share a connection (HTTP/2)
     /// shows in streams opened per connection.
     pub connections: Family<ConnectionLabel, Counter>,
+}
+
+/// Refusal reasons the shipped alert rules watch: their series exist from the start, so
+/// `increase()` sees the first burst (a series born with its first sample has no rise).
+const WATCHED_REASONS: [&str; 5] = [
+    "too_many_connections",
+    "host_full",
+    "rate_limited",
+    "edge_failure",
+    "store_unavailable",
+];
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        let denied = Family::<ReasonLabel, Counter>::default();
+        for reason in WATCHED_REASONS {
+            let _ = denied.get_or_create(&ReasonLabel { reason });
+        }
+        Self {
+            denied,
+            connections: Family::default(),
+        }
+    }
 }
 
 impl HttpMetrics {

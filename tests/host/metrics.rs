@@ -217,3 +217,19 @@ async fn a_metrics_token_closes_metrics_to_everyone_else() {
     assert_eq!(ok.status(), 200);
     assert!(ok.text().await.unwrap().contains("sse_connections"));
 }
+
+#[tokio::test]
+async fn the_refusals_the_alerts_watch_are_exported_from_the_start() {
+    let host = TestHost::start().await;
+    let text = scrape(&host).await;
+    for reason in [
+        "too_many_connections",
+        "host_full",
+        "rate_limited",
+        "edge_failure",
+        "store_unavailable",
+    ] {
+        let series = format!("sse_denied_total{{reason=\"{reason}\"}}");
+        assert_eq!(sample(&text, &series), Some(0.0), "{series} in:\n{text}");
+    }
+}
