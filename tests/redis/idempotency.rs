@@ -106,3 +106,16 @@ async fn a_tiers_publish_rate_holds_across_nodes_and_replays_spend_none() {
         assert_eq!(a.publish_keyed(&other, &[], &event("globex", n)).await.0, 200);
     }
 }
+
+#[tokio::test]
+async fn a_retried_batch_gets_every_id_back_on_another_node() {
+    let (_redis, a, b) = crate::two_nodes().await;
+    let publisher = token("acme", "PUBLISHER");
+    let batch = json!({"events": (0..50).map(|n| event("acme", n)).collect::<Vec<_>>()});
+    let (status, first, _) = a.publish_keyed(&publisher, &["batch-1"], &batch).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["ids"].as_array().map(Vec::len), Some(50));
+    let (status, again, replayed) = b.publish_keyed(&publisher, &["batch-1"], &batch).await;
+    assert_eq!((status, replayed), (200, true));
+    assert_eq!(again["ids"], first["ids"], "the record rebuilds all 50 IDs");
+}

@@ -53,10 +53,13 @@ local key_ttl = tonumber(ARGV[3])
 if key_ttl > 0 then
   local seen = redis.call('GET', KEYS[2])
   if seen then
-    local sep = string.find(seen, ' ', 1, true)
-    if string.sub(seen, 1, sep - 1) ~= ARGV[4] then return {'reused'} end
+    -- '<digest> <first id> <count>': a batch's IDs are consecutive (below), so the
+    -- record stays small however big the batch.
+    local digest, first, count = string.match(seen, '^(%S+) (%S+) (%d+)$')
+    if digest ~= ARGV[4] then return {'reused'} end
+    local fms, fseq = parse(first)
     local out = {'replay'}
-    for id in string.gmatch(string.sub(seen, sep + 1), '[^,]+') do out[#out + 1] = id end
+    for i = 0, tonumber(count) - 1 do out[#out + 1] = id_str(fms, fseq + i) end
     return out
   end
 end
@@ -92,6 +95,8 @@ local maxlen = tonumber(ARGV[1])
 local age = tonumber(ARGV[2])
 local ids = {}
 for i = 8, #ARGV, 3 do
+  -- One batch shares a millisecond and counts up its sequence: its IDs are consecutive
+  -- (the idempotency record keeps only the first and the count).
   if now > lms then lms = now; lseq = 0 else lseq = lseq + 1 end
   local id = id_str(lms, lseq)
   local key = KEYS[tonumber(ARGV[i]) + 5]
@@ -115,7 +120,7 @@ if key_ttl > 0 then
     local oldest = redis.call('ZPOPMIN', KEYS[3], over)
     for j = 1, #oldest, 2 do redis.call('DEL', oldest[j]) end
   end
-  redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. table.concat(ids, ','), 'PX', key_ttl)
+  redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. ids[1] .. ' ' .. #ids, 'PX', key_ttl)
   redis.call('ZADD', KEYS[3], now, KEYS[2])
   redis.call('PEXPIRE', KEYS[3], key_ttl)
 end
