@@ -108,11 +108,11 @@ pub(crate) async fn handle<B: super::routes::RequestBody>(
     if state.is_draining() {
         return Err(HostError::Draining);
     }
-    let key_header = match req.headers().get_all(IDEMPOTENCY_KEY).iter().collect::<Vec<_>>()[..] {
-        [] => None,
-        [one] => Some(one.as_bytes().to_vec()),
-        _ => return Err(HostError::BadRequest("give one Idempotency-Key header".into())),
-    };
+    let mut keys = req.headers().get_all(IDEMPOTENCY_KEY).iter();
+    let key_header = keys.next().map(|k| k.as_bytes().to_vec());
+    if keys.next().is_some() {
+        return Err(HostError::BadRequest("give one Idempotency-Key header".into()));
+    }
     let bytes = read_body(
         req.into_body(),
         state.config.publish.max_body_bytes,

@@ -177,17 +177,13 @@ pub(crate) async fn publish(
     let mut channels: Vec<&str> = Vec::new();
     let mut invocation = shared.scripts.publish.key(shared.keys.meta(company));
     let history = &shared.hub.settings();
+    let tenant = history.tenant(company);
     invocation
         .key(shared.keys.idempotency(company, key.map_or("", IdempotencyKey::key)))
         .key(shared.keys.idempotency_index(company))
         .key(shared.keys.publish_rate(company))
-        .arg(history.tenant(company).history_size)
-        .arg(
-            history
-                .tenant(company)
-                .history_max_age
-                .map_or(0, |d| d.as_millis() as u64),
-        )
+        .arg(tenant.history_size)
+        .arg(tenant.history_max_age.map_or(0, |d| d.as_millis() as u64))
         .arg(key.map_or(0, |_| history.idempotency_ttl.as_millis().max(1) as u64))
         .arg(key.map_or(String::new(), |k| URL_SAFE_NO_PAD.encode(k.digest())))
         .arg(history.idempotency_keys_per_company)

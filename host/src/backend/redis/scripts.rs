@@ -63,12 +63,12 @@ if key_ttl > 0 then
     return out
   end
 end
+local now = now_ms()
 local rate = tonumber(ARGV[6])
 if rate > 0 then
   local burst = tonumber(ARGV[7])
   local n = (#ARGV - 7) / 3
-  local t = redis.call('TIME')
-  local now_s = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local now_s = now / 1000
   local b = redis.call('HMGET', KEYS[4], 'tokens', 'at')
   local tokens = tonumber(b[1]) or burst
   local at = tonumber(b[2]) or now_s
@@ -90,7 +90,6 @@ for k = 5, #KEYS do
     end
   end
 end
-local now = now_ms()
 local maxlen = tonumber(ARGV[1])
 local age = tonumber(ARGV[2])
 local ids = {}
