@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
 
+use crate::admin::revocations::RevocationStore;
+use crate::admin::{feed, Control};
 use crate::backend::{Backend, BackendError, MemoryBackend, RedisBackend};
 use crate::broker::Broker;
 use crate::config::{BackendSettings, HostConfig};
@@ -60,18 +62,28 @@ impl App {
     /// Loads the edge filters (if any) and binds the listener. Nothing is served until
     /// [`App::run`].
     pub async fn bind(config: HostConfig) -> Result<Self, StartError> {
+        let revocations = Arc::new(RevocationStore::default());
         let edge = match &config.wasm {
-            Some(w) => Some(WasmEdge::load(w)?),
+            Some(w) => {
+                // The filters' revocation callouts are answered in-process.
+                let upstream = feed::upstream(Arc::new(config.policy.clone()), revocations.clone());
+                let mut w = w.clone();
+                for p in &mut w.plugins {
+                    p.upstream = Some(upstream.clone());
+                }
+                Some(WasmEdge::load(&w)?)
+            }
             None => None,
         };
         let listener =
             listen(config.listen).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", config.listen)))?;
         let hub = Hub::new(config.hub.clone());
+        let admin = Arc::new(Control::new(hub.clone(), revocations));
         let backend: Arc<dyn Backend> = match &config.backend {
-            BackendSettings::Memory => Arc::new(MemoryBackend::new(hub.clone())),
-            BackendSettings::Redis(r) => Arc::new(RedisBackend::connect(r.clone(), hub.clone()).await?),
+            BackendSettings::Memory => Arc::new(MemoryBackend::new(hub.clone(), admin.clone())),
+            BackendSettings::Redis(r) => Arc::new(RedisBackend::connect(r.clone(), hub.clone(), admin.clone()).await?),
         };
-        let state = AppState::new(config, Broker::new(hub, backend), edge, None);
+        let state = AppState::new(config, Broker::new(hub, backend, admin), edge, None);
         let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .map_err(|e| tracing::warn!("SIGHUP not caught ({e}): TLS reloads on file changes only"))
             .ok();

@@ -25,6 +25,7 @@ use crate::hub::{Hub, NewEvent, PollOutcome, Published, Subscription};
 pub struct Broker {
     hub: Hub,
     backend: Arc<dyn Backend>,
+    admin: Arc<crate::admin::Control>,
     /// True once draining began; a watch so that HTTP/2 connections can wait for it (they
     /// close with GOAWAY).
     draining: Arc<tokio::sync::watch::Sender<bool>>,
@@ -44,10 +45,11 @@ pub struct Stats {
 
 impl Broker {
     /// Joins a hub and the backend that feeds it (the backend holds a clone of `hub`).
-    pub(crate) fn new(hub: Hub, backend: Arc<dyn Backend>) -> Self {
+    pub(crate) fn new(hub: Hub, backend: Arc<dyn Backend>, admin: Arc<crate::admin::Control>) -> Self {
         Self {
             hub,
             backend,
+            admin,
             draining: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
@@ -139,7 +141,11 @@ impl Broker {
     /// as long as the returned subscription lives. Takes a connection slot.
     pub async fn subscribe(&self, req: StreamRequest<'_>) -> Result<Subscription, BackendError> {
         self.refuse_when_draining()?;
-        self.backend.subscribe(req).await
+        let result = self.backend.subscribe(req).await;
+        if let Err(BackendError::Limit(_)) = &result {
+            self.hub.count_refusal(req.company);
+        }
+        result
     }
 
     /// Answers a poll (long-polling when `req.wait` is not zero, unless draining), with
@@ -150,7 +156,11 @@ impl Broker {
         if self.is_draining() {
             req.wait = std::time::Duration::ZERO;
         }
-        self.backend.poll(req).await
+        let result = self.backend.poll(req).await;
+        if let Err(BackendError::Limit(_)) = &result {
+            self.hub.count_refusal(req.company);
+        }
+        result
     }
 
     /// The host's connections, channels, history and counters (`/metrics`).
@@ -182,6 +192,17 @@ impl Broker {
             hub: self.hub.company_stats(company),
             backend: None,
         }
+    }
+
+    /// This host's admin plane: its revocation list.
+    pub fn admin(&self) -> &crate::admin::Control {
+        &self.admin
+    }
+
+    /// Delivers an admin action to every host sharing the backend and gathers their
+    /// replies (`crate::admin::merge` makes one answer of them).
+    pub async fn control(&self, msg: &crate::admin::ControlMessage) -> Result<crate::backend::Replies, BackendError> {
+        self.backend.control(msg).await
     }
 
     /// Queues `frame` (a heartbeat) for every open stream.

@@ -98,8 +98,12 @@ impl DevSecrets {
     /// A dev token for `company` with `role`, valid for `ttl`.
     pub fn token(&self, company: &str, role: &str, subject: &str, ttl: Duration) -> String {
         let now = crate::clock::unix_secs();
+        // A `jti` per token, so the admin page can revoke one token.
+        let mut id = [0u8; 9];
+        let _ = getrandom::getrandom(&mut id);
+        let jti: String = id.iter().map(|b| format!("{b:02x}")).collect();
         let claims = serde_json::json!({
-            "sub": subject, "company_id": company, "role": role,
+            "sub": subject, "company_id": company, "role": role, "jti": jti,
             "iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "iat": now, "exp": now + ttl.as_secs(),
         });
         sse_policy::mint::hs256(&Secret::new(self.jwt.clone()), &claims)

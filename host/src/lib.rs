@@ -23,6 +23,7 @@
 //! - [`state`]: [`AppState`], what every request shares.
 //! - `http`: server, fast path, routes, edge modes, and the translation between HTTP and
 //!   the broker (no domain rules: the policy decides, the broker delivers).
+//! - [`admin`]: who is connected, disconnects and revocations, across hosts.
 //! - [`broker`]: the only way from transport and in-process callers to the domain.
 //! - [`backend`]: where events live (memory, Redis Streams); called only by the broker.
 //! - [`hub`]: channels, history, fan-out, resume, polling, limits (no HTTP types).
@@ -33,6 +34,7 @@
 //!   wall-clock time.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod backend;
 pub mod broker;

@@ -13,11 +13,18 @@
  *   (the request is wrong); `failed` after `maxRetries` consecutive failures.
  * - `online` and the tab becoming visible cut a pending backoff short and wake a
  *   failed (but not finally refused) client.
+ * - A `closing` event with reason `revoked` (an admin disconnected or revoked this user)
+ *   is final until the token changes: status `revoked`, no reconnect, no polling. The
+ *   client remembers the token the revoked stream used and reconnects only once its
+ *   token (resolved again) differs: checked on `connect()`, `online`, the tab becoming
+ *   visible and every `revokedRecheckMs`. A static string token stays revoked: the app
+ *   must supply a new token (a token function that returns it, or a new client). The
+ *   frame's huge `retry:` is capped like any other and is not what stops the client.
  */
 import { backoffDelay } from './backoff.js';
 import { parseData } from './dispatch.js';
 import { PollingFallback } from './polling.js';
-import { authHeaders, channelList, isFinal, query, refusal } from './request.js';
+import { RevokedError, bearer, channelList, isFinal, query, refusal, resolveToken } from './request.js';
 import { createParser } from './sse-parser.js';
 
 /**
@@ -52,6 +59,11 @@ export function createConnection(o, dispatch) {
   /** The last event ID the current EventSource reported (to tell an event's own ID). */
   let esLastId = '';
   let connectedAt = 0;
+  /** The token the current stream was opened with (settles to undefined when unknown). */
+  let usedToken = /** @type {Promise<string|undefined>} */ (Promise.resolve(undefined));
+  /** While set, the token the server revoked: the client opens nothing with it again. */
+  let revokedWith = /** @type {Promise<string|undefined>|null} */ (null);
+  let recheckTimer = /** @type {any} */ (null);
 
   const snapshot = () => ({ ...state, isConnected: state.status === 'connected' });
 
@@ -67,6 +79,9 @@ export function createConnection(o, dispatch) {
     state.lastEventTime = Date.now();
     if (event.type === 'connected') state.connectionId = event.data?.connectionId ?? null;
     if (event.type === 'reset' && event.data?.lastEventId) state.lastEventId = event.data.lastEventId;
+    // Stop before the application hears of it, so a handler that calls connect() goes
+    // through the token check instead of being undone.
+    if (event.type === 'closing' && event.data?.reason === 'revoked') revoke();
     dispatch.emit(event);
   }
 
@@ -78,8 +93,8 @@ export function createConnection(o, dispatch) {
   }
 
   function clearTimers() {
-    for (const t of [retryTimer, watchdog, probeTimer]) if (t) timers.clearTimeout(t);
-    retryTimer = watchdog = probeTimer = null;
+    for (const t of [retryTimer, watchdog, probeTimer, recheckTimer]) if (t) timers.clearTimeout(t);
+    retryTimer = watchdog = probeTimer = recheckTimer = null;
   }
 
   /**
@@ -111,8 +126,10 @@ export function createConnection(o, dispatch) {
       ctrl.abort();
       return true;
     };
-    const headers = { Accept: 'text/event-stream', ...(await authHeaders(o.token)) };
+    const token = await resolveToken(o.token);
     if (stale()) return;
+    usedToken = Promise.resolve(token);
+    const headers = { Accept: 'text/event-stream', ...bearer(token) };
     if (state.lastEventId) headers['Last-Event-ID'] = state.lastEventId;
     const url = `${o.baseUrl}/sse/stream?${query(o.companyId, channels)}`;
     const res = await fetchImpl(url, { headers, signal: ctrl.signal, credentials: 'include', cache: 'no-store' });
@@ -168,6 +185,9 @@ export function createConnection(o, dispatch) {
     const url = `${o.baseUrl}/sse/stream?${query(o.companyId, channels, { lastEventId: state.lastEventId })}`;
     const es = new EventSource(url, { withCredentials: true });
     source = es;
+    // The cookie carries the credentials; the token option (if any) is what the app
+    // keeps them in, and what a revocation is compared against.
+    usedToken = resolveToken(o.token).catch(() => undefined);
     esTypes = new Set();
     esLastId = '';
     for (const t of ['message', 'connected', 'reset', 'closing', 'heartbeat', ...o.eventTypes, ...dispatch.types()]) listenFor(t);
@@ -296,9 +316,67 @@ export function createConnection(o, dispatch) {
     });
   }
 
+  // --- revocation: final until the token changes ------------------------------------
+  /** The server revoked this stream's credentials: stop everything, remember the token. */
+  function revoke() {
+    generation++;
+    clearTimers();
+    teardown();
+    stopPolling();
+    connectedAt = 0;
+    revokedWith = usedToken;
+    holdRevoked(new RevokedError());
+  }
+
+  /** Status `revoked` with the re-check timer armed; `onError` last (it may connect()). */
+  function holdRevoked(err) {
+    const g = generation;
+    setStatus('revoked', { error: err, nextRetryAt: null });
+    if (g !== generation) return; // onConnectionChange called disconnect()
+    armRecheck();
+    dispatch.call(o.onError, err);
+  }
+
+  function armRecheck() {
+    if (recheckTimer) timers.clearTimeout(recheckTimer);
+    recheckTimer = timers.setTimeout(() => {
+      recheckTimer = null;
+      recheck(false);
+    }, o.revokedRecheckMs);
+  }
+
+  /**
+   * While revoked: resolves the token again and reconnects only if it is not the
+   * revoked one. Without a token option (cookie auth) there is nothing to compare, so
+   * an explicit `connect()` (the app says it has new credentials) reconnects.
+   * @param {boolean} explicit called from connect()
+   */
+  async function recheck(explicit) {
+    const gen = generation;
+    const revoked = revokedWith;
+    let changed = false;
+    try {
+      const [old, now] = await Promise.all([revoked, resolveToken(o.token)]);
+      changed = now !== old || (explicit && o.token === undefined);
+    } catch {
+      // A failing token() offers no new token: stay revoked, check again later.
+    }
+    if (gen !== generation || revoked !== revokedWith) return; // disconnected, or already reconnected
+    if (!changed) {
+      if (!recheckTimer) armRecheck();
+      return;
+    }
+    revokedWith = null;
+    serverRetry = 0; // the revoked stream's `retry:` was meant for the revoked token
+    state.retryCount = 0;
+    state.error = null;
+    start();
+  }
+
   /** `online`, or the tab became visible: skip a pending backoff, wake a failed client. */
   function wake() {
-    if (state.status === 'failed' && !isFinal(state.error)) connect();
+    if (state.status === 'revoked') recheck(false);
+    else if (state.status === 'failed' && !isFinal(state.error)) connect();
     else if (state.status === 'reconnecting' && retryTimer) start();
     else if (poller && probeTimer) {
       timers.clearTimeout(probeTimer);
@@ -308,6 +386,21 @@ export function createConnection(o, dispatch) {
   const onVisible = () => globalThis.document?.visibilityState === 'visible' && wake();
 
   function connect() {
+    if (revokedWith) {
+      // Still the revoked token? Then stay (or be again) revoked and open nothing.
+      if (state.status !== 'revoked') {
+        generation++;
+        clearTimers();
+        teardown();
+        stopPolling();
+        const g = generation;
+        setStatus('revoked', { error: new RevokedError(), nextRetryAt: null });
+        if (g !== generation) return; // onConnectionChange called connect() or disconnect()
+        armRecheck();
+      }
+      recheck(true);
+      return;
+    }
     state.retryCount = 0;
     state.error = null;
     stopPolling();
@@ -329,6 +422,8 @@ export function createConnection(o, dispatch) {
     connect,
     disconnect,
     getState: snapshot,
+    /** The token the server revoked (null when not revoked): tab sharing compares it. */
+    revokedToken: () => revokedWith,
     getLastEventId: () => state.lastEventId,
     listenFor,
     wake,

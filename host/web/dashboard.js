@@ -8,7 +8,7 @@
 import { createSSEClient } from './sse-client.js';
 
 const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
-const LABELS = { connected: 'Connected', connecting: 'Connecting…', reconnecting: 'Reconnecting…', failed: 'Failed', disconnected: 'Disconnected' };
+const LABELS = { connected: 'Connected', connecting: 'Connecting…', reconnecting: 'Reconnecting…', failed: 'Failed', revoked: 'Revoked', disconnected: 'Disconnected' };
 /** @type {import('./sse-client').SSEClient | null} */
 let client = null;
 let count = 0;
@@ -18,6 +18,13 @@ const FEED_MAX = 200;
 /** Sets text only when it changed, so live regions announce changes, not ticks. */
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
+}
+
+/** @param {string} status @param {boolean} auth */
+function bannerText(status, auth) {
+  if (status === 'revoked') return 'An administrator revoked this session: enter a new token and connect again.';
+  if (auth) return 'Not authorized: get a new token and connect again.';
+  return status === 'failed' ? 'Live updates are offline.' : 'Connection lost; reconnecting…';
 }
 
 function render(state) {
@@ -30,9 +37,9 @@ function render(state) {
   const role = state.role && state.role !== 'none' ? ` · ${state.role} tab` : '';
   setText($('details'), `${state.transport}${role}${state.lastEventId ? ` · ${state.lastEventId}` : ''}${last}${retry}`);
   const banner = $('banner');
-  if (state.status === 'reconnecting' || state.status === 'failed') {
+  if (state.status === 'reconnecting' || state.status === 'failed' || state.status === 'revoked') {
     const auth = state.error?.kind === 'auth';
-    setText($('banner-text'), auth ? 'Not authorized: get a new token and connect again.' : state.status === 'failed' ? 'Live updates are offline.' : 'Connection lost; reconnecting…');
+    setText($('banner-text'), bannerText(state.status, auth));
     $('retry').hidden = !(state.status === 'failed' && !auth);
     if (!banner.dataset.dismissed) banner.classList.add('show');
   } else {

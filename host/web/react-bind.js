@@ -107,7 +107,9 @@ export function bindReact(React) {
         client.destroy();
       };
     }, [key, autoConnect]);
-    // A new token after an auth failure is what the app does to recover: connect again.
+    // A new token after an auth failure or a revocation (an `auth` error too) is what
+    // the app does to recover: connect again (after a revocation the client checks that
+    // the token really changed).
     const token = typeof rest.token === 'string' ? rest.token : null;
     React.useEffect(() => {
       if (token && store.client?.getState().error?.kind === 'auth') store.client.connect();

@@ -6,8 +6,8 @@
  * change of state once, not every second.
  */
 
-const LABELS = { connected: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', failed: 'Offline', disconnected: 'Disconnected' };
-const COLORS = { connected: '#1a7f37', connecting: '#9a6700', reconnecting: '#9a6700', failed: '#cf222e', disconnected: '#6e7781' };
+const LABELS = { connected: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', failed: 'Offline', revoked: 'Access revoked', disconnected: 'Disconnected' };
+const COLORS = { connected: '#1a7f37', connecting: '#9a6700', reconnecting: '#9a6700', failed: '#cf222e', revoked: '#cf222e', disconnected: '#6e7781' };
 
 /** @param {{ status: string, transport?: string }} c */
 export function statusLabel(c) {
@@ -58,8 +58,8 @@ export function statusComponents(React) {
 
   /**
    * Shown while not live; dismissible for this outage only (it returns on the next
-   * one). A failed connection offers "Retry now", except after an auth failure, where
-   * only a new token helps.
+   * one). A failed connection offers "Retry now", except after an auth failure or a
+   * revocation, where only a new token helps.
    */
   function ConnectionStatusBanner({ connection, onDismiss }) {
     const [dismissed, setDismissed] = React.useState(false);
@@ -70,7 +70,9 @@ export function statusComponents(React) {
     if (dismissed || live || connection.status === 'disconnected') return null;
     const failed = connection.status === 'failed';
     const auth = connection.error?.kind === 'auth';
-    const text = failed ? (auth ? 'Not signed in for live updates. ' : 'Live updates are offline. ') : 'Reconnecting to live updates… ';
+    const text = connection.status === 'revoked'
+      ? 'Live updates were stopped by an administrator; they resume with a new sign-in. '
+      : failed ? (auth ? 'Not signed in for live updates. ' : 'Live updates are offline. ') : 'Reconnecting to live updates… ';
     return h('div', { role: 'status', className: 'sse-banner', style: { padding: 8, background: '#fff8c5', font: '13px sans-serif' } },
       text,
       failed && !auth ? h('button', { type: 'button', onClick: () => connection.connect() }, 'Retry now') : null,

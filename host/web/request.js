@@ -46,6 +46,20 @@ export class TokenError extends Error {
   }
 }
 
+/**
+ * The server ended the stream because this user or token was revoked (a `closing` event
+ * with reason `revoked`). An auth error: only a new token helps, and the client waits
+ * for one instead of reconnecting (see connection.js).
+ */
+export class RevokedError extends Error {
+  constructor() {
+    super('access revoked by the server: supply a new token');
+    this.name = 'RevokedError';
+    this.code = /** @type {const} */ ('REVOKED');
+    this.kind = /** @type {const} */ ('auth');
+  }
+}
+
 /** True for errors after which the client stops until told to `connect()` again. */
 export function isFinal(err) {
   return err?.kind === 'auth' || err?.kind === 'stopped' || err?.kind === 'request';
@@ -73,19 +87,35 @@ export function query(companyId, channels, extra = {}) {
 }
 
 /**
- * The Authorization header for the current token (a string, or a function called on
- * every attempt). A token function that throws or rejects gives a TokenError.
+ * The current token: a string, or what a function returns (it is called on every
+ * attempt). A token function that throws or rejects gives a TokenError.
+ * @param {string | (() => string | Promise<string>) | undefined} token
+ * @returns {Promise<string | undefined>}
+ */
+export async function resolveToken(token) {
+  try {
+    return typeof token === 'function' ? await token() : token;
+  } catch (err) {
+    throw new TokenError(err);
+  }
+}
+
+/**
+ * The Authorization header for a token value (none without a token).
+ * @param {string | undefined} value
+ * @returns {Record<string, string>}
+ */
+export function bearer(value) {
+  return value ? { Authorization: `Bearer ${value}` } : {};
+}
+
+/**
+ * The Authorization header for the current token; see `resolveToken`.
  * @param {string | (() => string | Promise<string>) | undefined} token
  * @returns {Promise<Record<string, string>>}
  */
 export async function authHeaders(token) {
-  let value;
-  try {
-    value = typeof token === 'function' ? await token() : token;
-  } catch (err) {
-    throw new TokenError(err);
-  }
-  return value ? { Authorization: `Bearer ${value}` } : {};
+  return bearer(await resolveToken(token));
 }
 
 /** Channels as a list, whether given as one name or several. */

@@ -1,6 +1,11 @@
 /** Types of `@sse-edge/client`: the sse-edge browser client (plain ES modules, no build step). */
 
-export type ConnectionStatus = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'failed';
+/**
+ * `revoked`: an admin disconnected or revoked this user (the server ended the stream
+ * with a `closing` event, reason `revoked`). The client does not reconnect or poll until
+ * its token changes; see `SSEClientOptions.revokedRecheckMs`.
+ */
+export type ConnectionStatus = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'revoked';
 export type Transport = 'sse' | 'polling';
 
 export interface SSEEvent<T = unknown> {
@@ -25,10 +30,11 @@ export interface ConnectionState {
    * The last error. `kind` says what happens next: `auth` (401/403 or a failing
    * `token()`: refresh the token, then `connect()`), `stopped` (204: the server said
    * stop), `request` (another 4xx: the request is wrong), `retry` (408/429/5xx: retried
-   * after a delay); network errors have no kind and are retried. In a tab that follows
+   * after a delay); network errors have no kind and are retried. A revocation is an
+   * `auth` error with `code: 'REVOKED'` (a `RevokedError`). In a tab that follows
    * another tab's shared stream this is a plain object with the same fields.
    */
-  error: (Error & { status?: number; kind?: ErrorKind }) | null;
+  error: (Error & { status?: number; kind?: ErrorKind; code?: string }) | null;
   connectionId: string | null;
   /** With tab sharing: whether this tab holds the stream (`leader`) or follows one. */
   role?: 'leader' | 'follower' | 'none';
@@ -65,6 +71,14 @@ export interface SSEClientOptions {
   probeInterval?: number;
   /** Consecutive SSE failures before falling back to polling. */
   fallbackAfter?: number;
+  /**
+   * After a revocation, how often (ms, default 30000) the token is resolved again; the
+   * client reconnects only when it differs from the revoked one (also checked on
+   * `connect()`, `online` and the tab becoming visible). A static string token stays
+   * revoked: pass a token function that returns the new token, or create a new client.
+   * Without `token` (cookie auth) only an explicit `connect()` reconnects.
+   */
+  revokedRecheckMs?: number;
   /** Cap on the server's `retry:` and `Retry-After`, in ms (default 120000). */
   maxServerDelay?: number;
   /** Resume from this ID on the first connect. */
@@ -94,6 +108,7 @@ export interface SSEClientOptions {
 }
 
 export interface SSEClient {
+  /** Connects; after a revocation, only if the token is no longer the revoked one. */
   connect(): void;
   disconnect(): void;
   /** Stops and removes the client's global listeners (online, visibility). */
@@ -147,5 +162,12 @@ export class HttpError extends Error {
 
 export class TokenError extends Error {
   constructor(cause: unknown);
+  kind: 'auth';
+}
+
+/** `state.error` after a revocation: only a new token helps. */
+export class RevokedError extends Error {
+  constructor();
+  code: 'REVOKED';
   kind: 'auth';
 }

@@ -7,6 +7,8 @@
  * - Tabs of one origin that want the same stream share one connection (`shared`,
  *   on by default where Web Locks and BroadcastChannel exist; see tab-share.js).
  * - A throwing handler never ends the stream: its error goes to `onError`.
+ * - A revocation (`closing` with reason `revoked`) holds the client at `revoked` until
+ *   its token changes.
  * - Connection details (backoff, polling fallback, watchdog): connection.js.
  */
 import { createConnection } from './connection.js';
@@ -15,9 +17,9 @@ import { channelList } from './request.js';
 import { canShare, createSharedClient } from './tab-share.js';
 
 export { PollingFallback } from './polling.js';
-export { HttpError, TokenError } from './request.js';
+export { HttpError, RevokedError, TokenError } from './request.js';
 
-/** @typedef {'disconnected'|'connecting'|'connected'|'reconnecting'|'failed'} ConnectionStatus */
+/** @typedef {'disconnected'|'connecting'|'connected'|'reconnecting'|'failed'|'revoked'} ConnectionStatus */
 /** @typedef {'sse'|'polling'} Transport */
 
 export const DEFAULTS = {
@@ -35,6 +37,8 @@ export const DEFAULTS = {
   pollInterval: 5000,
   probeInterval: 30000,
   fallbackAfter: 2,
+  /** While revoked, how often the token is resolved again to see whether it changed. */
+  revokedRecheckMs: 30000,
   shared: true,
   transport: /** @type {'fetch'|'eventsource'} */ ('fetch'),
   // Native EventSource has no wildcard: these named events (the seed's channel table) are

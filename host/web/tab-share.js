@@ -15,8 +15,11 @@
  *
  * A follower that gets a new token after an auth failure asks the leader to step down,
  * so a tab with a fresh token leads; `online` and a tab becoming visible wake the
- * leader's connection from any tab.
+ * leader's connection from any tab. After a revocation the leader steps down only for a
+ * tab whose token is not the revoked one (compared by SHA-256, tokens never cross the
+ * channel), so no tab opens a stream with the revoked token.
  */
+import { resolveToken } from './request.js';
 
 /** @typedef {ReturnType<typeof import('./dispatch.js').createDispatcher>} Dispatcher */
 
@@ -55,8 +58,21 @@ export function shareName(o, channels, who) {
   return `sse-edge|${origin}|${o.companyId}|${[...channels].sort().join(',')}|${o.transport}|${key}`;
 }
 
+/**
+ * A token's SHA-256 (hex), to compare tokens between tabs without posting them; '' for
+ * no token; null where WebCrypto is missing (plain-HTTP pages).
+ * @param {string | undefined} value
+ */
+export async function tokenDigest(value) {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return null;
+  if (!value) return '';
+  const hash = await subtle.digest('SHA-256', new TextEncoder().encode(value));
+  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 /** An error as it crosses the channel (structured clone keeps no class). */
-const plainError = (e) => (e ? { name: e.name, message: e.message, status: e.status, kind: e.kind } : null);
+const plainError = (e) => (e ? { name: e.name, message: e.message, status: e.status, kind: e.kind, code: e.code } : null);
 
 /**
  * @param {any} o options with defaults applied
@@ -142,7 +158,8 @@ export function createSharedClient(o, channels, dispatch, connect) {
       } else if (msg.t === 'connect') {
         const s = me.conn.getState();
         // After an auth failure this tab's token is the stale one: let the asking tab lead.
-        if (s.error?.kind === 'auth') stepDown();
+        if (s.status === 'revoked') revokedConnect(me, msg.token);
+        else if (s.error?.kind === 'auth') stepDown();
         else if (s.status === 'failed') me.conn.connect();
       } else if (msg.t === 'wake') {
         me.conn.wake();
@@ -152,6 +169,29 @@ export function createSharedClient(o, channels, dispatch, connect) {
     if (msg.t === 'event') deliverLocal(msg.e);
     else if (msg.t === 'state') setState({ ...msg.s, lastEventId: state.lastEventId, lastEventTime: state.lastEventTime, role: 'follower' });
     else if (msg.t === 'leader') me.channel.postMessage({ t: 'types', types: dispatch.types() });
+  }
+
+  /**
+   * Leader, revoked: a follower whose token differs from the revoked one leads (an
+   * unknown digest too: WebCrypto missing); else this tab checks its own token again.
+   * @param {any} me @param {string | null | undefined} theirs the asking tab's token digest
+   */
+  async function revokedConnect(me, theirs) {
+    const mine = await tokenDigest(await me.conn.revokedToken());
+    if (member !== me || me.conn.getState().status !== 'revoked') return;
+    if (theirs == null || mine === null || theirs !== mine) stepDown();
+    else me.conn.connect();
+  }
+
+  /** Follower, the stream revoked: asks to connect with a digest of this tab's token. */
+  async function askAfterRevocation(me) {
+    let digest = null;
+    try {
+      digest = await tokenDigest(await resolveToken(o.token));
+    } catch {
+      // this tab's token() failed: let it lead, its own connection reports the failure
+    }
+    if (member === me) me.channel?.postMessage({ t: 'connect', token: digest });
   }
 
   /** Gives the stream to the next tab in line and queues up again behind it. */
@@ -182,6 +222,7 @@ export function createSharedClient(o, channels, dispatch, connect) {
   return {
     connect() {
       if (member?.conn) member.conn.connect();
+      else if (member?.channel && state.status === 'revoked') askAfterRevocation(member);
       else if (member?.channel) member.channel.postMessage({ t: 'connect' });
       else if (!member) join();
     },

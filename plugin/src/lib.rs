@@ -11,11 +11,13 @@
 //! # Layout
 //! - `root`: parses the configuration once per VM (`on_configure`), seeds shared data.
 //! - `request`: the per-request context: decide, strip, sign, count, unbuffer.
+//! - `revocations`: the VM's revocation list, fetched by the root over HTTP callouts.
 //! - `slots`: the CAS loop over shared data for per-company connection counts.
 //! - `metrics`: allowed / denied-by-reason / active-stream metrics.
 
 mod metrics;
 mod request;
+mod revocations;
 mod root;
 mod slots;
 

@@ -13,6 +13,7 @@ use proxy_wasm::types::MetricType;
 pub(crate) struct Metrics {
     allowed: Option<u32>,
     active_streams: Option<u32>,
+    revocations: Option<u32>,
     denied: RefCell<HashMap<&'static str, Option<u32>>>,
 }
 
@@ -21,6 +22,7 @@ impl Metrics {
         Self {
             allowed: hostcalls::define_metric(MetricType::Counter, "sse_filter_allowed_total").ok(),
             active_streams: hostcalls::define_metric(MetricType::Gauge, "sse_filter_active_streams").ok(),
+            revocations: hostcalls::define_metric(MetricType::Gauge, "sse_filter_revocations").ok(),
             denied: RefCell::default(),
         }
     }
@@ -35,6 +37,13 @@ impl Metrics {
 
     pub(crate) fn stream_closed(&self) {
         bump(self.active_streams, -1);
+    }
+
+    /// Entries in the VM's revocation list (each VM sets the same value).
+    pub(crate) fn revocations(&self, n: usize) {
+        if let Some(id) = self.revocations {
+            let _ = hostcalls::record_metric(id, n as u64);
+        }
     }
 
     pub(crate) fn denied(&self, reason: &'static str) {

@@ -15,6 +15,7 @@ use sse_policy::request::{strip_cookie, strip_query_param};
 use sse_policy::{decide_cached, reply, PolicyConfig, Request, TokenSource};
 
 use crate::metrics::Metrics;
+use crate::revocations::Revocations;
 use crate::slots::{self, Acquire};
 
 pub(crate) struct FilterRequest {
@@ -22,6 +23,7 @@ pub(crate) struct FilterRequest {
     /// Verified tokens of this VM, for `config`.
     tokens: Rc<RefCell<TokenCache>>,
     metrics: Rc<Metrics>,
+    revocations: Rc<RefCell<Revocations>>,
     /// The company whose connection slot this stream holds; taken exactly once on end.
     slot: Option<String>,
     /// An allowed publish whose body is still arriving: its identity is signed over the
@@ -62,11 +64,17 @@ impl Headers {
 }
 
 impl FilterRequest {
-    pub(crate) fn new(config: Option<Rc<PolicyConfig>>, tokens: Rc<RefCell<TokenCache>>, metrics: Rc<Metrics>) -> Self {
+    pub(crate) fn new(
+        config: Option<Rc<PolicyConfig>>,
+        tokens: Rc<RefCell<TokenCache>>,
+        metrics: Rc<Metrics>,
+        revocations: Rc<RefCell<Revocations>>,
+    ) -> Self {
         Self {
             config,
             tokens,
             metrics,
+            revocations,
             slot: None,
             pending: None,
         }
@@ -222,6 +230,12 @@ impl HttpContext for FilterRequest {
             sse_policy::Decision::Deny(reason) => return self.deny(&config, reason, origin),
             sse_policy::Decision::Allow(grant) => grant,
         };
+        if let Some(who) = &grant.identity {
+            let max_stale = config.edge.revocations.max_stale_secs;
+            if let Err(reason) = self.revocations.borrow().check(who, now, max_stale) {
+                return self.deny(&config, reason, origin);
+            }
+        }
         match grant.route {
             Route::Preflight => {
                 let mut h = reply::cors_headers(&config.cors, origin);
@@ -243,7 +257,7 @@ impl HttpContext for FilterRequest {
             }
             _ => {}
         }
-        if !end_of_stream && grant.route == Route::Publish && grant.identity.is_some() {
+        if !end_of_stream && grant.route.has_body() && grant.identity.is_some() {
             // The signature covers a publish's body (a captured one cannot carry other
             // events): hold the headers until it is all here. Envoy buffers it, up to the
             // route's buffer limit (then 413); it needs `allow_on_headers_stop_iteration`.

@@ -148,6 +148,8 @@ fn identity_cost(config: &PolicyConfig, iterations: u32, now: u64) {
         roles: vec!["VIEWER".into()],
         expires_at: Some(now + 600),
         super_admin: false,
+        token_id: String::new(),
+        issued_at: None,
     };
     let channels = vec!["dashboard-updates".to_owned()];
     let headers = identity::sign(&config.edge.secret, "GET", target, &who, &channels, b"", now);

@@ -260,6 +260,12 @@ async fn the_hosts_metrics_are_not_served_through_envoy() {
     assert_eq!(through.status(), 404, "Envoy answers /metrics itself");
     let direct = get(&host, &host.url("/metrics"), None, &[]).await;
     assert_eq!(direct.status(), 200, "Prometheus scrapes the host directly");
+    let feed = get(&host, &envoy.url("/edge/revocations"), None, &[]).await;
+    assert_eq!(
+        feed.status(),
+        404,
+        "the revocation feed is the filter's, not the public's"
+    );
 }
 
 #[tokio::test]
@@ -272,4 +278,59 @@ async fn a_company_in_a_tier_gets_its_tiers_limit_through_envoy() {
     let through = HostClient::new(&format!("http://{}", envoy.addr));
     assert_eq!(through.streams_admitted("acme").await, (3, 429), "{}", envoy.log());
     assert_eq!(through.streams_admitted("globex").await, (2, 429));
+}
+
+#[tokio::test]
+async fn a_revocation_through_envoy_cuts_the_stream_and_envoys_filter_refuses_the_token() {
+    let (host, envoy) = stack(Duration::from_secs(30)).await;
+    let leaked = token_with(
+        json!({"sub": "ann", "company_id": "acme", "role": "VIEWER", "jti": "leaked"}),
+        600,
+    );
+    let mut stream = SseStream::new(get(&host, &envoy.url(STREAM), Some(&leaked), &[]).await);
+    let connected = stream.next_event().await;
+    assert_eq!(connected.event, "connected");
+    // The admin action goes through Envoy too: the filter signs its body.
+    let listing = get(
+        &host,
+        &envoy.url("/sse/admin/connections"),
+        Some(&token("acme", "ADMIN")),
+        &[],
+    )
+    .await;
+    assert_eq!(listing.status(), 200);
+    assert_eq!(listing.json::<Value>().await.unwrap()["totalConnections"], 1);
+    let res = host
+        .client
+        .post(envoy.url("/sse/admin/revoke"))
+        .bearer_auth(token("acme", "ADMIN"))
+        .json(&json!({"jti": "leaked"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["disconnected"], 1);
+    let events = stream.until_end().await;
+    assert_eq!(
+        events.last().map(|e| e.json()["reason"].clone()),
+        Some(json!("revoked"))
+    );
+    // Envoy's filter learns the revocation on its next refresh (1 s) and refuses the
+    // token itself; until then the host refuses it.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let res = get(&host, &envoy.url(STREAM), Some(&leaked), &[]).await;
+        assert_eq!(res.status(), 401);
+        if envoy.stat("wasmcustom.sse_filter_denied_total.reason.revoked").await > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the filter never refused; log:\n{}",
+            envoy.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gauge = envoy.stat("wasmcustom.sse_filter_revocations").await;
+    assert_eq!(gauge, 1, "each VM holds the one entry");
 }

@@ -21,6 +21,7 @@ fn load(bytes: Vec<u8>) -> Result<WasmEdge, EdgeError> {
             name: "hostile".into(),
             module: bytes,
             configuration: b"{}".to_vec(),
+            upstream: None,
         }],
         vms: 1,
         limits,

@@ -4,4 +4,5 @@
 mod abi_decisions;
 mod hostile;
 mod module;
+mod revocations;
 mod slots;

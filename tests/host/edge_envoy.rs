@@ -20,6 +20,8 @@ fn who(company: &str) -> Identity {
         roles: vec!["VIEWER".into()],
         expires_at: Some(now() + 600),
         super_admin: false,
+        token_id: String::new(),
+        issued_at: None,
     }
 }
 

@@ -97,6 +97,7 @@ async fn a_failing_filter_answers_503_and_the_host_stays_up() {
             name: "broken".into(),
             module: trap,
             configuration: Vec::new(),
+            upstream: None,
         },
     );
     let host = TestHost::start_with(cfg).await;

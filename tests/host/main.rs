@@ -1,6 +1,7 @@
 //! The host end to end on real sockets with a real HTTP client: streaming, resume,
 //! isolation, polling, publish, limits, heartbeats, shutdown, edge modes, bad input.
 
+mod admin;
 mod attacks;
 mod bad_input;
 mod config;

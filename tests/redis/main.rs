@@ -2,6 +2,7 @@
 //! fan-out and resume across nodes, cluster-wide limits with lease expiry, Redis loss
 //! and restart, history trimming.
 
+mod admin;
 mod cluster;
 mod failure;
 mod history;

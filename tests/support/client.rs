@@ -145,3 +145,40 @@ impl HostClient {
         }
     }
 }
+
+impl HostClient {
+    /// POSTs `body` as JSON to `path` with a bearer token; returns status and JSON body.
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs `path` with a bearer token; returns status and JSON body.
+    pub async fn get_status(&self, path: &str, token: &str) -> (u16, Value) {
+        let res = self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Opens a stream as `subject` of `company` with token ID `jti`; returns it with the
+    /// connection ID its `connected` event carried.
+    pub async fn stream_of(&self, company: &str, subject: &str, jti: &str) -> (SseStream, String) {
+        let t = crate::token_with(
+            json!({"sub": subject, "company_id": company, "role": "VIEWER", "jti": jti}),
+            600,
+        );
+        let mut s = self.stream_as(&t, company, &["dashboard-updates"], None).await;
+        let connected = s.next_event().await;
+        assert_eq!(connected.event, "connected");
+        let id = connected.json()["connectionId"].as_str().unwrap().to_owned();
+        (s, id)
+    }
+}

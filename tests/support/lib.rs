@@ -205,12 +205,27 @@ pub fn filter_edge(
     vms: usize,
     policy: impl FnOnce(&mut Value),
 ) -> Result<sse_host::edge::WasmEdge, sse_host::edge::EdgeError> {
+    filter_edge_with(vms, policy, Default::default())
+}
+
+/// [`filter_edge`] whose revocation callouts are answered from `revocations`, as the
+/// host answers them.
+pub fn filter_edge_with(
+    vms: usize,
+    policy: impl FnOnce(&mut Value),
+    revocations: std::sync::Arc<sse_host::admin::revocations::RevocationStore>,
+) -> Result<sse_host::edge::WasmEdge, sse_host::edge::EdgeError> {
     let mut json = policy_json(false);
     policy(&mut json);
+    // A policy the filter refuses has no feed to answer: the load reports the refusal.
+    let upstream = sse_policy::PolicyConfig::from_json(&json.to_string())
+        .ok()
+        .map(|p| sse_host::admin::feed::upstream(std::sync::Arc::new(p), revocations));
     let spec = sse_host::edge::PluginSpec {
         name: "sse-filter".into(),
         module: std::fs::read(filter_wasm()).expect("read the filter module"),
         configuration: json.to_string().into_bytes(),
+        upstream,
     };
     sse_host::edge::WasmEdge::load(&sse_host::edge::WasmSettings {
         plugins: vec![spec],

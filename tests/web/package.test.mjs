@@ -33,7 +33,7 @@ test('the package installs from its tarball, imports under Node and type-checks'
       const parser = await import('@sse-edge/client/parser');
       console.log(JSON.stringify({ main: Object.keys(main).sort(), react: Object.keys(react).sort(), parser: Object.keys(parser).sort() }));`;
     const entries = JSON.parse(run('node', ['--input-type=module', '-e', probe], dir));
-    for (const name of ['createSSEClient', 'PollingFallback', 'HttpError', 'TokenError']) assert.ok(entries.main.includes(name), `main exports ${name}`);
+    for (const name of ['createSSEClient', 'PollingFallback', 'HttpError', 'TokenError', 'RevokedError']) assert.ok(entries.main.includes(name), `main exports ${name}`);
     for (const name of ['useSSEConnection', 'useSSEMessage', 'useDashboardUpdates', 'useEvidenceUpdates', 'SSEProvider', 'useSSE', 'useSSEEvent', 'DashboardWithSSE', 'useDashboardUpdate', 'ConnectionStatus', 'ConnectionStatusBadge', 'ConnectionStatusCompact', 'ConnectionStatusBanner', 'bindReact']) {
       assert.ok(entries.react.includes(name), `react exports ${name}`);
     }

@@ -172,3 +172,50 @@ test('a dismissed banner returns on the next outage; a failed connection offers 
   assert.equal(root.root.findAllByProps({ children: 'Retry now' }).length, 0, 'no Retry now after an auth failure');
   await act(async () => root.unmount());
 });
+
+test('after a revocation the badge says so, and a new token prop reconnects once', async () => {
+  const srv = fakeServer();
+  let update;
+  function Widget() {
+    const [token, set] = React.useState('tok-1');
+    update = set;
+    const connection = useSSEConnection({ companyId: 'acme', channel: 'dashboard-updates', token, fetch: srv.fetch });
+    return React.createElement(ConnectionStatusBadge, { connection });
+  }
+  let root;
+  await act(async () => {
+    root = TestRenderer.create(React.createElement(Widget));
+    await settle();
+  });
+  await act(async () => {
+    send(srv, 'retry: 86400000\n\nevent: closing\ndata: {"reason":"revoked"}\n\n');
+    await settle();
+  });
+  const badge = () => root.root.findByProps({ role: 'status' });
+  assert.equal(badge().props['data-status'], 'revoked');
+  assert.equal(badge().children.join(''), 'Access revoked');
+  assert.equal(srv.open().length, 0, 'the revoked stream is closed and not reopened');
+  await act(async () => {
+    update('tok-1'); // the same token again: nothing
+    await settle();
+  });
+  assert.equal(srv.streams.length, 1);
+  await act(async () => {
+    update('tok-2');
+    await settle();
+  });
+  assert.equal(srv.streams.length, 2, 'the new token reconnected');
+  assert.equal(srv.streams[1].init.headers.Authorization, 'Bearer tok-2');
+  assert.equal(badge().props['data-status'], 'connected');
+  await act(async () => root.unmount());
+});
+
+test('the banner explains a revocation and offers no Retry now', async () => {
+  let root;
+  await act(async () => {
+    root = TestRenderer.create(React.createElement(ConnectionStatusBanner, { connection: { status: 'revoked', transport: 'sse', isConnected: false, error: { kind: 'auth', code: 'REVOKED' }, connect: () => {} } }));
+  });
+  assert.match(JSON.stringify(root.toJSON()), /stopped by an administrator/);
+  assert.equal(root.root.findAllByProps({ children: 'Retry now' }).length, 0);
+  await act(async () => root.unmount());
+});

@@ -148,3 +148,41 @@ test('a follower that disconnects stops receiving; the leader keeps its stream',
   assert.equal(srv.requests.length, 1);
   a.c.destroy();
 });
+
+test('a revocation reaches the follower tabs; only a tab with another token takes the stream back', async () => {
+  const srv = server();
+  const t = fakeTimers();
+  const locks = fakeLocks();
+  const s1 = stream();
+  srv.script.push(s1.response);
+  const bToken = { value: jwt('user-1') };
+  const a = tab(srv, t, locks);
+  a.c.connect();
+  await settle();
+  const b = tab(srv, t, locks, { token: () => bToken.value });
+  b.c.connect();
+  await settle();
+  assert.deepEqual([a.c.getState().role, b.c.getState().role], ['leader', 'follower']);
+  s1.send('retry: 86400000\n\nevent: closing\ndata: {"reason":"revoked"}\n\n');
+  s1.end();
+  await settle();
+  for (const { c } of [a, b]) {
+    assert.equal(c.getState().status, 'revoked');
+    assert.equal(c.getState().error?.code, 'REVOKED', `${c.getState().role}: the code crosses the channel`);
+  }
+  b.c.connect(); // the same token as the revoked one: the leader checks its own, opens nothing
+  await settle();
+  assert.equal(srv.requests.length, 1, 'nothing opened with the revoked token');
+  assert.equal(b.c.getState().role, 'follower');
+
+  bToken.value = `${jwt('user-1')}-fresh`; // the user signed in again in this tab
+  srv.script.push(stream().response);
+  b.c.connect();
+  await settle();
+  assert.equal(b.c.getState().role, 'leader', 'the tab with the new token leads');
+  assert.equal(b.c.getState().status, 'connected');
+  assert.equal(srv.requests.length, 2);
+  assert.equal(srv.requests[1].headers.Authorization, `Bearer ${bToken.value}`);
+  a.c.destroy();
+  b.c.destroy();
+});

@@ -1,8 +1,11 @@
 //! The default backend: history in this process (the hub's rings).
 
+use std::sync::Arc;
+
 use serde_json::json;
 
-use super::{Backend, BackendError, BoxFuture, PollRequest, StreamRequest};
+use super::{Backend, BackendError, BoxFuture, PollRequest, Replies, StreamRequest};
+use crate::admin::{Control, ControlMessage};
 use crate::hub::idempotency::IdempotencyKey;
 use crate::hub::{Hub, NewEvent, PollOutcome, Published, Subscription};
 
@@ -10,12 +13,13 @@ use crate::hub::{Hub, NewEvent, PollOutcome, Published, Subscription};
 #[derive(Debug, Clone)]
 pub struct MemoryBackend {
     hub: Hub,
+    control: Arc<Control>,
 }
 
 impl MemoryBackend {
-    /// A backend over `hub`'s own history.
-    pub fn new(hub: Hub) -> Self {
-        Self { hub }
+    /// A backend over `hub`'s own history; admin actions apply to `control` (this host).
+    pub fn new(hub: Hub, control: Arc<Control>) -> Self {
+        Self { hub, control }
     }
 }
 
@@ -34,7 +38,7 @@ impl Backend for MemoryBackend {
         Box::pin(async move {
             Ok(self
                 .hub
-                .subscribe(req.company, req.channels, req.resume, req.expires_at)?)
+                .subscribe(req.company, req.channels, req.resume, req.expires_at, req.owner.clone())?)
         })
     }
 
@@ -52,6 +56,11 @@ impl Backend for MemoryBackend {
 
     fn status(&self) -> serde_json::Value {
         json!({ "kind": "memory", "epoch": self.hub.epoch() })
+    }
+
+    fn control<'a>(&'a self, msg: &'a ControlMessage) -> BoxFuture<'a, Result<Replies, BackendError>> {
+        let reply = self.control.apply(msg);
+        Box::pin(async move { Ok(vec![(self.control.host().to_owned(), Some(reply))]) })
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::admin::{ControlMessage, ControlReply};
 use crate::hub::idempotency::IdempotencyKey;
 use crate::hub::limits::LimitError;
 use crate::hub::{NewEvent, PollOutcome, PublishError, Published, Subscription};
@@ -64,6 +65,8 @@ pub struct StreamRequest<'a> {
     /// The token's `exp` (Unix seconds): the hub ends the stream by then
     /// ([`crate::hub::Hub::stream_deadline`]).
     pub expires_at: Option<u64>,
+    /// Whose token opened it (admin listing, disconnect, revocation).
+    pub owner: &'a crate::hub::admin::Owner,
 }
 
 /// A poll to answer.
@@ -115,6 +118,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Delivers an admin action to every host sharing the store (this one included) and
+    /// gathers their replies: `(host, reply)`, `None` for a live host that did not
+    /// answer in time.
+    fn control<'a>(&'a self, msg: &'a ControlMessage) -> BoxFuture<'a, Result<Replies, BackendError>>;
+
     /// Gives back what this host holds outside the process (leases, slots) at shutdown.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }
+
+/// Each host's reply to an admin action.
+pub type Replies = Vec<(String, Option<ControlReply>)>;

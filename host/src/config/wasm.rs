@@ -121,6 +121,7 @@ impl WasmFile {
                 name,
                 module,
                 configuration,
+                upstream: None, // the app installs its own (`crate::admin::feed`)
             });
         }
         let vms = if self.vms == 0 {

@@ -100,6 +100,7 @@ fn state() -> HostState {
         data: SharedData::default(),
         queues: SharedQueues::default(),
         metrics: Metrics::default(),
+        upstream: None,
     });
     let limits = StoreLimitsBuilder::new()
         .memory_size(4 * PAGE)

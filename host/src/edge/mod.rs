@@ -33,7 +33,7 @@ use std::time::Duration;
 
 pub use chain::{Paused, Verdict};
 pub use shared::{MetricKind, MetricSample};
-pub use state::{HeaderMap, LocalReply};
+pub use state::{HeaderMap, LocalReply, Upstream, UpstreamFn};
 
 use plugin::Plugin;
 
@@ -81,6 +81,8 @@ pub struct PluginSpec {
     pub module: Vec<u8>,
     /// The plugin configuration (what Envoy passes as `configuration`).
     pub configuration: Vec<u8>,
+    /// Where its HTTP callouts go (`None`: refused).
+    pub upstream: Option<Upstream>,
 }
 
 /// The embedded edge as configured (`[wasm]`): filters in order and VM settings.

@@ -57,6 +57,7 @@ impl Plugin {
             data: SharedData::default(),
             queues: SharedQueues::default(),
             metrics: Metrics::default(),
+            upstream: spec.upstream.clone(),
         });
         let mut slots = Vec::with_capacity(vms);
         for _ in 0..vms.max(1) {

@@ -21,6 +21,35 @@ pub(crate) struct PluginShared {
     pub(crate) data: SharedData,
     pub(crate) queues: SharedQueues,
     pub(crate) metrics: Metrics,
+    /// Where `proxy_http_call` goes (`None`: calls are refused).
+    pub(crate) upstream: Option<Upstream>,
+}
+
+/// The embedded host's answer to a filter's HTTP callout: given the cluster, the request
+/// headers (pseudo-headers included) and body, the reply, or `None` for a failed call
+/// (the filter then sees a response without headers, as from Envoy). It runs inside the
+/// VM's callback, under the VM's lock: it must answer from memory, quickly.
+#[derive(Clone)]
+pub struct Upstream(pub Arc<UpstreamFn>);
+
+/// The function behind an [`Upstream`]: (cluster, headers, body) → reply.
+pub type UpstreamFn = dyn Fn(&str, &HeaderMap, &[u8]) -> Option<LocalReply> + Send + Sync;
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Upstream")
+    }
+}
+
+/// A callout made during a callback, answered when the callback returns.
+#[derive(Debug)]
+pub(crate) struct PendingCall {
+    /// The context that made it (it gets the response).
+    pub(crate) context: u32,
+    pub(crate) token: u32,
+    pub(crate) cluster: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A reply the filter sent itself (`proxy_send_local_response`).
@@ -58,6 +87,11 @@ pub(crate) struct HostState {
     /// context lives as long as its stream, the body only as long as that call).
     pub(crate) request_body: Option<Vec<u8>>,
     pub(crate) tick_period_ms: u32,
+    /// Callouts waiting for the current callback to return.
+    pub(crate) calls: Vec<PendingCall>,
+    pub(crate) next_call_token: u32,
+    /// The response headers and body of the callout being answered.
+    pub(crate) call_response: Option<(HeaderMap, Vec<u8>)>,
 }
 
 impl HostState {
@@ -70,6 +104,9 @@ impl HostState {
             current: 1,
             request_body: None,
             tick_period_ms: 0,
+            calls: Vec::new(),
+            next_call_token: 0,
+            call_response: None,
         }
     }
 

@@ -25,6 +25,9 @@ pub(crate) enum Outcome {
     Stopped,
 }
 
+/// `proxy_on_http_call_response(context, token, headers, body size, trailers)`.
+type OnCallResponse = TypedFunc<(i32, i32, i32, i32, i32), ()>;
+
 struct Callbacks {
     context_create: TypedFunc<(i32, i32), ()>,
     request_headers: TypedFunc<(i32, i32, i32), i32>,
@@ -34,6 +37,7 @@ struct Callbacks {
     done: TypedFunc<i32, i32>,
     delete: TypedFunc<i32, ()>,
     tick: Option<TypedFunc<i32, ()>>,
+    call_response: Option<OnCallResponse>,
 }
 
 pub(crate) struct Vm {
@@ -88,6 +92,7 @@ impl Vm {
             done: typed!("proxy_on_done"),
             delete: typed!("proxy_on_delete"),
             tick: instance.get_typed_func(&mut store, "proxy_on_tick").ok(),
+            call_response: instance.get_typed_func(&mut store, "proxy_on_http_call_response").ok(),
         };
         let vm_start: TypedFunc<(i32, i32), i32> = typed!("proxy_on_vm_start");
         let configure: TypedFunc<(i32, i32), i32> = typed!("proxy_on_configure");
@@ -119,6 +124,7 @@ impl Vm {
                 message: "the filter refused its configuration (see its log)".into(),
             });
         }
+        vm.answer_calls().map_err(trap)?;
         Ok(vm)
     }
 
@@ -244,7 +250,43 @@ impl Vm {
         };
         self.store.data_mut().current = 1;
         self.arm();
-        tick.call(&mut self.store, 1).map_err(|e| self.trap(e))
+        tick.call(&mut self.store, 1).map_err(|e| self.trap(e))?;
+        self.answer_calls().map_err(|e| self.trap(e))
+    }
+
+    /// Answers the callouts the last callback made, each through
+    /// `proxy_on_http_call_response` on the context that made it (if it still lives).
+    /// A response's own callouts wait for the next callback: no recursion.
+    fn answer_calls(&mut self) -> wasmtime::Result<()> {
+        let calls = std::mem::take(&mut self.store.data_mut().calls);
+        let Some(on_response) = self.f.call_response.clone() else {
+            return Ok(());
+        };
+        for call in calls {
+            let d = self.store.data_mut();
+            if call.context != d.root_id && !d.streams.contains_key(&call.context) {
+                continue;
+            }
+            let upstream = d.plugin.upstream.clone();
+            let reply = upstream.and_then(|u| (u.0)(&call.cluster, &call.headers, &call.body));
+            let (headers, body) = match reply {
+                Some(r) => {
+                    let mut h = vec![(b":status".to_vec(), r.status.to_string().into_bytes())];
+                    h.extend(r.headers);
+                    (h, r.body)
+                }
+                None => (Vec::new(), Vec::new()),
+            };
+            let (n_headers, body_len) = (headers.len() as i32, body.len() as i32);
+            d.call_response = Some((headers, body));
+            d.current = call.context;
+            self.arm();
+            let args = (call.context as i32, call.token as i32, n_headers, body_len, 0);
+            let result = on_response.call(&mut self.store, args);
+            self.store.data_mut().call_response = None;
+            result?;
+        }
+        Ok(())
     }
 
     /// The tick period the plugin set, in milliseconds (0: none).

@@ -50,7 +50,10 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<(Grant,
             state.tokens.lock().store(token, &claims, now);
             Ok(claims)
         }) {
-            Decision::Allow(grant) => Ok((grant, None)),
+            Decision::Allow(grant) => {
+                check_revoked(state, &grant)?;
+                Ok((grant, None))
+            }
             Decision::Deny(reason) => Err(reason.into()),
         },
         // Behind Envoy or the embedded filter: the filter decided and signed.
@@ -91,7 +94,18 @@ pub(crate) fn authorize<B>(state: &AppState, req: &Request<B>) -> Result<(Grant,
                 channels,
                 token_source: None,
             };
+            // The filter checked its copy of the list; the host checks its own, which a
+            // revocation reaches first (the filter's lags by up to a refresh).
+            check_revoked(state, &grant)?;
             Ok((grant, Some(signed.body_sha256)))
         }
     }
+}
+
+/// Refuses a token an admin revoked (`crate::admin`).
+fn check_revoked(state: &AppState, grant: &Grant) -> Result<(), HostError> {
+    if let Some(who) = &grant.identity {
+        state.broker.admin().revocations.check(who, unix_now())?;
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! HTTP: the hyper server, routing, and the translation between requests and the hub.
 //! No domain rules live here: the policy decides, the hub delivers.
 
+mod admin;
 mod edge;
 mod fast;
 mod h2;

@@ -104,3 +104,19 @@ pub(crate) fn event_stream(policy: &PolicyConfig, origin: Option<&str>, body: Bo
     headers.extend(policy_reply::cors_headers(&policy.cors, origin));
     with_headers(200, headers, body)
 }
+
+/// A reply built outside HTTP types (the revocation feed's, shared with the embedded
+/// edge's in-process callouts).
+pub(crate) fn local(reply: crate::edge::LocalReply) -> Response<Body> {
+    let mut res = Response::new(full(reply.body));
+    *res.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in reply.headers {
+        if let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(&name),
+            hyper::header::HeaderValue::from_bytes(&value),
+        ) {
+            res.headers_mut().append(n, v);
+        }
+    }
+    res
+}

@@ -8,7 +8,7 @@ use sse_policy::Route;
 
 use super::reply::{self, Body};
 use super::wasm::{self, ConnInfo};
-use super::{edge, poll, publish, stream, web};
+use super::{admin, edge, poll, publish, stream, web};
 use crate::error::HostError;
 use crate::state::AppState;
 
@@ -79,6 +79,8 @@ async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option
         (&Method::GET, "/metrics") => metrics(state, &req, origin),
         (&Method::GET, "/") => web::file("index.html").expect("index.html is compiled in"),
         (&Method::GET, "/react") => web::file("react-demo.html").expect("react-demo.html is compiled in"),
+        (&Method::GET, "/admin") => web::file("admin.html").expect("admin.html is compiled in"),
+        (&Method::GET, path) if path == state.config.policy.edge.revocations.path => revocation_feed(state, &req),
         (&Method::GET, "/dev/token") => web::dev_token(state, &req)
             .unwrap_or_else(|| reply::error(&state.config.policy, origin, &HostError::NotFound)),
         (&Method::GET, path) if path.starts_with("/web/") => {
@@ -117,8 +119,25 @@ async fn sse<B: RequestBody>(
             Ok(reply::json(policy, origin, 200, &stats))
         }
         Route::Publish | Route::TestBroadcast => publish::handle(state, req, grant, signed_body, origin).await,
+        Route::AdminConnections => admin::connections(state, &req, grant, origin).await,
+        Route::AdminDisconnect => admin::disconnect(state, req, grant, signed_body, origin).await,
+        Route::AdminRevoke => admin::revoke(state, req, grant, signed_body, origin).await,
         Route::Other => Err(HostError::NotFound),
     }
+}
+
+/// The revocation feed, for Envoy's filter (the embedded one is answered in-process by
+/// the same function): only requests signed with the edge secret get it.
+fn revocation_feed<B>(state: &AppState, req: &Request<B>) -> Response<Body> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let answer = crate::admin::feed::answer(
+        &state.config.policy,
+        &state.broker.admin().revocations,
+        req.uri().path(),
+        header,
+        crate::clock::unix_secs(),
+    );
+    reply::local(answer)
 }
 
 /// `GET /metrics`, for the operator's Prometheus: with `metrics_token_env` set, only for

@@ -13,6 +13,7 @@ use sse_policy::Grant;
 use super::reply::{self, Body};
 use crate::backend::StreamRequest;
 use crate::error::HostError;
+use crate::hub::admin::Owner;
 use crate::hub::subscriber::Next;
 use crate::hub::{sse, Subscription};
 use crate::state::AppState;
@@ -76,6 +77,11 @@ pub(crate) async fn open<B>(
         return Ok(reply::event_stream(policy, origin, reply::full(Bytes::new())));
     }
     let resume = resume_id(req);
+    let owner = Owner {
+        subject: who.subject.as_str().into(),
+        token_id: who.token_id.as_str().into(),
+        issued_at: who.issued_at,
+    };
     let mut sub = state
         .broker
         .subscribe(StreamRequest {
@@ -83,6 +89,7 @@ pub(crate) async fn open<B>(
             channels: &grant.channels,
             resume: resume.as_deref(),
             expires_at: who.expires_at,
+            owner: &owner,
         })
         .await?;
     let connected = serde_json::json!({

@@ -23,6 +23,8 @@ const FILES: &[(&str, &str, &str)] = web_files![
     "dashboard.js" => JS,
     "react-demo.html" => HTML,
     "react-demo.js" => JS,
+    "admin.html" => HTML,
+    "admin.js" => JS,
     "sse-client.js" => JS,
     "connection.js" => JS,
     "dispatch.js" => JS,
@@ -59,7 +61,8 @@ pub(crate) fn dev_token<B>(state: &AppState, req: &Request<B>) -> Option<Respons
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let company = get("company").unwrap_or("test-company");
     let role = get("role").unwrap_or("VIEWER");
-    let token = secrets.token(company, role, "dashboard", std::time::Duration::from_secs(3600));
+    let subject = get("sub").unwrap_or("dashboard");
+    let token = secrets.token(company, role, subject, std::time::Duration::from_secs(3600));
     Some(reply::json(
         &state.config.policy,
         None,

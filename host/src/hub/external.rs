@@ -12,7 +12,7 @@ use super::event::{reset_frame_at, Event, ResetReason};
 use super::limits::{LimitError, Slot};
 use super::stats::Counter;
 use super::subscriber::{Push, Subscriber};
-use super::{register_channels, Hold, Hub, Opened, Registered, Subscription};
+use super::{register_channels, Hold, Hub, Opened, Subscription};
 
 impl Hub {
     /// Takes a connection slot (per company and for the host) without subscribing, for a
@@ -68,15 +68,12 @@ impl Hub {
         deadline: Option<Instant>,
         slot: Option<Slot>,
         hold: Option<Hold>,
+        owner: super::admin::Owner,
     ) -> Subscription {
         let subscriber = Arc::new(Subscriber::new(self.inner.settings.queue_capacity));
         subscriber.set_through(through);
         let company_arc = self.company(company);
-        let registry_key = self.inner.registry.lock().insert(Registered {
-            subscriber: subscriber.clone(),
-            deadline,
-            company: company_arc.clone(),
-        });
+        let (registry_key, number) = self.register(&subscriber, deadline, &company_arc, owner);
         let keys = register_channels(&mut company_arc.state.lock(), channels, &subscriber);
         self.count(&company_arc, Counter::Delivered, replayed as u64);
         if replayed > 0 {
@@ -87,6 +84,7 @@ impl Hub {
             subscriber,
             keys,
             registry_key,
+            number,
         };
         self.finish(opened, initial, replayed, head_id, slot, hold)
     }

@@ -18,6 +18,7 @@
 //! company (publish, subscribe, poll and unsubscribe of that company), and one registry
 //! of all subscribers (heartbeats, expiry, shutdown). No lock is held across an await.
 
+pub mod admin;
 mod company;
 mod external;
 pub mod idempotency;
@@ -181,6 +182,8 @@ struct Registered {
     deadline: Option<Instant>,
     /// Whose counters a heartbeat's overflow goes to.
     company: Arc<Company>,
+    /// Whose stream it is (admin listing, disconnect, revocation).
+    meta: Box<admin::StreamMeta>,
 }
 
 use crate::clock::unix_millis as now_ms;
@@ -341,17 +344,14 @@ impl Hub {
         channels: &[String],
         resume: Option<&str>,
         expires_at: Option<u64>,
+        owner: admin::Owner,
     ) -> Result<Subscription, LimitError> {
         let deadline = Some(self.stream_deadline(expires_at));
         let slot = self.inner.limits.acquire(company)?;
         let s = &self.inner.settings;
         let subscriber = Arc::new(Subscriber::new(s.queue_capacity));
         let company_arc = self.company(company);
-        let registry_key = self.inner.registry.lock().insert(Registered {
-            subscriber: subscriber.clone(),
-            deadline,
-            company: company_arc.clone(),
-        });
+        let (registry_key, number) = self.register(&subscriber, deadline, &company_arc, owner);
         let (initial, replayed, head, keys) = {
             let mut state = company_arc.state.lock();
             state.evict_expired(s.tenant(company).history_max_age, now_ms());
@@ -378,6 +378,7 @@ impl Hub {
             subscriber,
             keys,
             registry_key,
+            number,
         };
         Ok(self.finish(
             opened,

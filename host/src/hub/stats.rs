@@ -27,6 +27,8 @@ pub struct Counters {
     pub slow_consumer_drops: AtomicU64,
     /// Poll requests answered.
     pub poll_requests: AtomicU64,
+    /// Streams and waiting polls refused at a connection limit (by this host).
+    pub limit_refusals: AtomicU64,
 }
 
 /// Which counter to bump.
@@ -40,6 +42,7 @@ pub(crate) enum Counter {
     Reset(ResetReason),
     SlowConsumerDrops,
     PollRequests,
+    LimitRefusals,
 }
 
 impl Counters {
@@ -59,6 +62,7 @@ impl Counters {
             }
             Counter::SlowConsumerDrops => &self.slow_consumer_drops,
             Counter::PollRequests => &self.poll_requests,
+            Counter::LimitRefusals => &self.limit_refusals,
         };
         counter.fetch_add(n, Relaxed);
     }
@@ -106,6 +110,8 @@ pub struct CountersSnapshot {
     pub slow_consumer_drops: u64,
     /// Poll requests (polling adoption).
     pub poll_requests: u64,
+    /// Streams and waiting polls refused at a connection limit.
+    pub limit_refusals: u64,
 }
 
 impl From<&Counters> for CountersSnapshot {
@@ -122,6 +128,7 @@ impl From<&Counters> for CountersSnapshot {
                 .collect(),
             slow_consumer_drops: Counters::get(&c.slow_consumer_drops),
             poll_requests: Counters::get(&c.poll_requests),
+            limit_refusals: Counters::get(&c.limit_refusals),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The subscription handle: what a stream holds for its lifetime, and the guard that
 //! unregisters it everywhere (channels, registry, connection slot) when dropped.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -58,6 +57,8 @@ pub(super) struct Opened {
     pub(super) subscriber: Arc<Subscriber>,
     pub(super) keys: Vec<(String, usize)>,
     pub(super) registry_key: usize,
+    /// Its connection number (`{epoch}-c{n}`).
+    pub(super) number: u64,
 }
 
 /// Adds `subscriber` to each channel's list (the caller holds the company lock).
@@ -89,7 +90,7 @@ impl Hub {
         slot: Option<Slot>,
         hold: Option<Hold>,
     ) -> Subscription {
-        let n = self.inner.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = opened.number;
         self.count(&opened.company, Counter::StreamsOpened, 1);
         Subscription {
             subscriber: opened.subscriber,

@@ -35,7 +35,8 @@ fn publish(hub: &Hub, n: usize) -> Vec<String> {
 }
 
 fn subscribe(hub: &Hub, resume: Option<&str>, expires_at: Option<u64>) -> Subscription {
-    hub.subscribe("acme", &channels(), resume, expires_at).unwrap()
+    hub.subscribe("acme", &channels(), resume, expires_at, Default::default())
+        .unwrap()
 }
 
 /// Everything the subscriber has ready now, as text; `ended` once it is over.

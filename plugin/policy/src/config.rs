@@ -233,6 +233,39 @@ pub struct EdgeSigning {
     /// Maximum age of a signed identity when the host checks it.
     #[serde(default = "default_edge_skew")]
     pub max_skew_secs: u64,
+    /// Where and how often the filter fetches the revocation list.
+    #[serde(default)]
+    pub revocations: RevocationFeed,
+}
+
+/// How the filter learns revoked tokens: an HTTP callout to the host every `refresh_ms`.
+/// The bound: a revocation reaches every edge within `refresh_ms` plus one callout; an
+/// edge without a fresh list for `max_stale_secs` refuses identified requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationFeed {
+    /// The proxy's upstream cluster of the host (Envoy: a cluster name in `envoy.yaml`).
+    pub cluster: String,
+    /// The host's feed path.
+    pub path: String,
+    /// How often each VM asks, in milliseconds.
+    pub refresh_ms: u32,
+    /// An older list than this fails closed.
+    pub max_stale_secs: u64,
+    /// Longest a callout may take, in milliseconds.
+    pub timeout_ms: u32,
+}
+
+impl Default for RevocationFeed {
+    fn default() -> Self {
+        Self {
+            cluster: "sse_host".into(),
+            path: "/edge/revocations".into(),
+            refresh_ms: 1000,
+            max_stale_secs: 10,
+            timeout_ms: 2000,
+        }
+    }
 }
 
 fn default_edge_skew() -> u64 {

@@ -51,11 +51,14 @@ pub fn route_of(config: &PolicyConfig, method: &str, path: &str) -> Result<Route
         "/poll" => Route::Poll,
         "/stats" => Route::Stats,
         "/publish" => Route::Publish,
+        "/admin/connections" => Route::AdminConnections,
+        "/admin/disconnect" => Route::AdminDisconnect,
+        "/admin/revoke" => Route::AdminRevoke,
         "/test-broadcast" if config.routes.dev_mode => Route::TestBroadcast,
         _ => return Err(DenyReason::NotFound),
     };
     let expected = match route {
-        Route::Stream | Route::Poll | Route::Stats => "GET",
+        Route::Stream | Route::Poll | Route::Stats | Route::AdminConnections => "GET",
         _ => "POST",
     };
     match method {
@@ -117,7 +120,7 @@ fn decide_inner(
             }
             (company, channels)
         }
-        Route::Stats if has_role(&config.roles.admin) => (own_company(&claims), Vec::new()),
+        r if r.is_admin() && has_role(&config.roles.admin) => (own_company(&claims), Vec::new()),
         Route::Publish if has_role(&config.roles.publisher) => {
             if !super_admin && claims.company_id.as_deref().is_none_or(str::is_empty) {
                 return Err(DenyReason::RoleForbidden);
@@ -132,6 +135,8 @@ fn decide_inner(
         roles: claims.roles,
         expires_at: claims.expires_at,
         super_admin,
+        token_id: claims.token_id,
+        issued_at: claims.issued_at,
     };
     Ok(Grant {
         route,
@@ -199,9 +204,10 @@ pub fn subscription(config: &PolicyConfig, req: &Request<'_>) -> Result<(String,
 /// Publishes (`publish`, dev `test-broadcast`) must say their body is JSON. A page on
 /// another site can send a cross-site POST without a CORS preflight only with a "simple"
 /// content type (`text/plain`, forms); requiring `application/json` means the browser
-/// asks first, and the CORS policy answers. Other routes take no body.
+/// asks first, and the CORS policy answers. The admin actions take JSON the same way;
+/// other routes take no body.
 pub fn check_content_type(route: Route, content_type: Option<&[u8]>) -> Result<(), DenyReason> {
-    if !matches!(route, Route::Publish | Route::TestBroadcast) {
+    if !route.has_body() && route != Route::TestBroadcast {
         return Ok(());
     }
     let essence = content_type

@@ -107,6 +107,13 @@ pub enum DenyReason {
     /// A publish without `Content-Type: application/json`.
     #[error("content-type must be application/json")]
     UnsupportedMediaType,
+    /// An admin revoked this token (by `jti` or subject).
+    #[error("token was revoked")]
+    Revoked,
+    /// The edge's revocation list is older than `edge.revocations.max_stale_secs`: it
+    /// cannot tell whether the token was revoked, so it refuses (fail closed).
+    #[error("the edge cannot check revocations right now")]
+    RevocationsStale,
 }
 
 impl DenyReason {
@@ -121,6 +128,8 @@ impl DenyReason {
             Self::CompanyMismatch | Self::ChannelForbidden | Self::RoleForbidden => ErrorCode::Forbidden,
             Self::TooManyConnections => ErrorCode::TooManyConnections,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::Revoked => ErrorCode::Unauthorized,
+            Self::RevocationsStale => ErrorCode::Unavailable,
         }
     }
 
@@ -137,6 +146,8 @@ impl DenyReason {
             Self::RoleForbidden => "role_forbidden",
             Self::TooManyConnections => "too_many_connections",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Revoked => "revoked",
+            Self::RevocationsStale => "revocations_stale",
         }
     }
 
@@ -157,12 +168,33 @@ pub enum Route {
     Stats,
     /// `POST {prefix}/publish`: the publish API.
     Publish,
+    /// `GET {prefix}/admin/connections`: who is connected (admins).
+    AdminConnections,
+    /// `POST {prefix}/admin/disconnect`: end matching streams (admins).
+    AdminDisconnect,
+    /// `POST {prefix}/admin/revoke`: refuse tokens by `jti` or subject (admins).
+    AdminRevoke,
     /// `POST {prefix}/test-broadcast`: dev-only manual test.
     TestBroadcast,
     /// `OPTIONS` on a known route: CORS preflight, answered without a token.
     Preflight,
     /// Outside the prefix (health, metrics, the web client): not ours to decide.
     Other,
+}
+
+impl Route {
+    /// Routes whose JSON body the edge signs (it waits for the whole body).
+    pub fn has_body(self) -> bool {
+        matches!(self, Self::Publish | Self::AdminDisconnect | Self::AdminRevoke)
+    }
+
+    /// Routes for a company's admins (and super-admins).
+    pub fn is_admin(self) -> bool {
+        matches!(
+            self,
+            Self::Stats | Self::AdminConnections | Self::AdminDisconnect | Self::AdminRevoke
+        )
+    }
 }
 
 /// Who is calling, as proven by the token.
@@ -179,6 +211,10 @@ pub struct Identity {
     pub expires_at: Option<u64>,
     /// True when a role is a super-admin role.
     pub super_admin: bool,
+    /// The token's `jti`, empty when it has none (revocation by token).
+    pub token_id: String,
+    /// The token's `iat` (revocation by subject refuses tokens issued up to a time).
+    pub issued_at: Option<u64>,
 }
 
 /// An allowed request.

@@ -147,6 +147,8 @@ pub fn verify_identity(data: &[u8]) {
         roles: vec!["VIEWER".into(), "AUDITOR".into()],
         expires_at: Some(NOW + 600),
         super_admin: false,
+        token_id: String::new(),
+        issued_at: None,
     };
     let channels = vec!["dashboard-updates".to_owned(), "audit-log".to_owned()];
     let (method, path) = ("GET", "/sse/stream?companyId=acme-corp&channel=dashboard-updates");

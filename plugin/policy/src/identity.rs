@@ -38,6 +38,10 @@ pub const ROLE: &str = "x-sse-role";
 pub const CHANNELS: &str = "x-sse-channels";
 /// The token expiry (seconds since the epoch), empty when the token has none.
 pub const TOKEN_EXP: &str = "x-sse-token-exp";
+/// The token's `jti` (percent-encoded), empty when it has none.
+pub const TOKEN_ID: &str = "x-sse-token-id";
+/// The token's `iat` (seconds since the epoch), empty when it has none.
+pub const TOKEN_IAT: &str = "x-sse-token-iat";
 /// The SHA-256 of the request body the edge saw (base64url). Absent for an empty body
 /// (every stream: the header would be kept for the stream's whole life in the proxy):
 /// the signature then covers [`EMPTY_BODY_SHA256`], so removing the header from a
@@ -105,6 +109,8 @@ struct Fields<'a> {
     subject: &'a str,
     roles: &'a str,
     token_exp: &'a str,
+    token_id: &'a str,
+    token_iat: &'a str,
     body: &'a str,
     ts: &'a str,
 }
@@ -113,7 +119,7 @@ impl Fields<'_> {
     /// Length-prefixed, so no choice of field values can collide with another.
     fn mac(&self, secret: &Secret) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose()).expect("HMAC takes any key length");
-        mac.update(b"sse-edge-v2\n");
+        mac.update(b"sse-edge-v3\n");
         for f in [
             self.method,
             self.path,
@@ -122,6 +128,8 @@ impl Fields<'_> {
             self.subject,
             self.roles,
             self.token_exp,
+            self.token_id,
+            self.token_iat,
             self.body,
             self.ts,
         ] {
@@ -177,6 +185,8 @@ pub fn sign(
     let company = encode(&identity.company);
     let subject = encode(&identity.subject);
     let token_exp = identity.expires_at.map(|e| e.to_string()).unwrap_or_default();
+    let token_id = encode(&identity.token_id);
+    let token_iat = identity.issued_at.map(|e| e.to_string()).unwrap_or_default();
     let ts = now.to_string();
     let body = body_sha256(body);
     let fields = Fields {
@@ -187,6 +197,8 @@ pub fn sign(
         subject: &subject,
         roles: &roles,
         token_exp: &token_exp,
+        token_id: &token_id,
+        token_iat: &token_iat,
         body: &body,
         ts: &ts,
     };
@@ -197,6 +209,8 @@ pub fn sign(
         (ROLE, roles),
         (CHANNELS, channels),
         (TOKEN_EXP, token_exp),
+        (TOKEN_ID, token_id),
+        (TOKEN_IAT, token_iat),
     ];
     if body != EMPTY_BODY_SHA256 {
         headers.push((BODY_SHA256, body));
@@ -226,6 +240,8 @@ pub fn verify<'h>(
         subject: get(SUBJECT)?,
         roles: get(ROLE)?,
         token_exp: get(TOKEN_EXP)?,
+        token_id: get(TOKEN_ID)?,
+        token_iat: get(TOKEN_IAT)?,
         body: header(BODY_SHA256).unwrap_or(EMPTY_BODY_SHA256),
         ts: get(EDGE_TS)?,
     };
@@ -242,6 +258,10 @@ pub fn verify<'h>(
         "" => None,
         e => Some(e.parse().map_err(|_| EdgeAuthError::Malformed)?),
     };
+    let issued_at = match fields.token_iat {
+        "" => None,
+        e => Some(e.parse().map_err(|_| EdgeAuthError::Malformed)?),
+    };
     let roles = decode_list(fields.roles)?;
     let super_admin = roles.iter().any(|r| config.roles.super_admin.contains(r));
     let identity = Identity {
@@ -250,6 +270,8 @@ pub fn verify<'h>(
         roles,
         expires_at,
         super_admin,
+        token_id: decode_value(fields.token_id)?,
+        issued_at,
     };
     Ok(Verified {
         identity,

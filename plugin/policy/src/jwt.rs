@@ -92,6 +92,10 @@ pub struct Claims {
     pub roles: Vec<String>,
     /// `exp`, seconds since the epoch.
     pub expires_at: Option<u64>,
+    /// `jti`, empty when absent (revocation by token).
+    pub token_id: String,
+    /// `iat`, seconds since the epoch (revocation by subject).
+    pub issued_at: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +140,8 @@ struct RawClaims {
     iss: Option<String>,
     #[serde(default)]
     aud: Option<Audience>,
+    #[serde(default)]
+    jti: Option<String>,
 }
 
 /// RFC 7519 NumericDate: a non-negative JSON number, fractions allowed (truncated).
@@ -259,7 +265,12 @@ fn check_claims(c: RawClaims, rules: &JwtRules, now: u64) -> Result<Claims, Toke
     let printable = |s: &str| s.len() <= 256 && !s.chars().any(char::is_control);
     let subject = c.sub.unwrap_or_default();
     let role_ok = |r: &String| !r.is_empty() && r.len() <= 128 && r.bytes().all(|b| b.is_ascii_graphic() && b != b',');
-    if !printable(&subject) || !c.company_id.as_deref().is_none_or(printable) || !roles.iter().all(role_ok) {
+    let token_id = c.jti.unwrap_or_default();
+    if !printable(&subject)
+        || !printable(&token_id)
+        || !c.company_id.as_deref().is_none_or(printable)
+        || !roles.iter().all(role_ok)
+    {
         return Err(TokenError::BadClaims);
     }
     Ok(Claims {
@@ -267,5 +278,7 @@ fn check_claims(c: RawClaims, rules: &JwtRules, now: u64) -> Result<Claims, Toke
         company_id: c.company_id,
         roles,
         expires_at: c.exp,
+        token_id,
+        issued_at: c.iat,
     })
 }

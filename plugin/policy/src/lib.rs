@@ -18,6 +18,7 @@
 //! - [`decision`]: decisions, deny reasons and the one error-code-to-status mapping.
 //! - [`identity`]: signing and verifying the `x-sse-*` identity headers.
 //! - [`reply`]: CORS and error headers of local replies.
+//! - [`revocation`]: revoked tokens and the signed feed that carries them to the filter.
 //! - [`slots`]: per-company connection counters as stored in proxy-wasm shared data.
 //! - [`mint`]: issuing HS256 tokens (dev tokens, publisher services, tests).
 
@@ -33,6 +34,7 @@ pub mod keys;
 pub mod mint;
 pub mod reply;
 pub mod request;
+pub mod revocation;
 pub mod secret;
 pub mod slots;
 

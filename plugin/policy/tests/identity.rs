@@ -13,6 +13,8 @@ fn who() -> Identity {
         roles: vec!["VIEWER".into()],
         expires_at: Some(NOW + 60),
         super_admin: false,
+        token_id: String::new(),
+        issued_at: None,
     }
 }
 
@@ -109,6 +111,8 @@ fn any_subject_and_roles_round_trip_as_visible_ascii_without_smuggled_separators
         roles: vec!["VIEWER".into(), "x,SUPER_ADMIN".into(), "a%2Cb".into()],
         expires_at: None,
         super_admin: false,
+        token_id: "jti, \"q\"\r\nx".into(),
+        issued_at: Some(7),
     };
     let headers = identity::sign(&config().edge.secret, "GET", "/sse/stats", &tricky, &[], b"", NOW);
     for (name, value) in &headers {

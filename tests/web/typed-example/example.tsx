@@ -2,7 +2,7 @@
 // test installs the packed tarball beside this file and runs `tsc --noEmit` over it, so
 // a wrong or missing type in the package fails the test.
 'use client';
-import { createSSEClient, PollingFallback, HttpError, type ConnectionState, type SSEEvent } from '@sse-edge/client';
+import { createSSEClient, PollingFallback, HttpError, RevokedError, type ConnectionState, type SSEEvent } from '@sse-edge/client';
 import { createParser, type ParsedEvent } from '@sse-edge/client/parser';
 import {
   DashboardWithSSE,
@@ -26,9 +26,10 @@ const client = createSSEClient({
   companyId: 'acme-corp',
   channel: ['dashboard-updates', 'report-updates'],
   token: async () => 'jwt',
-  onConnectionChange: (status, state: ConnectionState) => console.log(status, state.isConnected, state.error?.kind),
+  revokedRecheckMs: 30_000,
+  onConnectionChange: (status, state: ConnectionState) => console.log(status === 'revoked', state.isConnected, state.error?.kind, state.error?.code),
   onMessage: (event: SSEEvent) => console.log(event.id, event.type),
-  onError: (error) => console.error(error instanceof HttpError ? error.status : error.message),
+  onError: (error) => console.error(error instanceof HttpError ? error.status : error instanceof RevokedError ? error.code : error.message),
 });
 const off: () => void = client.subscribe<DashboardUpdate>('dashboard-update', (e) => e.data.widgets?.includes('sroi'));
 off();

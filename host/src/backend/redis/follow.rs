@@ -30,6 +30,7 @@ pub(crate) struct Adoption {
     pub(crate) deadline: Option<Instant>,
     pub(crate) slot: Option<Slot>,
     pub(crate) remote: Option<RemoteSlot>,
+    pub(crate) owner: crate::hub::admin::Owner,
 }
 
 /// Kept alive by the subscription: when it ends, the channels are released (and the

@@ -60,6 +60,26 @@ impl Keys {
     pub(crate) fn instance(&self) -> String {
         format!("{}:instance", self.prefix)
     }
+
+    /// The stream of admin actions every host follows (`control.rs`).
+    pub(crate) fn control(&self) -> String {
+        format!("{}:control", self.prefix)
+    }
+
+    /// Hash of the revocations in force (entry key → JSON), read by a starting host.
+    pub(crate) fn revocations(&self) -> String {
+        format!("{}:revocations", self.prefix)
+    }
+
+    /// Sorted set of live hosts by their last check-in (milliseconds).
+    pub(crate) fn hosts(&self) -> String {
+        format!("{}:hosts", self.prefix)
+    }
+
+    /// Hash host → reply to one admin action, expiring.
+    pub(crate) fn replies(&self, action: &str) -> String {
+        format!("{}:reply:{action}", self.prefix)
+    }
 }
 
 /// A Redis stream ID, `<ms>-<seq>`: the event ID clients see and resume with.

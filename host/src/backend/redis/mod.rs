@@ -10,7 +10,10 @@
 //!   between (`replay`).
 //! - Connection counts per company are kept in Redis per node, with node leases so a
 //!   crashed node's slots expire (`lease`).
+//! - Admin actions (list, disconnect, revoke) go to every host through a control stream
+//!   (`control`).
 
+mod control;
 mod follow;
 mod keys;
 mod lease;
@@ -106,7 +109,11 @@ impl Drop for RedisBackend {
 impl RedisBackend {
     /// Connects (failing clearly when Redis cannot be reached or is older than 7.0),
     /// takes this node's lease and starts the reader and lease tasks.
-    pub async fn connect(settings: RedisSettings, hub: Hub) -> Result<Self, BackendError> {
+    pub async fn connect(
+        settings: RedisSettings,
+        hub: Hub,
+        admin: Arc<crate::admin::Control>,
+    ) -> Result<Self, BackendError> {
         let client = redis::Client::open(settings.url.as_str())
             .map_err(|e| BackendError::Unavailable(format!("invalid Redis URL: {e}")))?;
         let addr = client.get_connection_info().addr().to_string();
@@ -145,10 +152,12 @@ impl RedisBackend {
             ops: ops_tx,
         });
         lease::renew(&shared).await.map_err(down)?;
+        let control_from = control::prime(&shared, &admin).await.map_err(down)?;
         tracing::info!(redis = %addr, node = %shared.node, "redis backend connected");
         let tasks = vec![
             tokio::spawn(reader::Reader::new(shared.clone(), reader_rx).run()),
             tokio::spawn(lease::run(shared.clone(), ops_rx)),
+            tokio::spawn(control::run(shared.clone(), admin, Some(control_from))),
         ];
         Ok(Self { shared, tasks })
     }
@@ -182,6 +191,7 @@ impl RedisBackend {
             deadline: Some(s.hub.stream_deadline(req.expires_at)),
             slot: Some(slot),
             remote: Some(remote),
+            owner: req.owner.clone(),
         })
         .await
     }
@@ -245,6 +255,7 @@ impl RedisBackend {
                 deadline: None,
                 slot: Some(slot),
                 remote: Some(remote),
+                owner: crate::hub::admin::Owner::default(),
             })
             .await?;
         loop {
@@ -294,6 +305,13 @@ impl Backend for RedisBackend {
 
     fn reader_lag(&self) -> Option<std::time::Duration> {
         Some(self.shared.status.lag())
+    }
+
+    fn control<'a>(
+        &'a self,
+        msg: &'a crate::admin::ControlMessage,
+    ) -> BoxFuture<'a, Result<super::Replies, BackendError>> {
+        Box::pin(control::broadcast(&self.shared, msg))
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {

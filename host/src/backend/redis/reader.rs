@@ -354,6 +354,7 @@ impl Reader {
             a.deadline,
             a.slot,
             Some(Hold(Box::new(follow))),
+            a.owner,
         );
         // If the request gave up meanwhile, dropping `sub` releases everything again.
         let _ = reply.send(sub);

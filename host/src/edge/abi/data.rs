@@ -11,6 +11,7 @@ type C<'a> = Caller<'a, HostState>;
 
 /// The request body, during `on_request_body` (the host hands a filter a whole body).
 const HTTP_REQUEST_BODY: i32 = 0;
+const HTTP_CALL_RESPONSE_BODY: i32 = 4;
 const VM_CONFIGURATION: i32 = 6;
 const PLUGIN_CONFIGURATION: i32 = 7;
 
@@ -56,6 +57,10 @@ pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 VM_CONFIGURATION => Vec::new(),
                 HTTP_REQUEST_BODY => match &c.data().request_body {
                     Some(body) => body.clone(),
+                    None => return st::NOT_FOUND,
+                },
+                HTTP_CALL_RESPONSE_BODY => match &c.data().call_response {
+                    Some((_, body)) => body.clone(),
                     None => return st::NOT_FOUND,
                 },
                 _ => return st::NOT_FOUND, // response bodies pass through unexposed

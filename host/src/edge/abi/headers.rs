@@ -1,5 +1,5 @@
 //! Header maps: request headers (map 0) and response headers (map 2) of the current
-//! context. Names are matched case-insensitively and stored lower-case, like Envoy.
+//! context, and a callout's response headers (map 6) while it is answered. Names are matched case-insensitively and stored lower-case, like Envoy.
 
 use wasmtime::{Caller, Linker};
 
@@ -12,6 +12,7 @@ type C<'a> = Caller<'a, HostState>;
 
 const REQUEST_HEADERS: i32 = 0;
 const RESPONSE_HEADERS: i32 = 2;
+const HTTP_CALL_RESPONSE_HEADERS: i32 = 6;
 /// A map may not grow past this many entries or bytes through hostcalls.
 const MAX_PAIRS: usize = 1024;
 const MAX_MAP_BYTES: usize = 1 << 20;
@@ -19,6 +20,14 @@ const MAX_MAP_BYTES: usize = 1 << 20;
 /// The map of `map_type` for the current context. Trailers and call maps do not exist
 /// in this host: reads see an empty map, writes are refused.
 fn map<'c>(c: &'c mut C<'_>, map_type: i32) -> Result<&'c mut HeaderMap, i32> {
+    if map_type == HTTP_CALL_RESPONSE_HEADERS {
+        return c
+            .data_mut()
+            .call_response
+            .as_mut()
+            .map(|r| &mut r.0)
+            .ok_or(st::NOT_FOUND);
+    }
     let s = c.data_mut().stream().ok_or(st::NOT_FOUND)?;
     match map_type {
         REQUEST_HEADERS => Ok(&mut s.request_headers),

@@ -2,6 +2,7 @@
 //! function the Rust SDK imports is defined; the ones this host does not support return
 //! `UNIMPLEMENTED` (or `NOT_FOUND` where the ABI says so) and never trap.
 
+mod callout;
 mod control;
 mod data;
 mod headers;
@@ -13,6 +14,7 @@ use super::state::HostState;
 
 /// Links every supported import.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    callout::add_to_linker(linker)?;
     control::add_to_linker(linker)?;
     data::add_to_linker(linker)?;
     headers::add_to_linker(linker)?;

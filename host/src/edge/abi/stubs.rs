@@ -1,4 +1,4 @@
-//! Hostcalls this host does not offer: outbound HTTP/gRPC calls and foreign functions.
+//! Hostcalls this host does not offer: gRPC calls and foreign functions.
 //! They answer with a status and never trap, so a filter can handle their absence.
 
 use wasmtime::{Caller, Linker};
@@ -9,13 +9,6 @@ use crate::edge::state::HostState;
 type C<'a> = Caller<'a, HostState>;
 
 pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    l.func_wrap(
-        "env",
-        "proxy_http_call",
-        |_: C<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| -> i32 {
-            st::UNIMPLEMENTED
-        },
-    )?;
     l.func_wrap(
         "env",
         "proxy_grpc_call",

@@ -200,6 +200,19 @@ fn check_secrets(raw: &RawConfig, problems: &mut Vec<String>) {
     if raw.edge.max_skew_secs == 0 || raw.edge.max_skew_secs > 300 {
         problems.push("edge.max_skew_secs: must be between 1 and 300".into());
     }
+    let feed = &raw.edge.revocations;
+    if !(100..=60_000).contains(&feed.refresh_ms) {
+        problems.push("edge.revocations.refresh_ms: must be between 100 and 60000".into());
+    }
+    if !(100..=60_000).contains(&feed.timeout_ms) {
+        problems.push("edge.revocations.timeout_ms: must be between 100 and 60000".into());
+    }
+    if feed.max_stale_secs.saturating_mul(1000) < u64::from(feed.refresh_ms) * 2 || feed.max_stale_secs > 3600 {
+        problems.push("edge.revocations.max_stale_secs: must cover two refreshes and be at most 3600".into());
+    }
+    if feed.cluster.is_empty() || !feed.path.starts_with('/') {
+        problems.push("edge.revocations: cluster must be named and path must start with /".into());
+    }
     if let Some(s) = &raw.jwt.hmac_secret {
         problems.extend(secret_problem("jwt.hmac_secret", s.expose_str()));
     }
