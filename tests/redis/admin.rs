@@ -15,7 +15,7 @@ async fn ended_revoked(s: &mut SseStream) -> bool {
     events
         .last()
         .is_some_and(|e| e.event == "closing" && e.json()["reason"] == "revoked")
-        && s.seen.iter().any(|f| *f == Frame::Retry(86_400_000))
+        && s.seen.contains(&Frame::Retry(86_400_000))
 }
 
 #[tokio::test]
