@@ -100,8 +100,10 @@ impl DevSecrets {
         let now = crate::clock::unix_secs();
         // A `jti` per token, so the admin page can revoke one token.
         let mut id = [0u8; 9];
-        let _ = getrandom::getrandom(&mut id);
-        let jti: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let jti: String = match getrandom::getrandom(&mut id) {
+            Ok(()) => id.iter().map(|b| format!("{b:02x}")).collect(),
+            Err(_) => String::new(), // no randomness: no jti rather than a shared one
+        };
         let claims = serde_json::json!({
             "sub": subject, "company_id": company, "role": role, "jti": jti,
             "iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "iat": now, "exp": now + ttl.as_secs(),

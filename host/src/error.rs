@@ -4,6 +4,7 @@
 use sse_policy::identity::EdgeAuthError;
 use sse_policy::{DenyReason, ErrorCode};
 
+use crate::admin::revocations::RevokeError;
 use crate::backend::BackendError;
 use crate::hub::limits::LimitError;
 use crate::hub::PublishError;
@@ -47,6 +48,9 @@ pub enum HostError {
     /// The event store (Redis) cannot be reached: nothing was stored.
     #[error("event store unavailable; retry shortly")]
     StoreUnavailable,
+    /// The revocation list (or the company's share of it) is full.
+    #[error(transparent)]
+    Revocations(#[from] crate::admin::revocations::RevokeError),
 }
 
 impl From<BackendError> for HostError {
@@ -80,6 +84,10 @@ impl HostError {
             Self::Draining | Self::EdgeFailed | Self::StoreUnavailable => ErrorCode::Unavailable,
             Self::NotFound => ErrorCode::NotFound,
             Self::ForeignHost => ErrorCode::Forbidden,
+            // The company's share: a limit it reached, like a rate. The whole list: the
+            // host cannot take more (entries leave at their `until`).
+            Self::Revocations(RevokeError::CompanyFull) => ErrorCode::RateLimited,
+            Self::Revocations(RevokeError::Full) => ErrorCode::Unavailable,
         }
     }
 
@@ -108,6 +116,7 @@ impl HostError {
             Self::ForeignHost => "dev_foreign_host",
             Self::EdgeFailed => "edge_failure",
             Self::StoreUnavailable => "store_unavailable",
+            Self::Revocations(_) => "revocations_full",
         }
     }
 }

@@ -17,6 +17,14 @@ pub(crate) struct Revocations {
 }
 
 impl Revocations {
+    /// A VM that just started counts as fresh with an empty list, for at most
+    /// `max_stale_secs` until its first fetch: the host checks every identified request
+    /// against its own list anyway, so refusing everything until the first callout
+    /// returns (every Envoy start and reload) would cost availability and buy nothing.
+    pub(crate) fn started(&mut self, now: u64) {
+        self.fresh_at.get_or_insert(now);
+    }
+
     /// The host sent a new list.
     pub(crate) fn replace(&mut self, list: RevocationList, etag: Option<String>, now: u64) {
         self.list = list;

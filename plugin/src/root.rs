@@ -78,9 +78,12 @@ impl Context for FilterRoot {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
         let now = self.now();
         let mut revocations = self.revocations.borrow_mut();
-        if revocations.in_flight.is_some_and(|(t, _)| t == token) {
-            revocations.in_flight = None;
+        // Only the call in flight counts: a late answer to an overdue one may be older
+        // than a list already taken.
+        if revocations.in_flight.is_none_or(|(t, _)| t != token) {
+            return;
         }
+        revocations.in_flight = None;
         let header = |name: &str| self.get_http_call_response_header(name);
         match header(":status").as_deref() {
             Some("200") => {
@@ -122,6 +125,7 @@ impl RootContext for FilterRoot {
                 self.tokens = Rc::new(RefCell::new(TokenCache::new(config.jwt.cache_size)));
                 self.set_tick_period(Duration::from_millis(u64::from(config.edge.revocations.refresh_ms)));
                 self.config = Some(Rc::new(config));
+                self.revocations.borrow_mut().started(self.now());
                 self.refresh_revocations();
                 log::info!("sse-filter: configured");
                 true

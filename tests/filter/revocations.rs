@@ -67,7 +67,7 @@ async fn each_vm_learns_a_revocation_on_its_next_refresh() {
         issued_before: None,
         until: now() + 600,
     };
-    store.add(entry, now()).unwrap();
+    store.add(entry, now(), false).unwrap();
     // Round robin over two VMs: both must refuse, each after its own callout.
     tick_until(&edge, "both VMs to refuse the revoked token", || {
         (0..2).all(|_| status(&edge, &leaked) == 401)
@@ -100,14 +100,18 @@ async fn a_filter_that_cannot_fetch_the_list_refuses_identified_requests() {
         cache_dir: sse_host::config::default_cache_dir(),
     })
     .unwrap();
-    let auth = format!("Bearer {}", token("acme", "VIEWER"));
+    // Until its first fetch a new VM lives on the host's own check, for at most
+    // max_stale_secs (1 s here); then it refuses every identified request.
+    let viewer = token("acme", "VIEWER");
+    assert_eq!(status(&edge, &viewer), 200, "the start-up grace");
+    tick_until(&edge, "the filter to fail closed", || status(&edge, &viewer) == 503).await;
+    let auth = format!("Bearer {viewer}");
     let (verdict, _) = edge
         .on_request(request(STREAM, &[("authorization", &auth)]), false, None, 1)
         .unwrap();
     let Verdict::Reply(reply) = verdict else {
         panic!("forwarded without a revocation list")
     };
-    assert_eq!(reply.status, 503);
     let body: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(body["error"], "UNAVAILABLE");
     // What needs no identity still passes: a preflight.

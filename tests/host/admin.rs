@@ -62,14 +62,19 @@ async fn admins_see_their_own_company_and_super_admins_see_every_company() {
         let (_a1, a1) = host.stream_of("acme", "ann", "j-a1").await;
         let (_a2, a2) = host.stream_of("acme", "bob", "j-a2").await;
         let (_b1, b1) = host.stream_of("globex", "eve", "j-b1").await;
+        // An operator watching acme: not an acme admin's to see or cut.
+        let root = token_with(json!({"sub": "root", "company_id": "ops", "role": "SUPER_ADMIN"}), 600);
+        let _root = host.stream_as(&root, "acme", &["dashboard-updates"], None).await;
         let acme = host.get_json(CONNECTIONS, &token("acme", "ADMIN")).await;
         assert_eq!(ids(&acme), {
             let mut v = vec![a1.clone(), a2.clone()];
             v.sort();
             v
         });
-        assert_eq!(acme["totalConnections"], 2);
-        assert_eq!(acme["connectionsByCompany"], json!({"acme": 2}), "nothing of globex");
+        // Totals are the company's streams, the operator's too (it holds one of acme's
+        // slots); the list leaves it out.
+        assert_eq!(acme["totalConnections"], 3);
+        assert_eq!(acme["connectionsByCompany"], json!({"acme": 3}), "nothing of globex");
         assert_eq!(acme["hosts"][0]["self"], true);
         let row = &acme["connections"][0];
         assert_eq!(row["companyId"], "acme");
@@ -80,8 +85,15 @@ async fn admins_see_their_own_company_and_super_admins_see_every_company() {
             .get_status(&format!("{CONNECTIONS}?companyId=globex"), &token("acme", "ADMIN"))
             .await;
         assert_eq!((status, body["error"].as_str()), (403, Some("FORBIDDEN")));
+        let (_, cut) = host
+            .post_json(DISCONNECT, &token("acme", "ADMIN"), &json!({"subject": "root"}))
+            .await;
+        assert_eq!(
+            cut["disconnected"], 0,
+            "an operator's stream is out of a company admin's reach"
+        );
         let all = host.get_json(CONNECTIONS, &token("ops", "SUPER_ADMIN")).await;
-        assert_eq!(all["totalConnections"], 3);
+        assert_eq!(ids(&all).len(), 4, "the super-admin sees the operator's stream too");
         assert!(ids(&all).contains(&b1));
         let one = host
             .get_json(&format!("{CONNECTIONS}?companyId=globex"), &token("ops", "SUPER_ADMIN"))
@@ -128,7 +140,11 @@ async fn a_disconnect_ends_the_named_streams_only_and_within_the_callers_company
 
 #[tokio::test]
 async fn a_revoked_token_is_refused_at_the_edge_and_its_streams_end() {
-    for cfg in both_edges() {
+    // A one-second JWT leeway: a subject revocation covers tokens issued up to the
+    // leeway ahead (an issuer's clock may run ahead), so a new token comes a leeway later.
+    let mut policy = policy_json(false);
+    policy["jwt"]["leeway_secs"] = json!(1);
+    for cfg in [config_for(&policy), wasm_config_for(&policy)] {
         let host = TestHost::start_with(cfg).await;
         let leaked = token_with(
             json!({"sub": "ann", "company_id": "acme", "role": "VIEWER", "jti": "leaked"}),
@@ -160,14 +176,26 @@ async fn a_revoked_token_is_refused_at_the_edge_and_its_streams_end() {
             json!({"sub": "ann", "company_id": "acme", "role": "VIEWER", "jti": "x"}),
             600,
         );
-        let after = token_with(
-            json!({"sub": "ann", "company_id": "acme", "role": "VIEWER", "iat": now() + 2}),
-            600,
-        );
         let res = host.open_stream(&before, "acme", &["dashboard-updates"], None).await;
         assert_eq!(res.status(), 401);
-        let res = host.open_stream(&after, "acme", &["dashboard-updates"], None).await;
-        assert_eq!(res.status(), 200, "a token issued after the revocation is fine");
+        let issued_before = body["revocation"]["issuedBefore"].as_u64().unwrap();
+        assert!(issued_before >= now(), "the revocation covers the leeway");
+        // A token issued after that is fine as soon as the clock lets it be issued.
+        let after = token_with(
+            json!({"sub": "ann", "company_id": "acme", "role": "VIEWER", "iat": issued_before + 1}),
+            600,
+        );
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let res = host.open_stream(&after, "acme", &["dashboard-updates"], None).await;
+            match res.status().as_u16() {
+                200 => break,
+                401 if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                s => panic!("a token issued after the revocation got {s}"),
+            }
+        }
         // Another company's user of the same name is not touched.
         let globex = token_with(json!({"sub": "ann", "company_id": "globex", "role": "VIEWER"}), 600);
         let res = host.open_stream(&globex, "globex", &["dashboard-updates"], None).await;
@@ -202,6 +230,17 @@ async fn admin_requests_out_of_bounds_are_refused_with_stable_codes() {
     for (path, body, status, code) in cases {
         let (got, reply) = host.post_json(path, &admin, &body).await;
         assert_eq!((got, reply["error"].as_str()), (status, Some(code)), "{path} {body}");
+    }
+    // An admin whose token names no company ID (`*`, empty) has no scope at all.
+    for company in ["*", ""] {
+        let odd = token_with(json!({"sub": "x", "company_id": company, "role": "ADMIN"}), 600);
+        let (got, reply) = host.post_json(REVOKE, &odd, &json!({"jti": "a"})).await;
+        assert_eq!(
+            (got, reply["error"].as_str()),
+            (400, Some("INVALID_COMPANY_ID")),
+            "{company:?}"
+        );
+        assert_eq!(host.get_status(CONNECTIONS, &odd).await.0, 400);
     }
     for role in ["VIEWER", "PUBLISHER"] {
         let (got, _) = host.post_json(REVOKE, &token("acme", role), &json!({"jti": "a"})).await;

@@ -139,19 +139,20 @@ fn add(into: &mut Value, from: &Value) {
     }
 }
 
-/// The total of disconnect or revoke counts (`None` when a host's revocation list was
-/// full).
-pub fn count(replies: &[(String, Option<ControlReply>)]) -> Option<u64> {
+/// The total of disconnect or revoke counts, and the hosts that could not record a
+/// revocation (their list was full).
+pub fn count(replies: &[(String, Option<ControlReply>)]) -> (u64, Vec<String>) {
     let mut total = 0;
-    for (_, reply) in replies {
+    let mut full = Vec::new();
+    for (host, reply) in replies {
         match reply {
             Some(ControlReply::Disconnected { count }) => total += count,
             Some(ControlReply::Revoked { count: Some(c) }) => total += c,
-            Some(ControlReply::Revoked { count: None }) => return None,
+            Some(ControlReply::Revoked { count: None }) => full.push(host.clone()),
             _ => {}
         }
     }
-    Some(total)
+    (total, full)
 }
 
 #[cfg(test)]

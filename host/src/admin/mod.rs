@@ -22,11 +22,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use sse_policy::revocation::{matches, Revocation};
+use sse_policy::revocation::{Revocation, RevocationList, Token};
 
 use crate::hub::admin::{ConnectionInfo, Selector};
 use crate::hub::Hub;
-use revocations::{RevocationStore, RevokeError};
+use revocations::RevocationStore;
 
 /// The `retry:` of a stream ended by an admin: a day. The client library treats the
 /// `revoked` reason as final until its token changes; this keeps other clients (a native
@@ -142,19 +142,41 @@ impl Control {
             },
             ControlMessage::Revoke { entry } => {
                 let now = crate::clock::unix_secs();
-                match self.revocations.add(entry.clone(), now) {
-                    Ok(_) => {
-                        let count = self.hub.disconnect(
-                            &Selector::default(),
-                            |company, o| matches(entry, company, &o.subject, &o.token_id, o.issued_at),
-                            &last,
-                        );
+                // Whoever asked was allowed this entry: no company quota here (it was
+                // applied where the request came in).
+                match self.revocations.add(entry.clone(), now, true) {
+                    Ok(recorded) => {
+                        let one = RevocationList::new([recorded]);
+                        let count = self.cut(&one, now);
                         ControlReply::Revoked { count: Some(count) }
                     }
-                    Err(RevokeError::Full) => ControlReply::Revoked { count: None },
+                    Err(_) => ControlReply::Revoked { count: None },
                 }
             }
         }
+    }
+
+    /// Ends the open streams whose tokens `list` names (a new entry, or the whole list
+    /// after a reload).
+    pub fn cut(&self, list: &RevocationList, now: u64) -> u64 {
+        let everyone = Selector {
+            include_super_admins: true,
+            ..Selector::default()
+        };
+        self.hub.disconnect(
+            &everyone,
+            |company, o| {
+                let token = Token {
+                    company,
+                    subject: &o.subject,
+                    token_id: &o.token_id,
+                    issued_at: o.issued_at,
+                    super_admin: o.super_admin,
+                };
+                list.names(&token, now)
+            },
+            &revoked_frame(),
+        )
     }
 
     fn list(&self, selector: &Selector) -> HostListing {

@@ -1,21 +1,35 @@
 //! This host's revocation list: what the native edge and the host check on every
 //! identified request, and what the filter fetches (`feed`). With Redis every host holds
-//! the same list (loaded at start, then kept current by the control stream).
+//! the same list (loaded before it serves, then kept current by the control stream).
+//!
+//! Bounded twice: at most `MAX_ENTRIES` in force, and at most
+//! [`MAX_ENTRIES_PER_COMPANY`] per company, so one tenant's admin cannot fill the list
+//! and stop everyone else's revocations (super-admins are held to the total only).
+//! The index and the feed are rebuilt on every change (a few milliseconds at the cap),
+//! not per request: a check is a lock, an `Arc` clone and two hash lookups.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use sse_policy::revocation::{Feed, Revocation, RevocationList, MAX_ENTRIES};
+use sse_policy::revocation::{Feed, Revocation, RevocationList, Token, MAX_ENTRIES};
 use sse_policy::{DenyReason, Identity};
+
+/// Entries one company's admins may have in force at once.
+pub const MAX_ENTRIES_PER_COMPANY: usize = 1000;
 
 /// Why a revocation was not recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RevokeError {
     /// The list holds `MAX_ENTRIES` entries in force.
-    #[error("the revocation list is full ({MAX_ENTRIES} entries in force)")]
+    #[error("the revocation list is full ({MAX_ENTRIES} entries in force); entries leave it at their `until`")]
     Full,
+    /// The company has `MAX_ENTRIES_PER_COMPANY` entries in force.
+    #[error(
+        "this company has {MAX_ENTRIES_PER_COMPANY} revocations in force; entries leave the list at their `until`"
+    )]
+    CompanyFull,
 }
 
 /// The entries in force, their index, and the feed body the filter fetches.
@@ -32,11 +46,10 @@ struct Inner {
     etag: String,
     /// The earliest `until`: nothing needs pruning before then.
     next_expiry: u64,
-    /// `list` and `feed` are behind `entries`.
-    dirty: bool,
 }
 
-fn key(e: &Revocation) -> String {
+/// The key an entry is filed under: one entry per (kind, company, token or subject).
+pub fn key(e: &Revocation) -> String {
     match (&e.jti, &e.subject) {
         (Some(jti), _) => format!("jti\n{}\n{jti}", e.company_id),
         (_, Some(sub)) => format!("sub\n{}\n{sub}", e.company_id),
@@ -45,25 +58,19 @@ fn key(e: &Revocation) -> String {
 }
 
 impl Inner {
-    /// Drops expired entries; the index and feed are rebuilt when next asked for.
+    /// Drops expired entries; rebuilds when anything changed.
     fn settle(&mut self, now: u64, changed: bool) {
         let before = self.entries.len();
         if now >= self.next_expiry {
             self.entries.retain(|_, e| e.until > now);
             self.next_expiry = self.entries.values().map(|e| e.until).min().unwrap_or(u64::MAX);
         }
-        if changed || before != self.entries.len() {
-            self.dirty = true;
+        if changed || before != self.entries.len() || self.feed.is_empty() {
+            self.rebuild();
         }
     }
 
-    /// Rebuilds the index and the feed after a change (once per change, not per add: a
-    /// burst of revocations costs one rebuild).
     fn rebuild(&mut self) {
-        if !self.dirty && !self.feed.is_empty() {
-            return;
-        }
-        self.dirty = false;
         let mut entries: Vec<Revocation> = self.entries.values().cloned().collect();
         entries.sort_by_key(key);
         let body = serde_json::to_vec(&Feed {
@@ -84,46 +91,57 @@ fn hex(bytes: &[u8]) -> String {
 
 impl RevocationStore {
     /// Records `entry` (merging with one for the same token or subject: the later
-    /// `until` and `issuedBefore` win). Returns the entry as recorded.
-    pub fn add(&self, entry: Revocation, now: u64) -> Result<Revocation, RevokeError> {
+    /// `until` and `issuedBefore` win). Returns the entry as recorded. `privileged` (a
+    /// super-admin) is held to the total cap only.
+    pub fn add(&self, entry: Revocation, now: u64, privileged: bool) -> Result<Revocation, RevokeError> {
         let mut inner = self.inner.lock();
         inner.settle(now, false);
         let k = key(&entry);
-        let full = inner.entries.len() >= MAX_ENTRIES;
-        let recorded = match inner.entries.get_mut(&k) {
-            Some(old) => {
-                old.until = old.until.max(entry.until);
-                old.issued_before = old.issued_before.max(entry.issued_before);
-                old.clone()
-            }
-            None if full => return Err(RevokeError::Full),
-            None => {
-                inner.entries.insert(k, entry.clone());
-                entry
-            }
-        };
-        inner.next_expiry = inner.next_expiry.min(recorded.until);
+        if let Some(old) = inner.entries.get_mut(&k) {
+            old.until = old.until.max(entry.until);
+            old.issued_before = old.issued_before.max(entry.issued_before);
+            let recorded = old.clone();
+            inner.next_expiry = inner.next_expiry.min(recorded.until);
+            inner.settle(now, true);
+            return Ok(recorded);
+        }
+        if inner.entries.len() >= MAX_ENTRIES {
+            return Err(RevokeError::Full);
+        }
+        let company = &entry.company_id;
+        if !privileged && inner.entries.values().filter(|e| e.company_id == *company).count() >= MAX_ENTRIES_PER_COMPANY
+        {
+            return Err(RevokeError::CompanyFull);
+        }
+        inner.next_expiry = inner.next_expiry.min(entry.until);
+        inner.entries.insert(k, entry.clone());
         inner.settle(now, true);
-        Ok(recorded)
+        Ok(entry)
     }
 
-    /// Replaces every entry (a host loading the shared list).
-    pub fn replace_all(&self, entries: Vec<Revocation>, now: u64) {
+    /// Replaces every entry (a host loading the shared list), keeping at most
+    /// `MAX_ENTRIES` (those that last longest): a list the filter would refuse is never
+    /// served.
+    pub fn replace_all(&self, mut entries: Vec<Revocation>, now: u64) {
+        entries.retain(|e| e.until > now && !key(e).is_empty());
+        entries.sort_by_key(|e| std::cmp::Reverse(e.until));
+        entries.truncate(MAX_ENTRIES);
         let mut inner = self.inner.lock();
         inner.entries = entries.into_iter().map(|e| (key(&e), e)).collect();
-        inner.entries.remove("");
         inner.next_expiry = 0;
         inner.settle(now, true);
     }
 
     /// Refuses an identity a revocation in force names.
     pub fn check(&self, who: &Identity, now: u64) -> Result<(), DenyReason> {
-        let list = {
-            let mut inner = self.inner.lock();
-            inner.rebuild();
-            inner.list.clone()
-        };
+        let list = self.inner.lock().list.clone();
         list.check(who, now)
+    }
+
+    /// Whether a revocation in force names `token`.
+    pub fn names(&self, token: &Token<'_>, now: u64) -> bool {
+        let list = self.inner.lock().list.clone();
+        list.names(token, now)
     }
 
     /// The entries in force for `company` (all with `None`), for the admin API.
@@ -144,7 +162,6 @@ impl RevocationStore {
     pub fn feed(&self, now: u64) -> (Bytes, String) {
         let mut inner = self.inner.lock();
         inner.settle(now, false);
-        inner.rebuild();
         (inner.feed.clone(), inner.etag.clone())
     }
 }
@@ -167,8 +184,8 @@ mod tests {
     fn entries_merge_expire_and_change_the_etag() {
         let store = RevocationStore::default();
         let (_, empty) = store.feed(0);
-        store.add(jti("acme", "t", 100), 0).unwrap();
-        let merged = store.add(jti("acme", "t", 200), 0).unwrap();
+        store.add(jti("acme", "t", 100), 0, false).unwrap();
+        let merged = store.add(jti("acme", "t", 200), 0, false).unwrap();
         assert_eq!(merged.until, 200);
         assert_eq!(store.entries(Some("acme"), 0).len(), 1);
         assert!(store.entries(Some("beta"), 0).is_empty());
@@ -180,12 +197,35 @@ mod tests {
     }
 
     #[test]
-    fn the_list_is_bounded() {
+    fn one_company_cannot_fill_the_list_and_the_total_is_bounded() {
         let store = RevocationStore::default();
-        for i in 0..MAX_ENTRIES {
-            store.add(jti("acme", &i.to_string(), 100), 0).unwrap();
+        for i in 0..MAX_ENTRIES_PER_COMPANY {
+            store.add(jti("acme", &i.to_string(), 100), 0, false).unwrap();
         }
-        assert_eq!(store.add(jti("acme", "one-more", 100), 0), Err(RevokeError::Full));
-        assert!(store.add(jti("acme", "1", 150), 0).is_ok(), "extending one still works");
+        assert_eq!(
+            store.add(jti("acme", "more", 100), 0, false),
+            Err(RevokeError::CompanyFull)
+        );
+        assert!(
+            store.add(jti("acme", "1", 150), 0, false).is_ok(),
+            "extending one still works"
+        );
+        assert!(
+            store.add(jti("beta", "x", 100), 0, false).is_ok(),
+            "other companies still can"
+        );
+        let nearly: Vec<Revocation> = (1..MAX_ENTRIES).map(|i| jti("ops", &i.to_string(), 100)).collect();
+        store.replace_all(nearly, 0);
+        assert!(store.add(jti("ops", "last", 100), 0, true).is_ok());
+        assert_eq!(store.add(jti("ops", "more", 100), 0, true), Err(RevokeError::Full));
+        // A shared list over the cap (two hosts raced) is cut to the cap when loaded.
+        let many: Vec<Revocation> = (0..MAX_ENTRIES + 5).map(|i| jti("x", &i.to_string(), 100)).collect();
+        store.replace_all(many, 0);
+        assert_eq!(store.entries(None, 0).len(), MAX_ENTRIES);
+        let (body, _) = store.feed(0);
+        assert!(
+            RevocationList::from_feed(&body).is_ok(),
+            "the filter accepts what is served"
+        );
     }
 }

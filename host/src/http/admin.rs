@@ -18,16 +18,28 @@ use crate::state::AppState;
 
 /// Largest admin request body.
 const MAX_BODY: usize = 4096;
-/// Longest a revocation lasts: past any token's lifetime a host accepts.
+/// Longest a revocation may last (a revocation must outlive the tokens it names: set
+/// `until` to their expiry when they live longer than the default hour).
 const MAX_REVOCATION_SECS: u64 = 30 * 86_400;
+/// Default lifetime of a revocation: the usual dashboard token's hour (plus the JWT
+/// leeway, added where it is used).
+const DEFAULT_REVOCATION_SECS: u64 = 3600;
 
 /// The company an admin acts on: its own (a company admin naming another is refused),
-/// or for a super-admin the one named, if any.
-fn scope(who: &Identity, named: Option<String>) -> Result<Option<String>, HostError> {
-    if who.super_admin {
-        return Ok(named.filter(|c| !c.is_empty()));
+/// or for a super-admin the one named, if any. Every company named must be a company ID.
+fn scope(state: &AppState, who: &Identity, named: Option<String>) -> Result<Option<String>, HostError> {
+    let policy = &state.config.policy;
+    if let Some(c) = named.as_deref() {
+        if !policy.is_valid_company_id(c) {
+            return Err(DenyReason::InvalidCompanyId.into());
+        }
     }
-    if who.company.is_empty() || named.as_deref().is_some_and(|c| c != who.company) {
+    if who.super_admin {
+        return Ok(named);
+    }
+    // The policy refused admins whose own company is no company ID; checked again here
+    // because everything below reads it as a scope.
+    if !policy.is_valid_company_id(&who.company) || named.as_deref().is_some_and(|c| c != who.company) {
         return Err(DenyReason::CompanyMismatch.into());
     }
     Ok(Some(who.company.clone()))
@@ -70,10 +82,11 @@ pub(crate) async fn connections<B>(
         }
     }
     let selector = Selector {
-        company_id: scope(who, q.company_id)?,
+        company_id: scope(state, who, q.company_id)?,
         subject: field("subject", q.subject)?,
         connection_id: None,
         channel: field("channel", q.channel)?,
+        include_super_admins: who.super_admin,
     };
     let host = field("host", q.host)?;
     let mut replies = state
@@ -144,16 +157,18 @@ pub(crate) async fn disconnect<B: super::routes::RequestBody>(
 ) -> Result<Response<Body>, HostError> {
     let who = caller(&grant)?.clone();
     let input: DisconnectIn = body(state, req, signed_body).await?;
-    if input.company_id.is_none() && input.subject.is_none() && input.connection_id.is_none() {
+    let named = input.company_id.is_some() || input.subject.is_some() || input.connection_id.is_some();
+    if !named {
         return Err(HostError::BadRequest(
             "name a companyId, a subject or a connectionId".into(),
         ));
     }
     let selector = Selector {
-        company_id: scope(&who, input.company_id)?,
+        company_id: scope(state, &who, input.company_id)?,
         subject: field("subject", input.subject)?,
         connection_id: field("connectionId", input.connection_id)?,
         channel: None,
+        include_super_admins: who.super_admin,
     };
     let replies = state
         .broker
@@ -161,15 +176,16 @@ pub(crate) async fn disconnect<B: super::routes::RequestBody>(
             selector: selector.clone(),
         })
         .await?;
-    let count = merge::count(&replies).unwrap_or(0);
+    let (count, _) = merge::count(&replies);
     tracing::info!(admin = %who.subject, ?selector, disconnected = count, "admin disconnect");
     let body = serde_json::json!({ "disconnected": count, "hosts": replies.len() });
     Ok(reply::json(&state.config.policy, origin, 200, &body))
 }
 
 /// `POST {prefix}/admin/revoke` with `{companyId?, jti | subject, until?}`: tokens named
-/// are refused at every edge until `until` (default: an hour and the JWT leeway, the
-/// longest a dashboard token usually lives), and their open streams end.
+/// are refused at every edge until `until` (default: an hour and the JWT leeway, what a
+/// dashboard token usually lives; pass the tokens' expiry when they live longer), and
+/// their open streams end.
 pub(crate) async fn revoke<B: super::routes::RequestBody>(
     state: &AppState,
     req: Request<B>,
@@ -184,7 +200,8 @@ pub(crate) async fn revoke<B: super::routes::RequestBody>(
         return Err(HostError::BadRequest("name exactly one of jti and subject".into()));
     }
     let now = crate::clock::unix_secs();
-    let default_until = now + 3600 + state.config.policy.jwt.leeway_secs;
+    let leeway = state.config.policy.jwt.leeway_secs;
+    let default_until = now + DEFAULT_REVOCATION_SECS + leeway;
     let until = input.until.unwrap_or(default_until);
     if until <= now || until > now + MAX_REVOCATION_SECS {
         return Err(HostError::BadRequest(format!(
@@ -194,35 +211,36 @@ pub(crate) async fn revoke<B: super::routes::RequestBody>(
     // A super-admin names a company, or `*` for all of them; nobody else may use `*`.
     let company = match input.company_id.as_deref() {
         Some(ANY_COMPANY) if who.super_admin => ANY_COMPANY.to_owned(),
-        _ => scope(&who, input.company_id)?
+        Some(ANY_COMPANY) => return Err(DenyReason::CompanyMismatch.into()),
+        _ => scope(state, &who, input.company_id)?
             .ok_or_else(|| HostError::BadRequest("companyId is required (or \"*\")".into()))?,
     };
-    if company != ANY_COMPANY && !state.config.policy.is_valid_company_id(&company) {
-        return Err(DenyReason::InvalidCompanyId.into());
-    }
     let entry = Revocation {
         company_id: company,
-        issued_before: subject.is_some().then_some(now),
+        // An issuer's clock may run up to the leeway ahead: a token it issued just
+        // before this revocation can say so. A new token must be issued after that.
+        issued_before: subject.is_some().then_some(now + leeway),
         jti,
         subject,
         until,
     };
     // Recorded here first, so the action carries the entry merged with any older one.
-    let recorded = state
-        .broker
-        .admin()
-        .revocations
-        .add(entry, now)
-        .map_err(|e| HostError::BadRequest(e.to_string()))?;
+    let recorded = state.broker.admin().revocations.add(entry, now, who.super_admin)?;
     let replies = state
         .broker
         .control(&ControlMessage::Revoke {
             entry: recorded.clone(),
         })
         .await?;
-    let count =
-        merge::count(&replies).ok_or_else(|| HostError::BadRequest("a host's revocation list is full".into()))?;
+    let (count, not_recorded) = merge::count(&replies);
     tracing::info!(admin = %who.subject, company = %recorded.company_id, until, disconnected = count, "admin revoke");
-    let body = serde_json::json!({ "revocation": recorded, "disconnected": count, "hosts": replies.len() });
+    let body = serde_json::json!({
+        "revocation": recorded,
+        "disconnected": count,
+        "hosts": replies.len(),
+        // Hosts whose list was full (a race at the cap): they refuse the token once they
+        // reload the shared list.
+        "notRecordedOn": not_recorded,
+    });
     Ok(reply::json(&state.config.policy, origin, 200, &body))
 }

@@ -37,6 +37,11 @@ pub(crate) async fn handle<B: RequestBody>(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let origin = origin.as_deref();
+    // The revocation feed answers only requests signed with the edge secret, which a
+    // rebinding page cannot produce, and Envoy's callouts name the cluster as their host.
+    if req.method() == Method::GET && req.uri().path() == state.config.policy.edge.revocations.path {
+        return Ok(revocation_feed(&state, &req));
+    }
     if state.config.dev && !dev_host_allowed(&req) {
         return Ok(reply::error(&state.config.policy, origin, &HostError::ForeignHost));
     }
@@ -80,7 +85,6 @@ async fn route<B: RequestBody>(state: &AppState, req: Request<B>, origin: Option
         (&Method::GET, "/") => web::file("index.html").expect("index.html is compiled in"),
         (&Method::GET, "/react") => web::file("react-demo.html").expect("react-demo.html is compiled in"),
         (&Method::GET, "/admin") => web::file("admin.html").expect("admin.html is compiled in"),
-        (&Method::GET, path) if path == state.config.policy.edge.revocations.path => revocation_feed(state, &req),
         (&Method::GET, "/dev/token") => web::dev_token(state, &req)
             .unwrap_or_else(|| reply::error(&state.config.policy, origin, &HostError::NotFound)),
         (&Method::GET, path) if path.starts_with("/web/") => {

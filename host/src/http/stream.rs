@@ -81,6 +81,7 @@ pub(crate) async fn open<B>(
         subject: who.subject.as_str().into(),
         token_id: who.token_id.as_str().into(),
         issued_at: who.issued_at,
+        super_admin: who.super_admin,
     };
     let mut sub = state
         .broker
@@ -92,6 +93,18 @@ pub(crate) async fn open<B>(
             owner: &owner,
         })
         .await?;
+    // A revocation that landed between the edge's check and the registration above
+    // walked the registry before this stream was in it: check again, now that it is.
+    if state
+        .broker
+        .admin()
+        .revocations
+        .check(&who, crate::clock::unix_secs())
+        .is_err()
+    {
+        drop(sub);
+        return Err(sse_policy::DenyReason::Revoked.into());
+    }
     let connected = serde_json::json!({
         "connectionId": sub.connection_id,
         "companyId": who.company,

@@ -21,6 +21,8 @@ pub struct Owner {
     pub token_id: Box<str>,
     /// The token's `iat`.
     pub issued_at: Option<u64>,
+    /// A super-admin's token (hidden from, and out of reach of, a company's admins).
+    pub super_admin: bool,
 }
 
 /// A registered stream's owner and identity.
@@ -67,6 +69,19 @@ pub struct Selector {
     /// Streams subscribed to this channel (listing only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// Whether super-admins' streams are included (only for a super-admin caller).
+    #[serde(default)]
+    pub include_super_admins: bool,
+}
+
+impl Selector {
+    /// Whether the stream of `owner` in `company` (connection number `number`) is named.
+    fn names(&self, company: &str, owner: &Owner, number: Option<Option<u64>>, own_number: u64) -> bool {
+        (self.include_super_admins || !owner.super_admin)
+            && self.company_id.as_deref().is_none_or(|c| c == company)
+            && self.subject.as_deref().is_none_or(|s| *s == *owner.subject)
+            && number.is_none_or(|n| n == Some(own_number))
+    }
 }
 
 impl Hub {
@@ -111,19 +126,15 @@ impl Hub {
     /// Ends every stream that `selector` names and `also` accepts (given its company
     /// and owner) after `last`; returns how many.
     pub fn disconnect(&self, selector: &Selector, also: impl Fn(&str, &Owner) -> bool, last: &Bytes) -> u64 {
-        let number = match selector.connection_id.as_deref().map(|id| self.parse_connection_id(id)) {
-            Some(None) => return 0, // another host's (or no) connection
-            Some(Some(n)) => Some(n),
-            None => None,
-        };
+        let number = selector.connection_id.as_deref().map(|id| self.parse_connection_id(id));
+        if number == Some(None) {
+            return 0; // another host's (or no) connection
+        }
         let names = self.company_names();
         let mut closed = 0;
         for (_, r) in self.inner.registry.lock().iter() {
             let company = names.get(&Arc::as_ptr(&r.company)).map_or("", String::as_str);
-            let hit = selector.company_id.as_deref().is_none_or(|c| c == company)
-                && selector.subject.as_deref().is_none_or(|s| *s == *r.meta.owner.subject)
-                && number.is_none_or(|n| n == r.meta.number)
-                && also(company, &r.meta.owner);
+            let hit = selector.names(company, &r.meta.owner, number, r.meta.number) && also(company, &r.meta.owner);
             // A waiting poll (Redis) is registered without a deadline: not a stream.
             if hit && r.deadline.is_some() && !r.subscriber.is_closing() {
                 r.subscriber.close(last.clone());
@@ -145,9 +156,7 @@ impl Hub {
         let mut picked = Vec::new();
         for (_, r) in self.inner.registry.lock().iter() {
             let company = names.get(&Arc::as_ptr(&r.company)).map_or("", String::as_str);
-            let hit = selector.company_id.as_deref().is_none_or(|c| c == company)
-                && selector.subject.as_deref().is_none_or(|s| *s == *r.meta.owner.subject)
-                && number.is_none_or(|n| n == Some(r.meta.number));
+            let hit = selector.names(company, &r.meta.owner, number, r.meta.number);
             if hit && r.deadline.is_some() && !r.subscriber.is_closing() {
                 let info = ConnectionInfo {
                     id: self.connection_id(r.meta.number),

@@ -120,7 +120,15 @@ fn decide_inner(
             }
             (company, channels)
         }
-        r if r.is_admin() && has_role(&config.roles.admin) => (own_company(&claims), Vec::new()),
+        r if r.is_admin() && has_role(&config.roles.admin) => {
+            // An admin acts on its own company: a claim that is no company ID (empty,
+            // `*`) must not reach code that reads the company as a scope.
+            let own = own_company(&claims);
+            if !super_admin && !config.is_valid_company_id(&own) {
+                return Err(DenyReason::InvalidCompanyId);
+            }
+            (own, Vec::new())
+        }
         Route::Publish if has_role(&config.roles.publisher) => {
             if !super_admin && claims.company_id.as_deref().is_none_or(str::is_empty) {
                 return Err(DenyReason::RoleForbidden);

@@ -129,41 +129,62 @@ impl RevocationList {
 
     /// `Err(Revoked)` when an entry in force at `now` names this identity's token.
     pub fn check(&self, who: &Identity, now: u64) -> Result<(), DenyReason> {
-        if self.by_key.is_empty() {
-            return Ok(());
-        }
-        for company in [who.company.as_str(), ANY_COMPANY] {
-            if !who.token_id.is_empty() {
-                if let Some(e) = self.by_key.get(&(Kind::Jti, key(company, &who.token_id))) {
-                    if now < e.until {
-                        return Err(DenyReason::Revoked);
-                    }
-                }
-            }
-            if let Some(e) = self.by_key.get(&(Kind::Subject, key(company, &who.subject))) {
-                let issued_before = e.issued_before.unwrap_or(u64::MAX);
-                if now < e.until && who.issued_at.is_none_or(|iat| iat <= issued_before) {
-                    return Err(DenyReason::Revoked);
-                }
-            }
+        let token = Token {
+            company: &who.company,
+            subject: &who.subject,
+            token_id: &who.token_id,
+            issued_at: who.issued_at,
+            super_admin: who.super_admin,
+        };
+        if self.names(&token, now) {
+            return Err(DenyReason::Revoked);
         }
         Ok(())
     }
+
+    /// Whether an entry in force at `now` names `token`. A super-admin's token is named
+    /// only by `*` entries (which only super-admins write): a company's admin cannot
+    /// lock the platform's operators out of its company.
+    pub fn names(&self, token: &Token<'_>, now: u64) -> bool {
+        if self.by_key.is_empty() {
+            return false;
+        }
+        let companies: &[&str] = if token.super_admin {
+            &[ANY_COMPANY]
+        } else {
+            &[token.company, ANY_COMPANY]
+        };
+        companies.iter().any(|company| {
+            let by_jti = !token.token_id.is_empty()
+                && self
+                    .by_key
+                    .get(&(Kind::Jti, key(company, token.token_id)))
+                    .is_some_and(|e| now < e.until);
+            let by_subject = self
+                .by_key
+                .get(&(Kind::Subject, key(company, token.subject)))
+                .is_some_and(|e| {
+                    let issued_before = e.issued_before.unwrap_or(u64::MAX);
+                    now < e.until && token.issued_at.is_none_or(|iat| iat <= issued_before)
+                });
+            by_jti || by_subject
+        })
+    }
 }
 
-/// Whether `entry` names the identity's token (the same rule as [`RevocationList::check`],
-/// for the host to find the open streams a new entry ends).
-pub fn matches(entry: &Revocation, company: &str, subject: &str, token_id: &str, issued_at: Option<u64>) -> bool {
-    if entry.company_id != ANY_COMPANY && entry.company_id != company {
-        return false;
-    }
-    match (&entry.jti, &entry.subject) {
-        (Some(jti), None) => !token_id.is_empty() && jti == token_id,
-        (None, Some(sub)) => {
-            sub == subject && issued_at.is_none_or(|iat| iat <= entry.issued_before.unwrap_or(u64::MAX))
-        }
-        _ => false,
-    }
+/// What a revocation can name of a token.
+#[derive(Debug, Clone, Copy)]
+pub struct Token<'a> {
+    /// The company it acts on.
+    pub company: &'a str,
+    /// Its `sub`.
+    pub subject: &'a str,
+    /// Its `jti` (empty: none).
+    pub token_id: &'a str,
+    /// Its `iat`.
+    pub issued_at: Option<u64>,
+    /// Whether it is a super-admin's.
+    pub super_admin: bool,
 }
 
 fn feed_mac(secret: &Secret, path: &str, ts: &str) -> Hmac<Sha256> {
@@ -203,12 +224,16 @@ mod tests {
     use super::*;
 
     fn who(company: &str, subject: &str, jti: &str, iat: Option<u64>) -> Identity {
+        who_super(company, subject, jti, iat, false)
+    }
+
+    fn who_super(company: &str, subject: &str, jti: &str, iat: Option<u64>, super_admin: bool) -> Identity {
         Identity {
             subject: subject.into(),
             company: company.into(),
             roles: vec![],
             expires_at: None,
-            super_admin: false,
+            super_admin,
             token_id: jti.into(),
             issued_at: iat,
         }
@@ -252,16 +277,26 @@ mod tests {
     }
 
     #[test]
-    fn the_any_company_entry_matches_everywhere() {
+    fn the_any_company_entry_matches_everywhere_and_only_it_names_super_admins() {
         let list = RevocationList::new([entry(ANY_COMPANY, Some("t1"), None, None)]);
         assert_eq!(list.check(&who("beta", "u", "t1", None), 10), Err(DenyReason::Revoked));
-        assert!(matches(
-            &entry(ANY_COMPANY, Some("t1"), None, None),
-            "x",
-            "u",
-            "t1",
-            None
-        ));
+        let root = who_super("beta", "u", "t1", None, true);
+        assert_eq!(list.check(&root, 10), Err(DenyReason::Revoked));
+        let company = RevocationList::new([entry("acme", None, Some("root"), None)]);
+        let root = who_super("acme", "root", "", None, true);
+        assert_eq!(
+            company.check(&root, 10),
+            Ok(()),
+            "a company's admin cannot lock out operators"
+        );
+        let token = Token {
+            company: "x",
+            subject: "u",
+            token_id: "t1",
+            issued_at: None,
+            super_admin: false,
+        };
+        assert!(!RevocationList::new([entry("y", Some("t1"), None, None)]).names(&token, 10));
     }
 
     #[test]

@@ -72,9 +72,17 @@ async fn an_admin_sees_only_its_own_company_in_stats_through_the_embedded_edge()
 async fn an_admin_token_without_a_company_sees_nothing() {
     let host = TestHost::start().await;
     let _beta = beta_is_busy(&host).await;
-    let no_company = token_with(json!({"sub": "x", "role": "ADMIN"}), 600);
-    let stats = host.get_json("/sse/stats", &no_company).await;
-    assert_sees_nothing_of_beta(&stats);
+    // An admin acts on its own company; a token naming none (or `*`) has no scope and
+    // is refused before any numbers are read.
+    for claims in [
+        json!({"sub": "x", "role": "ADMIN"}),
+        json!({"sub": "x", "role": "ADMIN", "company_id": "*"}),
+    ] {
+        let no_company = token_with(claims, 600);
+        let (status, body) = host.get_status("/sse/stats", &no_company).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("INVALID_COMPANY_ID")));
+        assert!(!body.to_string().contains("beta"));
+    }
 }
 
 #[tokio::test]

@@ -6,10 +6,10 @@
 //! at most [`REPLY_WAIT`].
 //!
 //! Bound: a live host applies an action within one read round trip of its append. A
-//! host cut off from Redis reloads the whole revocation list when it reconnects (actions
-//! appended meanwhile may be trimmed from the stream), so no revocation is lost; a
-//! disconnect it missed is moot (its streams could not be cut anyway, and they end by
-//! their deadline).
+//! host cut off from Redis resumes the stream where it stopped, and reloads the whole
+//! revocation list too (actions appended meanwhile may have been trimmed), ending every
+//! open stream the list names: no revocation is lost. A disconnect trimmed away while a
+//! host was cut off is lost (the asker saw that host not answer).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,21 +45,24 @@ pub(crate) async fn prime(shared: &Shared, control: &Control) -> RedisResult<Str
 }
 
 /// Follows the control stream from `last` until the backend is dropped.
-pub(crate) async fn run(shared: Arc<Shared>, control: Arc<Control>, mut last: Option<String>) {
+pub(crate) async fn run(shared: Arc<Shared>, control: Arc<Control>, last: String) {
     let mut delay = Duration::from_millis(100);
+    let mut last = last;
+    let mut reload = false;
     loop {
-        match follow(&shared, &control, last.take()).await {
+        match follow(&shared, &control, &mut last, reload).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "redis control stream lost; reloading revocations on reconnect");
             }
         }
+        reload = true;
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
 
-async fn follow(shared: &Shared, control: &Control, primed: Option<String>) -> RedisResult<()> {
+async fn follow(shared: &Shared, control: &Control, last: &mut String, reload: bool) -> RedisResult<()> {
     let block = Duration::from_secs(1);
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -69,18 +72,22 @@ async fn follow(shared: &Shared, control: &Control, primed: Option<String>) -> R
         .get_multiplexed_async_connection_with_config(&config)
         .await?;
     let keys = &shared.keys;
-    let mut last = match primed {
-        Some(last) => last,
-        None => prime(shared, control).await?,
-    };
+    if reload {
+        let mut conn = shared.conn.clone();
+        load_revocations(&mut conn, shared, control).await?;
+        let now = crate::clock::unix_secs();
+        let list = sse_policy::revocation::RevocationList::new(control.revocations.entries(None, now));
+        let cut = control.cut(&list, now);
+        tracing::info!(cut, "revocations reloaded after reconnecting");
+    }
     let opts = StreamReadOptions::default()
         .block(block.as_millis() as usize)
         .count(100);
     loop {
         check_in(&mut conn, shared, control).await?;
-        let reply: Option<StreamReadReply> = conn.xread_options(&[keys.control()], &[&last], &opts).await?;
+        let reply: Option<StreamReadReply> = conn.xread_options(&[keys.control()], &[&*last], &opts).await?;
         for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-            last = entry.id.clone();
+            *last = entry.id.clone();
             let (Some(action), Some(body)) = (entry.get::<String>("action"), entry.get::<String>("msg")) else {
                 continue;
             };
@@ -175,22 +182,30 @@ pub(crate) async fn broadcast(shared: &Shared, msg: &ControlMessage) -> Result<R
     let (_, hosts): (String, Vec<String>) = pipe.query_async(&mut conn).await.map_err(down)?;
     let deadline = tokio::time::Instant::now() + REPLY_WAIT;
     let key = keys.replies(&action);
-    loop {
-        let got: std::collections::HashMap<String, String> = conn.hgetall(&key).await.map_err(down)?;
-        let done = hosts.iter().all(|h| got.contains_key(h));
-        if done || tokio::time::Instant::now() >= deadline {
-            let mut names: Vec<String> = hosts.clone();
-            names.extend(got.keys().filter(|h| !hosts.contains(h)).cloned());
-            return Ok(names
-                .into_iter()
-                .map(|h| {
-                    let reply = got.get(&h).and_then(|j| serde_json::from_str::<ControlReply>(j).ok());
-                    (h, reply)
-                })
-                .collect());
+    // Count (cheap) until every live host answered or the wait is over; read once.
+    while tokio::time::Instant::now() < deadline {
+        let answered: usize = conn.hlen(&key).await.map_err(down)?;
+        if answered >= hosts.len() {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let got: std::collections::HashMap<String, String> = conn.hgetall(&key).await.map_err(down)?;
+    let mut names: Vec<String> = hosts.clone();
+    names.extend(got.keys().filter(|h| !hosts.contains(h)).cloned());
+    Ok(names
+        .into_iter()
+        .map(|h| {
+            let reply = got.get(&h).and_then(|j| serde_json::from_str::<ControlReply>(j).ok());
+            (h, reply)
+        })
+        .collect())
+}
+
+/// Takes this host out of the live set (at shutdown: askers stop waiting for it).
+pub(crate) async fn leave(shared: &Shared, host: &str) {
+    let mut conn = shared.conn.clone();
+    let _: RedisResult<()> = conn.zrem(shared.keys.hosts(), host).await;
 }
 
 fn random_id() -> String {

@@ -157,7 +157,7 @@ impl RedisBackend {
         let tasks = vec![
             tokio::spawn(reader::Reader::new(shared.clone(), reader_rx).run()),
             tokio::spawn(lease::run(shared.clone(), ops_rx)),
-            tokio::spawn(control::run(shared.clone(), admin, Some(control_from))),
+            tokio::spawn(control::run(shared.clone(), admin, control_from)),
         ];
         Ok(Self { shared, tasks })
     }
@@ -315,7 +315,10 @@ impl Backend for RedisBackend {
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
-        Box::pin(lease::give_back(&self.shared))
+        Box::pin(async {
+            control::leave(&self.shared, self.shared.hub.epoch()).await;
+            lease::give_back(&self.shared).await;
+        })
     }
 }
 

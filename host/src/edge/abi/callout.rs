@@ -1,13 +1,14 @@
 //! `proxy_http_call`: a filter's HTTP callout. This host's upstreams are in-process (the
 //! [`Upstream`](crate::edge::Upstream) the host installs, which answers from memory), so
-//! a call is recorded here and answered right after the callback that made it returns,
-//! through `proxy_on_http_call_response` on the context that made it, as Envoy does
-//! once the upstream replies. Without an upstream every call is refused
-//! (`BAD_ARGUMENT`, Envoy's answer for an unknown cluster).
+//! a call is recorded here and answered through `proxy_on_http_call_response` on the
+//! context that made it, as Envoy does once the upstream replies: right after the
+//! callback returns for calls made in `on_configure` and `on_tick` (where our filter
+//! makes them), at the next tick for calls made in a request's callbacks. Without an
+//! upstream every call is refused (`BAD_ARGUMENT`, Envoy's answer for an unknown
+//! cluster).
 
 use wasmtime::{Caller, Linker};
 
-use super::status;
 use crate::edge::memory::{self, decode_pairs};
 use crate::edge::shared::status as st;
 use crate::edge::state::{HostState, PendingCall};
@@ -38,7 +39,8 @@ pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
             if c.data().plugin.upstream.is_none() || c.data().calls.len() >= MAX_PENDING {
                 return st::BAD_ARGUMENT;
             }
-            if (hl as u32 as usize).saturating_add(bl as u32 as usize) > MAX_CALL_BYTES {
+            let sizes = [up_len, hl, bl].map(|n| n as u32 as usize);
+            if sizes.iter().fold(0usize, |a, n| a.saturating_add(*n)) > MAX_CALL_BYTES {
                 return st::BAD_ARGUMENT;
             }
             let read = |c: &mut C<'_>| -> Result<PendingCall, i32> {
@@ -57,12 +59,16 @@ pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Ok(call) => call,
                 Err(s) => return s,
             };
+            let token = c.data().next_call_token.wrapping_add(1).max(1);
+            // The token is written first: a call the filter cannot know of is never made.
+            if let Err(s) = memory::write_u32(&mut c, token_ptr, token) {
+                return s;
+            }
             let d = c.data_mut();
-            d.next_call_token = d.next_call_token.wrapping_add(1).max(1);
-            call.token = d.next_call_token;
-            let token = call.token;
+            d.next_call_token = token;
+            call.token = token;
             d.calls.push(call);
-            status(memory::write_u32(&mut c, token_ptr, token))
+            st::OK
         },
     )?;
     Ok(())

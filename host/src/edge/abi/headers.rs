@@ -36,6 +36,14 @@ fn map<'c>(c: &'c mut C<'_>, map_type: i32) -> Result<&'c mut HeaderMap, i32> {
     }
 }
 
+/// A map to read: those of [`map`], and a callout's response headers while it is answered.
+fn read_map<'c>(c: &'c mut C<'_>, map_type: i32) -> Result<&'c HeaderMap, i32> {
+    if map_type == HTTP_CALL_RESPONSE_HEADERS {
+        return c.data().call_response.as_ref().map(|r| &r.0).ok_or(st::NOT_FOUND);
+    }
+    map(c, map_type).map(|m| &*m)
+}
+
 fn fits(map: &HeaderMap, extra: usize) -> bool {
     map.len() < MAX_PAIRS && map.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + extra <= MAX_MAP_BYTES
 }
@@ -68,7 +76,7 @@ pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_get_header_map_pairs",
         |mut c: C<'_>, mt: i32, rp: i32, rl: i32| -> i32 {
-            let bytes = match map(&mut c, mt) {
+            let bytes = match read_map(&mut c, mt) {
                 Ok(m) => encode_pairs(m),
                 Err(_) if (0..=7).contains(&mt) => Vec::new(),
                 Err(s) => return s,
@@ -104,7 +112,7 @@ pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Ok(k) => k,
                 Err(s) => return s,
             };
-            let value = match map(&mut c, mt) {
+            let value = match read_map(&mut c, mt) {
                 Ok(m) => m.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()),
                 Err(s) => return s,
             };
@@ -143,7 +151,7 @@ pub(super) fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_get_header_map_size",
         |mut c: C<'_>, mt: i32, ret: i32| -> i32 {
-            let size = match map(&mut c, mt) {
+            let size = match read_map(&mut c, mt) {
                 Ok(m) => encode_pairs(m).len() as u32,
                 Err(s) => return s,
             };
