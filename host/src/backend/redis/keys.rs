@@ -46,14 +46,10 @@ impl Keys {
         format!("{}:{{{company}}}:rate", self.prefix)
     }
 
-    /// Hash node → open streams of the company on that node.
+    /// Hash node → open streams of the company on that node, and `~node` → that node's
+    /// lease on them (expiry, ms of Redis time).
     pub(crate) fn conns(&self, company: &str) -> String {
         format!("{}:{{{company}}}:conns", self.prefix)
-    }
-
-    /// Prefix of node lease keys (`<prefix>:node:<id>`, expiring).
-    pub(crate) fn lease_prefix(&self) -> String {
-        format!("{}:node:", self.prefix)
     }
 
     /// Written once per Redis dataset: when it changes, Redis lost its data.

@@ -1,7 +1,9 @@
 //! Cluster-wide connection limits: each node's open slots per company live in the
-//! company's `conns` hash, and each node holds an expiring lease. The acquire script
-//! ignores (and deletes) the counts of nodes whose lease is gone, so a killed node's
-//! slots come back after one lease TTL.
+//! company's `conns` hash, next to the node's lease on them (an expiry in Redis time,
+//! renewed every third of the TTL). The acquire script ignores (and deletes) the counts
+//! of nodes whose lease ran out, so a killed node's slots come back after one lease TTL.
+//! Every key an operation touches is in the company's slot (`{company}`), so this works
+//! on a Redis Cluster as on one Redis; a batch is split per company.
 //!
 //! One task writes this node's counts: acquires, releases and the periodic rewrite go
 //! through it in order, batched into pipelines. It keeps `applied`, what this node holds
@@ -15,7 +17,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::scripts::ACQUIRE;
+use super::scripts::{ACQUIRE, RENEW};
 use super::{BackendError, Shared};
 use crate::hub::limits::LimitError;
 
@@ -69,18 +71,6 @@ pub(crate) async fn acquire(shared: &Shared, company: &str) -> Result<RemoteSlot
     }
 }
 
-/// Sets this node's lease (TTL from the settings).
-pub(crate) async fn renew(shared: &Shared) -> redis::RedisResult<()> {
-    let ttl = shared.settings.lease_ttl.as_millis() as u64;
-    redis::cmd("SET")
-        .arg(format!("{}{}", shared.keys.lease_prefix(), shared.node))
-        .arg(1)
-        .arg("PX")
-        .arg(ttl)
-        .query_async(&mut shared.conn.clone())
-        .await
-}
-
 /// The lease task: renews the lease every third of its TTL and rewrites this node's
 /// counts, and runs acquires and releases in order, in batches.
 pub(crate) async fn run(shared: Arc<Shared>, mut ops: mpsc::UnboundedReceiver<Op>) {
@@ -126,7 +116,7 @@ async fn run_batch(shared: &Shared, applied: &mut HashMap<String, u64>, batch: V
                     .arg(shared.keys.conns(company))
                     .arg(&shared.node)
                     .arg(settings.connections_for(company))
-                    .arg(shared.keys.lease_prefix());
+                    .arg(ttl_ms(shared));
             }
             Op::Release(company) => {
                 pipe.hincr(shared.keys.conns(company), &shared.node, -1);
@@ -180,20 +170,31 @@ async fn run_batch(shared: &Shared, applied: &mut HashMap<String, u64>, batch: V
     }
 }
 
-/// Renews the lease and sets this node's counts to what it holds (`applied`); deletes
-/// the counts of companies it no longer holds any slot of.
+fn ttl_ms(shared: &Shared) -> u64 {
+    shared.settings.lease_ttl.as_millis() as u64
+}
+
+/// Renews this node's lease on, and sets its count of, each company it holds slots of
+/// (`applied`); deletes both from companies it no longer holds any slot of.
 async fn sync(
     shared: &Shared,
     applied: &HashMap<String, u64>,
     reported: &mut HashSet<String>,
 ) -> redis::RedisResult<()> {
-    renew(shared).await?;
     let mut pipe = redis::pipe();
     for (company, n) in applied {
-        pipe.hset(shared.keys.conns(company), &shared.node, *n).ignore();
+        pipe.cmd("EVAL")
+            .arg(RENEW)
+            .arg(1)
+            .arg(shared.keys.conns(company))
+            .arg(&shared.node)
+            .arg(*n)
+            .arg(ttl_ms(shared))
+            .ignore();
     }
+    let expiry = format!("~{}", shared.node);
     for gone in reported.iter().filter(|c| !applied.contains_key(*c)) {
-        pipe.hdel(shared.keys.conns(gone), &shared.node).ignore();
+        pipe.hdel(shared.keys.conns(gone), (&shared.node, &expiry)).ignore();
     }
     if !applied.is_empty() || !reported.is_empty() {
         pipe.query_async::<()>(&mut shared.conn.clone()).await?;
@@ -201,13 +202,12 @@ async fn sync(
     *reported = applied.keys().cloned().collect();
     Ok(())
 }
-/// At shutdown: deletes the lease and this node's counts, so its slots free at once.
+/// At shutdown: deletes this node's counts and leases, so its slots free at once.
 pub(crate) async fn give_back(shared: &Shared) {
     let mut pipe = redis::pipe();
-    pipe.del(format!("{}{}", shared.keys.lease_prefix(), shared.node))
-        .ignore();
+    let expiry = format!("~{}", shared.node);
     for company in shared.hub.connections_by_company().keys() {
-        pipe.hdel(shared.keys.conns(company), &shared.node).ignore();
+        pipe.hdel(shared.keys.conns(company), (&shared.node, &expiry)).ignore();
     }
     if let Err(e) = pipe.query_async::<()>(&mut shared.conn.clone()).await {
         tracing::warn!(error = %e, "redis: could not give back the lease; it expires on its own");

@@ -151,7 +151,6 @@ impl RedisBackend {
             reader: reader_tx,
             ops: ops_tx,
         });
-        lease::renew(&shared).await.map_err(down)?;
         let control_from = control::prime(&shared, &admin).await.map_err(down)?;
         tracing::info!(redis = %addr, node = %shared.node, "redis backend connected");
         let tasks = vec![

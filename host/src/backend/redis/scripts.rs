@@ -157,23 +157,41 @@ end
 return {'ok', m[2]}
 "#;
 
-/// Takes a cluster-wide connection slot. KEYS: the company's conns hash. ARGV: this
-/// node, the limit, the lease key prefix. Counts of nodes whose lease expired are
-/// dropped first, so a crashed node's slots come back once its lease runs out. Sent as
-/// EVAL in the lease task's pipelines (a pipeline cannot reload a script by SHA).
+/// Takes a cluster-wide connection slot. KEYS: the company's conns hash, which holds
+/// each node's count (field `<node>`) and lease expiry in Redis time (field `~<node>`,
+/// milliseconds): everything in the company's slot, so the script runs on a Redis
+/// Cluster too. ARGV: this node, the limit, the lease TTL (ms). Counts of nodes whose
+/// lease ran out are dropped first, so a crashed node's slots come back after one TTL.
+/// Sent as EVAL in the lease task's pipelines (a pipeline cannot reload a script by SHA).
 pub(crate) const ACQUIRE: &str = r#"
-local counts = redis.call('HGETALL', KEYS[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fields = redis.call('HGETALL', KEYS[1])
+local map = {}
+for i = 1, #fields, 2 do map[fields[i]] = fields[i + 1] end
 local total = 0
-for i = 1, #counts, 2 do
-  local node = counts[i]
-  if node ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. node) == 0 then
-    redis.call('HDEL', KEYS[1], node)
-  else
-    total = total + tonumber(counts[i + 1])
+for field, value in pairs(map) do
+  if string.sub(field, 1, 1) ~= '~' then
+    local expiry = tonumber(map['~' .. field] or '0')
+    if field ~= ARGV[1] and expiry < now then
+      redis.call('HDEL', KEYS[1], field, '~' .. field)
+    else
+      total = total + tonumber(value)
+    end
   end
 end
 if total >= tonumber(ARGV[2]) then return 0 end
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HSET', KEYS[1], '~' .. ARGV[1], now + tonumber(ARGV[3]))
+return 1
+"#;
+
+/// Renews this node's lease in one company's conns hash and sets its count. KEYS: the
+/// conns hash. ARGV: this node, its count, the lease TTL (ms).
+pub(crate) const RENEW: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], '~' .. ARGV[1], now + tonumber(ARGV[3]))
 return 1
 "#;
 
