@@ -60,6 +60,10 @@ impl From<BackendError> for HostError {
             BackendError::Limit(l) => Self::Limit(l),
             BackendError::Draining => Self::Draining,
             BackendError::RateLimited => Self::RateLimited,
+            e @ BackendError::NotReplicated { .. } => {
+                tracing::warn!(error = %e, "publish not confirmed by enough replicas");
+                Self::StoreUnavailable
+            }
             BackendError::Unavailable(why) => {
                 // The reason may name hosts; it goes to the log, the client gets the code.
                 tracing::warn!(error = %why, "event store unavailable");

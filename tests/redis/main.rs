@@ -7,6 +7,7 @@ mod cluster;
 mod failure;
 mod history;
 mod idempotency;
+mod replicas;
 mod untrusted;
 
 use serde_json::{json, Value};

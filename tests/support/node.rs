@@ -27,11 +27,16 @@ pub fn host_bin() -> PathBuf {
 /// Writes a node's policy and TOML into a new directory (listening on port 0, with Redis
 /// at `redis_url`, or the memory backend for `None`); returns the directory.
 pub fn write_config(redis_url: Option<&str>, extra: &str) -> TempDir {
+    write_config_with(redis_url, "", extra)
+}
+
+/// [`write_config`] with more keys of the `[redis]` table (`redis_extra`).
+pub fn write_config_with(redis_url: Option<&str>, redis_extra: &str, extra: &str) -> TempDir {
     let dir = TempDir::new("node");
     std::fs::write(dir.0.join("policy.json"), policy_json(false).to_string()).unwrap();
     let backend = match redis_url {
         Some(url) => {
-            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\nlease_ttl_secs = 3\nblock_ms = 1000\n\n")
+            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\nlease_ttl_secs = 3\nblock_ms = 1000\n{redis_extra}\n\n")
         }
         None => "backend = \"memory\"\n\n".to_owned(),
     };
@@ -88,6 +93,11 @@ impl Node {
         let dir = write_config(Some(redis_url), "");
         std::fs::write(dir.0.join("policy.json"), policy.to_string()).unwrap();
         Self::start_in(dir).await
+    }
+
+    /// [`Node::start`] with more keys of the `[redis]` table.
+    pub async fn start_with_redis(redis_url: &str, redis_extra: &str) -> Self {
+        Self::start_in(write_config_with(Some(redis_url), redis_extra, "")).await
     }
 
     async fn start_with(redis_url: Option<&str>, extra: &str) -> Self {

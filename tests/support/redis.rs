@@ -13,6 +13,8 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     persistent: bool,
+    /// More `redis-server` arguments (`--replicaof`, cluster mode).
+    extra: Vec<String>,
     dir: TempDir,
 }
 
@@ -24,14 +26,36 @@ impl RedisServer {
 
     /// Starts a server; `persistent` keeps an fsync-always append-only file.
     pub async fn start_with(persistent: bool) -> Self {
+        Self::start_args(persistent, &[]).await
+    }
+
+    /// Starts a server with more arguments (e.g. `["--replicaof", "127.0.0.1", "6379"]`).
+    pub async fn start_args(persistent: bool, extra: &[&str]) -> Self {
         let mut server = Self {
             child: None,
             port: free_port(),
             persistent,
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
             dir: TempDir::new("redis"),
         };
         server.spawn().await;
         server
+    }
+
+    /// A replica of `self`, started and caught up (its link to the master is up).
+    pub async fn start_replica(&self) -> Self {
+        let port = self.port.to_string();
+        let replica = Self::start_args(false, &["--replicaof", "127.0.0.1", &port]).await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !replica
+            .command(&["INFO", "replication"])
+            .await
+            .contains("master_link_status:up")
+        {
+            assert!(tokio::time::Instant::now() < deadline, "the replica never linked up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        replica
     }
 
     /// The server's process ID (benchmarks read its CPU time).
@@ -102,6 +126,7 @@ impl RedisServer {
             "apt-get install -y redis-server",
         ));
         cmd.args(&args)
+            .args(&self.extra)
             .current_dir(&self.dir.0)
             .stdout(Stdio::null())
             .stderr(Stdio::null());

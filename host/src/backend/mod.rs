@@ -42,6 +42,16 @@ pub enum BackendError {
     /// The company's publish rate (metered by the store, across hosts) is spent.
     #[error("publish rate limit reached")]
     RateLimited,
+    /// Stored on the master, but fewer replicas than `redis.min_replicas_ack` confirmed
+    /// it in time: not acknowledged (a failover now could lose it). Retry with the same
+    /// `Idempotency-Key`.
+    #[error("stored but confirmed by {acked} of {wanted} replicas in time")]
+    NotReplicated {
+        /// Replicas that confirmed.
+        acked: u64,
+        /// Replicas required.
+        wanted: u32,
+    },
 }
 
 /// A company's publish rate and burst, for a store that meters publishes itself.

@@ -41,6 +41,10 @@ pub struct RedisFile {
     pub block_ms: u64,
     /// Entries read per stream per round.
     pub read_count: usize,
+    /// Replicas that must confirm a publish (`WAIT`) before it is acknowledged; 0: none.
+    pub min_replicas_ack: u32,
+    /// Longest a publish waits for them, in ms.
+    pub min_replicas_timeout_ms: u64,
 }
 
 impl Default for RedisFile {
@@ -52,6 +56,8 @@ impl Default for RedisFile {
             lease_ttl_secs: d.lease_ttl.as_secs(),
             block_ms: d.block.as_millis() as u64,
             read_count: d.read_count,
+            min_replicas_ack: d.min_replicas_ack,
+            min_replicas_timeout_ms: d.min_replicas_timeout.as_millis() as u64,
         }
     }
 }
@@ -82,12 +88,19 @@ impl RedisFile {
             (1..=100_000).contains(&self.read_count),
             "redis.read_count: must be 1-100000",
         );
+        p.check(self.min_replicas_ack <= 16, "redis.min_replicas_ack: must be 0-16");
+        p.check(
+            (10..=60_000).contains(&self.min_replicas_timeout_ms),
+            "redis.min_replicas_timeout_ms: must be 10-60000",
+        );
         BackendSettings::Redis(RedisSettings {
             url: self.url.clone(),
             key_prefix: self.key_prefix.clone(),
             lease_ttl: Duration::from_secs(self.lease_ttl_secs),
             block: Duration::from_millis(self.block_ms),
             read_count: self.read_count,
+            min_replicas_ack: self.min_replicas_ack,
+            min_replicas_timeout: Duration::from_millis(self.min_replicas_timeout_ms),
         })
     }
 }

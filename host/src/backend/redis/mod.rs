@@ -52,6 +52,10 @@ pub struct RedisSettings {
     pub block: Duration,
     /// Most entries read per stream per round.
     pub read_count: usize,
+    /// Replicas that must confirm a publish before it is acknowledged (`WAIT`); 0: none.
+    pub min_replicas_ack: u32,
+    /// Longest a publish waits for them.
+    pub min_replicas_timeout: Duration,
 }
 
 impl Default for RedisSettings {
@@ -62,6 +66,8 @@ impl Default for RedisSettings {
             lease_ttl: Duration::from_secs(15),
             block: Duration::from_secs(5),
             read_count: 1000,
+            min_replicas_ack: 0,
+            min_replicas_timeout: Duration::from_millis(1000),
         }
     }
 }

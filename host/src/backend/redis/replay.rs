@@ -166,7 +166,11 @@ pub(crate) fn decode(id: &str, channel: &str, kind: &str, data: &str) -> Option<
     }
 }
 
-/// Runs the publish script: all events of one company, atomically, in order.
+/// Runs the publish script: all events of one company, atomically, in order. With
+/// `redis.min_replicas_ack`, a `WAIT` follows in the same pipeline (so on the same
+/// connection: a reconnect in between cannot make it wait for nothing), and a publish
+/// that fewer replicas confirmed in time is refused, though stored: a retry with the same
+/// `Idempotency-Key` stores nothing more and waits again.
 pub(crate) async fn publish(
     shared: &Shared,
     company: &str,
@@ -174,52 +178,112 @@ pub(crate) async fn publish(
     key: Option<&IdempotencyKey>,
     meter: Option<super::super::Meter>,
 ) -> Result<Published, BackendError> {
-    let mut channels: Vec<&str> = Vec::new();
-    let mut invocation = shared.scripts.publish.key(shared.keys.meta(company));
     let history = &shared.hub.settings();
     let tenant = history.tenant(company);
-    invocation
-        .key(shared.keys.idempotency(company, key.map_or("", IdempotencyKey::key)))
-        .key(shared.keys.idempotency_index(company))
-        .key(shared.keys.publish_rate(company))
-        .arg(tenant.history_size)
-        .arg(tenant.history_max_age.map_or(0, |d| d.as_millis() as u64))
-        .arg(key.map_or(0, |_| history.idempotency_ttl.as_millis().max(1) as u64))
-        .arg(key.map_or(String::new(), |k| URL_SAFE_NO_PAD.encode(k.digest())))
-        .arg(history.idempotency_keys_per_company)
-        .arg(meter.map_or(0.0, |m| m.rate))
-        .arg(meter.map_or(0.0, |m| m.burst));
+    let mut keys = vec![
+        shared.keys.meta(company),
+        shared.keys.idempotency(company, key.map_or("", IdempotencyKey::key)),
+        shared.keys.idempotency_index(company),
+        shared.keys.publish_rate(company),
+    ];
+    let mut args: Vec<Vec<u8>> = vec![
+        tenant.history_size.to_string().into_bytes(),
+        tenant
+            .history_max_age
+            .map_or(0, |d| d.as_millis() as u64)
+            .to_string()
+            .into_bytes(),
+        key.map_or(0, |_| history.idempotency_ttl.as_millis().max(1) as u64)
+            .to_string()
+            .into_bytes(),
+        key.map_or(String::new(), |k| URL_SAFE_NO_PAD.encode(k.digest()))
+            .into_bytes(),
+        history.idempotency_keys_per_company.to_string().into_bytes(),
+        meter.map_or(0.0, |m| m.rate).to_string().into_bytes(),
+        meter.map_or(0.0, |m| m.burst).to_string().into_bytes(),
+    ];
+    let mut channels: Vec<&str> = Vec::new();
     for (channel, kind, data) in events {
         let index = match channels.iter().position(|c| c == channel) {
             Some(i) => i,
             None => {
                 channels.push(channel);
-                invocation.key(shared.keys.stream(company, channel));
+                keys.push(shared.keys.stream(company, channel));
                 channels.len() - 1
             }
         };
-        invocation.arg(index).arg(*kind).arg(data.get());
+        args.push(index.to_string().into_bytes());
+        args.push(kind.as_bytes().to_vec());
+        args.push(data.get().as_bytes().to_vec());
     }
-    let mut reply: Vec<String> = invocation.invoke_async(&mut shared.conn.clone()).await.map_err(|e| {
+    let failed = |e: redis::RedisError| {
         shared.status.publish_failed();
         shared.unavailable(&e)
-    })?;
+    };
+    let (mut reply, acked) = match run_publish(shared, &keys, &args).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            // Redis restarted (or flushed its scripts): load it and run once more.
+            shared
+                .scripts
+                .publish
+                .load_async(&mut shared.conn.clone())
+                .await
+                .map_err(failed)?;
+            run_publish(shared, &keys, &args).await.map_err(failed)?
+        }
+        other => other.map_err(failed)?,
+    };
     let status = if reply.is_empty() {
         String::new()
     } else {
         reply.remove(0)
     };
-    match status.as_str() {
-        "ok" | "replay" if !reply.is_empty() => Ok(Published {
+    let published = match status.as_str() {
+        "ok" | "replay" if !reply.is_empty() => Published {
             ids: reply,
             replayed: status == "replay",
-        }),
-        "reused" => Err(PublishError::KeyReused.into()),
-        "rate_limited" => Err(BackendError::RateLimited),
-        _ => Err(BackendError::Unavailable(format!(
-            "the publish script answered {status:?}"
-        ))),
+        },
+        "reused" => return Err(PublishError::KeyReused.into()),
+        "rate_limited" => return Err(BackendError::RateLimited),
+        _ => {
+            return Err(BackendError::Unavailable(format!(
+                "the publish script answered {status:?}"
+            )))
+        }
+    };
+    let wanted = shared.settings.min_replicas_ack;
+    if let Some(acked) = acked.filter(|a| *a < u64::from(wanted)) {
+        shared.status.publish_failed();
+        return Err(BackendError::NotReplicated { acked, wanted });
     }
+    Ok(published)
+}
+
+/// `EVALSHA` of the publish script, and `WAIT` when replicas must confirm; the script's
+/// reply and how many replicas confirmed (`None`: not asked).
+async fn run_publish(
+    shared: &Shared,
+    keys: &[String],
+    args: &[Vec<u8>],
+) -> redis::RedisResult<(Vec<String>, Option<u64>)> {
+    let mut eval = redis::cmd("EVALSHA");
+    eval.arg(shared.scripts.publish.get_hash())
+        .arg(keys.len())
+        .arg(keys)
+        .arg(args);
+    let wanted = shared.settings.min_replicas_ack;
+    let mut conn = shared.conn.clone();
+    if wanted == 0 {
+        let reply: Vec<String> = eval.query_async(&mut conn).await?;
+        return Ok((reply, None));
+    }
+    let mut pipe = redis::pipe();
+    pipe.add_command(eval)
+        .cmd("WAIT")
+        .arg(wanted)
+        .arg(shared.settings.min_replicas_timeout.as_millis() as u64);
+    let (reply, acked): (Vec<String>, u64) = pipe.query_async(&mut conn).await?;
+    Ok((reply, Some(acked)))
 }
 
 #[cfg(test)]
