@@ -7,6 +7,7 @@ mod cluster;
 mod failure;
 mod history;
 mod idempotency;
+mod on_cluster;
 mod replicas;
 mod untrusted;
 

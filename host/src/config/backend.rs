@@ -41,6 +41,8 @@ pub struct RedisFile {
     pub block_ms: u64,
     /// Entries read per stream per round.
     pub read_count: usize,
+    /// Seed nodes of a Redis Cluster; when given, `url` is not used.
+    pub cluster: Vec<String>,
     /// Replicas that must confirm a publish (`WAIT`) before it is acknowledged; 0: none.
     pub min_replicas_ack: u32,
     /// Longest a publish waits for them, in ms.
@@ -56,6 +58,7 @@ impl Default for RedisFile {
             lease_ttl_secs: d.lease_ttl.as_secs(),
             block_ms: d.block.as_millis() as u64,
             read_count: d.read_count,
+            cluster: d.cluster,
             min_replicas_ack: d.min_replicas_ack,
             min_replicas_timeout_ms: d.min_replicas_timeout.as_millis() as u64,
         }
@@ -89,6 +92,11 @@ impl RedisFile {
             "redis.read_count: must be 1-100000",
         );
         p.check(self.min_replicas_ack <= 16, "redis.min_replicas_ack: must be 0-16");
+        let seed_ok = |u: &String| u.starts_with("redis://") || u.starts_with("rediss://");
+        p.check(
+            self.cluster.iter().all(seed_ok),
+            "redis.cluster: every seed node must be redis://HOST:PORT",
+        );
         p.check(
             (10..=60_000).contains(&self.min_replicas_timeout_ms),
             "redis.min_replicas_timeout_ms: must be 10-60000",
@@ -99,6 +107,7 @@ impl RedisFile {
             lease_ttl: Duration::from_secs(self.lease_ttl_secs),
             block: Duration::from_millis(self.block_ms),
             read_count: self.read_count,
+            cluster: self.cluster.clone(),
             min_replicas_ack: self.min_replicas_ack,
             min_replicas_timeout: Duration::from_millis(self.min_replicas_timeout_ms),
         })

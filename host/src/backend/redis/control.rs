@@ -14,9 +14,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use super::conn::Dedicated;
 use redis::streams::{StreamReadOptions, StreamReadReply};
-use redis::{AsyncCommands, AsyncConnectionConfig, RedisResult};
+use redis::{AsyncCommands, RedisResult};
 use sse_policy::revocation::Revocation;
 
 use super::Shared;
@@ -64,13 +64,7 @@ pub(crate) async fn run(shared: Arc<Shared>, control: Arc<Control>, last: String
 
 async fn follow(shared: &Shared, control: &Control, last: &mut String, reload: bool) -> RedisResult<()> {
     let block = Duration::from_secs(1);
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(block + Duration::from_secs(5)));
-    let mut conn = shared
-        .client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
+    let mut conn = shared.target.dedicated(block + Duration::from_secs(5)).await?;
     let keys = &shared.keys;
     if reload {
         let mut conn = shared.conn.clone();
@@ -107,7 +101,7 @@ async fn follow(shared: &Shared, control: &Control, last: &mut String, reload: b
 }
 
 /// Marks this host live (and forgets hosts long gone).
-async fn check_in(conn: &mut MultiplexedConnection, shared: &Shared, control: &Control) -> RedisResult<()> {
+async fn check_in(conn: &mut Dedicated, shared: &Shared, control: &Control) -> RedisResult<()> {
     let now = crate::clock::unix_millis();
     let hosts = shared.keys.hosts();
     redis::pipe()
@@ -117,11 +111,7 @@ async fn check_in(conn: &mut MultiplexedConnection, shared: &Shared, control: &C
         .await
 }
 
-async fn load_revocations(
-    conn: &mut redis::aio::ConnectionManager,
-    shared: &Shared,
-    control: &Control,
-) -> RedisResult<()> {
+async fn load_revocations(conn: &mut super::conn::Conn, shared: &Shared, control: &Control) -> RedisResult<()> {
     let all: Vec<(String, String)> = conn.hgetall(shared.keys.revocations()).await?;
     let now = crate::clock::unix_secs();
     let mut live = Vec::new();
@@ -167,8 +157,12 @@ pub(crate) async fn broadcast(shared: &Shared, msg: &ControlMessage) -> Result<R
             .map_err(down)?;
     }
     let now = crate::clock::unix_millis();
-    let mut pipe = redis::pipe();
-    pipe.cmd("XADD")
+    // Two commands, not one pipeline: the keys may live on different cluster nodes.
+    let hosts: Vec<String> = conn
+        .zrangebyscore(keys.hosts(), now.saturating_sub(HOST_TTL_MS), "+inf")
+        .await
+        .map_err(down)?;
+    let _: String = redis::cmd("XADD")
         .arg(keys.control())
         .arg("MAXLEN")
         .arg("~")
@@ -178,8 +172,9 @@ pub(crate) async fn broadcast(shared: &Shared, msg: &ControlMessage) -> Result<R
         .arg(&action)
         .arg("msg")
         .arg(&body)
-        .zrangebyscore(keys.hosts(), now.saturating_sub(HOST_TTL_MS), "+inf");
-    let (_, hosts): (String, Vec<String>) = pipe.query_async(&mut conn).await.map_err(down)?;
+        .query_async(&mut conn)
+        .await
+        .map_err(down)?;
     let deadline = tokio::time::Instant::now() + REPLY_WAIT;
     let key = keys.replies(&action);
     // Count (cheap) until every live host answered or the wait is over; read once.

@@ -57,6 +57,12 @@ impl Keys {
         format!("{}:instance", self.prefix)
     }
 
+    /// The pub/sub channel a publish is announced on, for a Redis Cluster's readers (the
+    /// message is the company's meta key).
+    pub(crate) fn notify(&self) -> String {
+        format!("{}:notify", self.prefix)
+    }
+
     /// The stream of admin actions every host follows (`control.rs`).
     pub(crate) fn control(&self) -> String {
         format!("{}:control", self.prefix)

@@ -105,40 +105,62 @@ pub(crate) async fn run(shared: Arc<Shared>, mut ops: mpsc::UnboundedReceiver<Op
 /// even when Redis is unreachable: the next rewrite sets the right number.
 async fn run_batch(shared: &Shared, applied: &mut HashMap<String, u64>, batch: Vec<Op>) {
     let settings = shared.hub.settings();
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
-    for op in &batch {
-        match op {
-            Op::Acquire(company, _) => {
-                pipe.cmd("EVAL")
-                    .arg(ACQUIRE)
-                    .arg(1)
-                    .arg(shared.keys.conns(company))
-                    .arg(&shared.node)
-                    .arg(settings.connections_for(company))
-                    .arg(ttl_ms(shared));
-            }
-            Op::Release(company) => {
-                pipe.hincr(shared.keys.conns(company), &shared.node, -1);
+    // One pipeline per company (one slot: a Redis Cluster refuses pipelines across
+    // slots), all in flight at once; in order within each company.
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, op) in batch.iter().enumerate() {
+        let (Op::Acquire(company, _) | Op::Release(company)) = op;
+        groups.entry(company.as_str()).or_default().push(i);
+    }
+    let runs = groups.iter().map(|(company, indices)| {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for &i in indices {
+            match &batch[i] {
+                Op::Acquire(..) => {
+                    pipe.cmd("EVAL")
+                        .arg(ACQUIRE)
+                        .arg(1)
+                        .arg(shared.keys.conns(company))
+                        .arg(&shared.node)
+                        .arg(settings.connections_for(company))
+                        .arg(ttl_ms(shared));
+                }
+                Op::Release(_) => {
+                    pipe.hincr(shared.keys.conns(company), &shared.node, -1);
+                }
             }
         }
-    }
-    let replies: Result<Vec<redis::Value>, _> = pipe.query_async(&mut shared.conn.clone()).await;
-    if let Err(e) = &replies {
-        shared.status.error(e);
-        tracing::warn!(error = %e, n = batch.len(), "redis: slot operations failed");
+        let mut conn = shared.conn.clone();
+        async move { pipe.query_async::<Vec<redis::Value>>(&mut conn).await }
+    });
+    let results = futures_util::future::join_all(runs).await;
+    let mut replies: Vec<Result<redis::Value, String>> = vec![Err("not sent".into()); batch.len()];
+    for ((_, indices), result) in groups.iter().zip(results) {
+        match result {
+            Ok(values) => {
+                for (&i, v) in indices.iter().zip(values) {
+                    replies[i] = Ok(v);
+                }
+            }
+            Err(e) => {
+                shared.status.error(&e);
+                tracing::warn!(error = %e, n = indices.len(), "redis: slot operations failed");
+                for &i in indices {
+                    replies[i] = Err(e.to_string());
+                }
+            }
+        }
     }
     for (i, op) in batch.into_iter().enumerate() {
         match op {
             Op::Acquire(company, answer) => {
-                let reply = match &replies {
-                    Ok(values) => match values.get(i) {
-                        Some(redis::Value::Int(1)) => Ok(true),
-                        Some(redis::Value::Int(_)) => Ok(false),
-                        Some(redis::Value::ServerError(e)) => Err(format!("{e:?}")),
-                        other => Err(format!("unexpected reply {other:?}")),
-                    },
-                    Err(e) => Err(e.to_string()),
+                let reply = match &replies[i] {
+                    Ok(redis::Value::Int(1)) => Ok(true),
+                    Ok(redis::Value::Int(_)) => Ok(false),
+                    Ok(redis::Value::ServerError(e)) => Err(format!("{e:?}")),
+                    Ok(other) => Err(format!("unexpected reply {other:?}")),
+                    Err(e) => Err(e.clone()),
                 };
                 let answer_with = match reply {
                     Ok(true) => {
@@ -181,35 +203,48 @@ async fn sync(
     applied: &HashMap<String, u64>,
     reported: &mut HashSet<String>,
 ) -> redis::RedisResult<()> {
-    let mut pipe = redis::pipe();
-    for (company, n) in applied {
-        pipe.cmd("EVAL")
-            .arg(RENEW)
+    let expiry = format!("~{}", shared.node);
+    let renewals = applied.iter().map(|(company, n)| {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RENEW)
             .arg(1)
             .arg(shared.keys.conns(company))
             .arg(&shared.node)
             .arg(*n)
-            .arg(ttl_ms(shared))
-            .ignore();
-    }
-    let expiry = format!("~{}", shared.node);
-    for gone in reported.iter().filter(|c| !applied.contains_key(*c)) {
-        pipe.hdel(shared.keys.conns(gone), (&shared.node, &expiry)).ignore();
-    }
-    if !applied.is_empty() || !reported.is_empty() {
-        pipe.query_async::<()>(&mut shared.conn.clone()).await?;
+            .arg(ttl_ms(shared));
+        cmd
+    });
+    let removals = reported.iter().filter(|c| !applied.contains_key(*c)).map(|gone| {
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(shared.keys.conns(gone)).arg(&shared.node).arg(&expiry);
+        cmd
+    });
+    // One command per company, all in flight at once (each in its company's slot).
+    let sent = renewals.chain(removals).map(|cmd| {
+        let mut conn = shared.conn.clone();
+        async move { cmd.query_async::<redis::Value>(&mut conn).await }
+    });
+    for result in futures_util::future::join_all(sent).await {
+        result?;
     }
     *reported = applied.keys().cloned().collect();
     Ok(())
 }
 /// At shutdown: deletes this node's counts and leases, so its slots free at once.
 pub(crate) async fn give_back(shared: &Shared) {
-    let mut pipe = redis::pipe();
     let expiry = format!("~{}", shared.node);
-    for company in shared.hub.connections_by_company().keys() {
-        pipe.hdel(shared.keys.conns(company), (&shared.node, &expiry)).ignore();
-    }
-    if let Err(e) = pipe.query_async::<()>(&mut shared.conn.clone()).await {
+    let companies = shared.hub.connections_by_company();
+    let sent = companies.keys().map(|company| {
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(shared.keys.conns(company)).arg(&shared.node).arg(&expiry);
+        let mut conn = shared.conn.clone();
+        async move { cmd.query_async::<redis::Value>(&mut conn).await }
+    });
+    let failed = futures_util::future::join_all(sent)
+        .await
+        .into_iter()
+        .find_map(Result::err);
+    if let Some(e) = failed {
         tracing::warn!(error = %e, "redis: could not give back the lease; it expires on its own");
     }
 }

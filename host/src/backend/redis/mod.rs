@@ -13,6 +13,7 @@
 //! - Admin actions (list, disconnect, revoke) go to every host through a control stream
 //!   (`control`).
 
+mod conn;
 mod control;
 mod follow;
 mod keys;
@@ -25,7 +26,7 @@ mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use conn::{Conn, Target};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -52,6 +53,8 @@ pub struct RedisSettings {
     pub block: Duration,
     /// Most entries read per stream per round.
     pub read_count: usize,
+    /// Seed nodes of a Redis Cluster (`redis://host:port` each); empty: `url` is one Redis.
+    pub cluster: Vec<String>,
     /// Replicas that must confirm a publish before it is acknowledged (`WAIT`); 0: none.
     pub min_replicas_ack: u32,
     /// Longest a publish waits for them.
@@ -66,6 +69,7 @@ impl Default for RedisSettings {
             lease_ttl: Duration::from_secs(15),
             block: Duration::from_secs(5),
             read_count: 1000,
+            cluster: Vec::new(),
             min_replicas_ack: 0,
             min_replicas_timeout: Duration::from_millis(1000),
         }
@@ -81,8 +85,8 @@ struct Shared {
     addr: String,
     keys: Keys,
     scripts: Scripts,
-    client: redis::Client,
-    conn: ConnectionManager,
+    target: Target,
+    conn: Conn,
     node: String,
     status: Status,
     reader: mpsc::UnboundedSender<reader::Request>,
@@ -91,6 +95,16 @@ struct Shared {
 }
 
 impl Shared {
+    /// The channel publishes are announced on: a cluster's readers need it; one Redis's
+    /// reader blocks on the streams themselves.
+    fn notify_channel(&self) -> String {
+        if self.target.is_cluster() {
+            self.keys.notify()
+        } else {
+            String::new()
+        }
+    }
+
     fn unavailable(&self, e: &redis::RedisError) -> BackendError {
         self.status.error(e);
         BackendError::Unavailable(format!("Redis at {}: {e}", self.addr))
@@ -120,23 +134,24 @@ impl RedisBackend {
         hub: Hub,
         admin: Arc<crate::admin::Control>,
     ) -> Result<Self, BackendError> {
-        let client = redis::Client::open(settings.url.as_str())
+        let target = Target::new(&settings.url, &settings.cluster)
             .map_err(|e| BackendError::Unavailable(format!("invalid Redis URL: {e}")))?;
-        let addr = client.get_connection_info().addr().to_string();
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
+        let addr = target.addr(&settings.cluster);
         let down = |e: redis::RedisError| BackendError::Unavailable(format!("cannot reach Redis at {addr}: {e}"));
-        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(down)?;
-        let info: String = redis::cmd("INFO")
-            .arg("server")
-            .query_async(&mut conn)
-            .await
-            .map_err(down)?;
+        let mut conn = target.connect().await.map_err(down)?;
+        let info: String = match &mut conn {
+            Conn::Single(c) => redis::cmd("INFO").arg("server").query_async(c).await,
+            Conn::Cluster(c) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
+                let mut info = redis::cmd("INFO");
+                info.arg("server");
+                c.route_command(info, route)
+                    .await
+                    .and_then(|v| redis::FromRedisValue::from_redis_value(v).map_err(Into::into))
+            }
+        }
+        .map_err(down)?;
         check_version(&info).map_err(BackendError::Unavailable)?;
         // Unbounded on purpose: releases are sent from `Drop` (a stream's slot and follow
         // references going away), which can neither wait for room nor fail; acquires and
@@ -150,7 +165,7 @@ impl RedisBackend {
             settings,
             addr: addr.clone(),
             scripts: Scripts::new(),
-            client,
+            target,
             conn,
             node: new_node_id(),
             status: Status::default(),

@@ -21,11 +21,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use super::conn::Dedicated;
 use redis::streams::StreamReadReply;
-use redis::{AsyncConnectionConfig, RedisResult};
+use redis::RedisResult;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+
+mod cluster;
 
 pub(crate) use super::follow::{Adoption, Request};
 use super::follow::{Follow, Followed};
@@ -67,6 +69,9 @@ impl Reader {
     /// Reads until the backend is dropped; reconnects with backoff, adopting and
     /// releasing meanwhile (streams stay open; they catch up from their cuts).
     pub(crate) async fn run(mut self) {
+        if self.shared.target.is_cluster() {
+            return self.run_cluster().await;
+        }
         let mut delay = MIN_BACKOFF;
         loop {
             match self.connect().await {
@@ -102,15 +107,9 @@ impl Reader {
         }
     }
 
-    async fn connect(&mut self) -> RedisResult<(MultiplexedConnection, i64)> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(self.shared.settings.block + Duration::from_secs(5)));
-        let mut conn = self
-            .shared
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+    async fn connect(&mut self) -> RedisResult<(Dedicated, i64)> {
+        let timeout = self.shared.settings.block + Duration::from_secs(5);
+        let mut conn = self.shared.target.dedicated(timeout).await?;
         let id: i64 = redis::cmd("CLIENT").arg("ID").query_async(&mut conn).await?;
         self.check_dataset(&mut conn).await?;
         Ok((conn, id))
@@ -119,7 +118,7 @@ impl Reader {
     /// After a (re)connect: if Redis lost its data, every open stream gets `reset`
     /// (restarted); otherwise any company whose history was trimmed past its cut while
     /// we were away gets `reset` (too_old). Everyone else just catches up.
-    async fn check_dataset(&mut self, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+    async fn check_dataset(&mut self, conn: &mut Dedicated) -> RedisResult<()> {
         let mut mark = [0u8; 8];
         let _ = getrandom::getrandom(&mut mark);
         let mark: String = mark.iter().map(|b| format!("{b:02x}")).collect();
@@ -145,6 +144,13 @@ impl Reader {
             }
             return Ok(());
         }
+        self.check_history().await;
+        Ok(())
+    }
+
+    /// After a (re)connect: any company whose history moved past its cut while the
+    /// reader was away (trimmed, or gone back in time at a failover) gets `reset`.
+    async fn check_history(&mut self) {
         let followed: Vec<(String, StreamId, Vec<String>)> = self
             .companies
             .iter()
@@ -168,10 +174,9 @@ impl Reader {
                     .close_company(&company, &reset_frame_at(&head.to_string(), reason), reason);
             }
         }
-        Ok(())
     }
 
-    async fn serve(&mut self, conn: &mut MultiplexedConnection, client_id: i64) -> RedisResult<()> {
+    async fn serve(&mut self, conn: &mut Dedicated, client_id: i64) -> RedisResult<()> {
         loop {
             while let Ok(req) = self.rx.try_recv() {
                 self.handle(req);
@@ -191,7 +196,7 @@ impl Reader {
         }
     }
 
-    async fn round(&mut self, conn: &mut MultiplexedConnection, client_id: i64) -> RedisResult<()> {
+    async fn round(&mut self, conn: &mut Dedicated, client_id: i64) -> RedisResult<()> {
         let started = self.adoption_seq;
         let (keys, ids): (Vec<&str>, Vec<String>) = self
             .streams

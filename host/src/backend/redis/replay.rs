@@ -201,6 +201,7 @@ pub(crate) async fn publish(
         history.idempotency_keys_per_company.to_string().into_bytes(),
         meter.map_or(0.0, |m| m.rate).to_string().into_bytes(),
         meter.map_or(0.0, |m| m.burst).to_string().into_bytes(),
+        shared.notify_channel().into_bytes(),
     ];
     let mut channels: Vec<&str> = Vec::new();
     for (channel, kind, data) in events {

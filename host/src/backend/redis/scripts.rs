@@ -36,7 +36,9 @@ end
 /// company's index of records, its publish-rate bucket, then one stream per channel.
 /// ARGV: maxlen, max age in ms (0: none), the key's TTL in ms (0: no key), the body's
 /// digest, records kept per company, the rate in events/s (0: not metered here), the
-/// burst, then (stream index, type, data) per event. Returns {'ok', ids...},
+/// burst, the channel to announce the publish on (empty: none; a Redis Cluster's
+/// readers wait on it, the message is the meta key), then (stream index, type, data)
+/// per event. Returns {'ok', ids...},
 /// {'replay', ids...} (the key was recorded for the same digest: nothing stored, no rate
 /// spent), {'reused'} (recorded for another digest) or {'rate_limited'} (the company's
 /// bucket, shared by every host, holds fewer tokens than the batch has events). The record is written in the same script
@@ -67,7 +69,7 @@ local now = now_ms()
 local rate = tonumber(ARGV[6])
 if rate > 0 then
   local burst = tonumber(ARGV[7])
-  local n = (#ARGV - 7) / 3
+  local n = (#ARGV - 8) / 3
   local now_s = now / 1000
   local b = redis.call('HMGET', KEYS[4], 'tokens', 'at')
   local tokens = tonumber(b[1]) or burst
@@ -93,7 +95,7 @@ end
 local maxlen = tonumber(ARGV[1])
 local age = tonumber(ARGV[2])
 local ids = {}
-for i = 8, #ARGV, 3 do
+for i = 9, #ARGV, 3 do
   -- One batch shares a millisecond and counts up its sequence: its IDs are consecutive
   -- (the idempotency record keeps only the first and the count).
   if now > lms then lms = now; lseq = 0 else lseq = lseq + 1 end
@@ -123,6 +125,7 @@ if key_ttl > 0 then
   redis.call('ZADD', KEYS[3], now, KEYS[2])
   redis.call('PEXPIRE', KEYS[3], key_ttl)
 end
+if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], KEYS[1]) end
 local out = {'ok'}
 for _, id in ipairs(ids) do out[#out + 1] = id end
 return out

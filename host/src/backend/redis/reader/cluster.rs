@@ -1,0 +1,141 @@
+//! The reader on a Redis Cluster. A blocking XREAD cannot span slots, and a company's
+//! streams are one slot, so this reader waits on announcements instead: the publish
+//! script PUBLISHes the company's meta key on `{prefix}:notify` (plain pub/sub reaches
+//! subscribers on every node), and the reader XREADs the followed streams of each
+//! announced company from its cut, one single-slot command per company, all in flight
+//! at once, through the cluster connection (which follows `MOVED`/`ASK`: a slot migrated
+//! under load is read where it now lives). The cut invariant of the standalone reader
+//! holds per company, so ordering, deduplication and adoption are the same code.
+//!
+//! Announcements are at most once (a pub/sub message is lost while the subscriber is
+//! reconnecting): every company is also read when the subscription is (re)made and every
+//! `redis.block_ms`, which bounds how late a lost announcement can make an event.
+
+use std::collections::{HashMap, HashSet};
+
+use futures_util::StreamExt as _;
+use redis::streams::StreamReadReply;
+use redis::RedisResult;
+
+use super::{Reader, Request};
+
+impl Reader {
+    /// Reads until the backend is dropped; resubscribes with backoff.
+    pub(crate) async fn run_cluster(mut self) {
+        let mut delay = super::MIN_BACKOFF;
+        loop {
+            match self.serve_cluster().await {
+                Ok(()) => return,
+                Err(e) => {
+                    self.shared.status.reader_up(false);
+                    self.shared.status.error(&e);
+                    tracing::warn!(error = %e, "redis cluster reader lost its subscription; streams stay open, reconnecting");
+                }
+            }
+            let until = tokio::time::Instant::now() + delay;
+            delay = (delay * 2).min(super::MAX_BACKOFF);
+            loop {
+                tokio::select! {
+                    req = self.rx.recv() => match req {
+                        Some(req) => self.handle(req),
+                        None => return,
+                    },
+                    _ = tokio::time::sleep_until(until) => break,
+                }
+            }
+        }
+    }
+
+    async fn serve_cluster(&mut self) -> RedisResult<()> {
+        let seeds = &self.shared.settings.cluster;
+        let mut notes = super::super::conn::subscribe(seeds, &self.shared.keys.notify()).await?;
+        self.shared.status.reader_up(true);
+        tracing::info!("redis cluster reader subscribed");
+        self.check_history().await;
+        // Whatever was announced while unsubscribed: read everyone once.
+        let mut dirty: HashSet<String> = self.companies.keys().cloned().collect();
+        let mut safety = tokio::time::interval(self.shared.settings.block);
+        safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let streams = self.companies.values().map(|f| f.channels.len()).sum();
+            self.shared.status.following(self.companies.len(), streams);
+            if !dirty.is_empty() {
+                self.read_companies(&mut dirty).await?;
+                continue;
+            }
+            tokio::select! {
+                req = self.rx.recv() => {
+                    let Some(req) = req else { return Ok(()) };
+                    if let Request::Adopt(a, _) = &req {
+                        dirty.insert(a.company.clone());
+                    }
+                    self.handle(req);
+                }
+                note = notes.next() => {
+                    let Some(note) = note else {
+                        return Err(redis::RedisError::from((redis::ErrorKind::Io, "the announcement subscription closed")));
+                    };
+                    self.announced(&note, &mut dirty);
+                    // Take every announcement already here before reading.
+                    while let Some(Some(note)) = futures_util::FutureExt::now_or_never(notes.next()) {
+                        self.announced(&note, &mut dirty);
+                    }
+                }
+                _ = safety.tick() => dirty.extend(self.companies.keys().cloned()),
+            }
+        }
+    }
+
+    fn announced(&self, note: &redis::Msg, dirty: &mut HashSet<String>) {
+        let Ok(meta) = note.get_payload::<String>() else { return };
+        // `{prefix}:{company}:meta`: the company is between the first `{` and its `}`.
+        let company = meta
+            .split_once('{')
+            .and_then(|(_, rest)| rest.split_once("}:"))
+            .map(|(c, _)| c);
+        if let Some(company) = company.filter(|c| self.companies.contains_key(*c)) {
+            dirty.insert(company.to_owned());
+        }
+    }
+
+    /// One XREAD per dirty company (its followed streams from its cut), all in flight;
+    /// a company whose read was cut short by COUNT stays dirty.
+    async fn read_companies(&mut self, dirty: &mut HashSet<String>) -> RedisResult<()> {
+        let started = self.adoption_seq;
+        let count = self.shared.settings.read_count;
+        let mut keys_of: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (key, (company, _)) in &self.streams {
+            if dirty.contains(company) {
+                keys_of.entry(company.as_str()).or_default().push(key.as_str());
+            }
+        }
+        let reads = keys_of.into_iter().filter_map(|(company, keys)| {
+            let cut = self.companies.get(company)?.cut.to_string();
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT").arg(count).arg("STREAMS").arg(&keys);
+            for _ in &keys {
+                cmd.arg(&cut);
+            }
+            let mut conn = self.shared.conn.clone();
+            let company = company.to_owned();
+            Some(async move { (company, cmd.query_async::<Option<StreamReadReply>>(&mut conn).await) })
+        });
+        let results = futures_util::future::join_all(reads).await;
+        dirty.clear();
+        let mut merged = StreamReadReply { keys: Vec::new() };
+        for (company, result) in results {
+            if let Some(reply) = result? {
+                if reply.keys.iter().any(|k| k.ids.len() >= count) {
+                    dirty.insert(company);
+                }
+                merged.keys.extend(reply.keys);
+            }
+        }
+        if merged.keys.is_empty() {
+            self.shared.status.read_lag(0);
+        } else {
+            self.dispatch(merged, started, count);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! The backend on a real Redis Cluster (3 masters, 3 replicas): two hosts, companies on
+//! different masters, fan-out, resume and limits across hosts.
+
+use serde_json::json;
+use sse_tests::node::Node;
+use sse_tests::redis::RedisCluster;
+use sse_tests::*;
+
+use super::read_ids;
+
+/// Two companies whose keys live on different masters.
+async fn companies_on_two_masters(cluster: &RedisCluster) -> [String; 2] {
+    let mut first: Option<(String, usize)> = None;
+    for i in 0..100 {
+        let company = format!("tenant-{i}");
+        let master = cluster.master_of(&company).await;
+        match &first {
+            None => first = Some((company, master)),
+            Some((c, m)) if *m != master => return [c.clone(), company],
+            Some(_) => {}
+        }
+    }
+    panic!("no two companies on different masters");
+}
+
+async fn on_cluster(cluster: &RedisCluster) -> Node {
+    // `url` is not used when seeds are given.
+    Node::start_with_redis("redis://127.0.0.1:1", &cluster.seeds_toml()).await
+}
+
+#[tokio::test]
+async fn two_hosts_fan_out_resume_and_limit_companies_on_different_masters() {
+    let cluster = RedisCluster::start().await;
+    let a = on_cluster(&cluster).await;
+    let b = on_cluster(&cluster).await;
+    // Both readers wait on the announcements (plain pub/sub, subscribed on a seed).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !cluster.nodes[0]
+        .command(&["PUBSUB", "NUMSUB", "sse:notify"])
+        .await
+        .ends_with(":2\r\n")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the readers never subscribed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut held = Vec::new();
+    for company in companies_on_two_masters(&cluster).await {
+        let viewer = token(&company, "VIEWER");
+        let mut live = b.stream_as(&viewer, &company, &["dashboard-updates"], None).await;
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            ids.push(
+                a.publish(&company, "dashboard-updates", "update", json!({"n": n}))
+                    .await,
+            );
+        }
+        assert_eq!(
+            read_ids(&mut live, 3).await,
+            ids,
+            "{company}: published on A, live on B"
+        );
+        for n in 3..5 {
+            ids.push(
+                b.publish(&company, "dashboard-updates", "update", json!({"n": n}))
+                    .await,
+            );
+        }
+        let mut resumed = a
+            .stream_as(&viewer, &company, &["dashboard-updates"], Some(&ids[0]))
+            .await;
+        assert_eq!(read_ids(&mut resumed, 4).await, ids[1..], "{company}: resumed on A");
+        // The test policy allows 5 streams per company, counted across both hosts.
+        held.extend([live, resumed]);
+        for node in [&a, &b, &a] {
+            held.push(node.stream_as(&viewer, &company, &["dashboard-updates"], None).await);
+        }
+        for node in [&a, &b] {
+            let res = node.open_stream(&viewer, &company, &["dashboard-updates"], None).await;
+            assert_eq!(res.status(), 429, "{company}: the sixth stream, on either host");
+        }
+    }
+    // The admin plane across hosts works on a cluster too.
+    let listing = a.get_json("/sse/admin/connections", &token("ops", "SUPER_ADMIN")).await;
+    let hosts = listing["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "{listing}");
+    assert!(hosts.iter().all(|h| h["answered"] == true), "{listing}");
+    assert_eq!(listing["totalConnections"], 10);
+}
