@@ -148,3 +148,57 @@ async fn a_master_killed_mid_publish_loses_no_acknowledged_event() {
         .await;
     assert_eq!(read_ids(&mut resumed, acked.len() - 1).await, acked[1..]);
 }
+
+#[tokio::test]
+async fn a_slot_migrated_under_load_loses_and_duplicates_nothing() {
+    let cluster = RedisCluster::start().await;
+    let a = on_cluster(&cluster).await;
+    let b = on_cluster(&cluster).await;
+    let [company, elsewhere] = companies_on_two_masters(&cluster).await;
+    let (from, to) = (cluster.master_of(&company).await, cluster.master_of(&elsewhere).await);
+    let viewer = token(&company, "VIEWER");
+    let mut live = b.stream_as(&viewer, &company, &["dashboard-updates"], None).await;
+    let publisher = token(&company, "PUBLISHER");
+    let body =
+        |n: u32| json!({"companyId": company, "channel": "dashboard-updates", "type": "update", "data": {"n": n}});
+    let slot = cluster.slot_of(&company).await;
+    let published = std::sync::atomic::AtomicUsize::new(0);
+    // Publishes one by one, each retried with its key until acknowledged (a command
+    // whose keys are split between the two masters mid-migration is refused)...
+    let publishing = async {
+        let deadline = tokio::time::Instant::now() + 3 * PATIENCE;
+        let mut acked = Vec::new();
+        for n in 0..40 {
+            let key = format!("k{n}");
+            let body = body(n);
+            loop {
+                let (status, reply, _) = a.publish_keyed(&publisher, &[&key], &body).await;
+                if status == 200 {
+                    acked.push(reply["id"].as_str().unwrap().to_owned());
+                    break;
+                }
+                assert_eq!(status, 503, "{reply}");
+                assert!(tokio::time::Instant::now() < deadline, "{reply}");
+            }
+            published.store(acked.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+        acked
+    };
+    // ...while the company's slot moves to the other master.
+    let migrating = async {
+        while published.load(std::sync::atomic::Ordering::Relaxed) < 10 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        cluster.migrate_slot(&slot, from, to).await;
+    };
+    let (acked, ()) = tokio::join!(publishing, migrating);
+    let moved = cluster.nodes[to].command(&["CLUSTER", "COUNTKEYSINSLOT", &slot]).await;
+    assert_ne!(moved.trim(), ":0", "the company's keys now live on the other master");
+    // The live client got every event once, in order; a client resuming after the
+    // first gets the rest, from the slot's new master.
+    assert_eq!(read_ids(&mut live, acked.len()).await, acked);
+    let mut resumed = a
+        .stream_as(&viewer, &company, &["dashboard-updates"], Some(&acked[0]))
+        .await;
+    assert_eq!(read_ids(&mut resumed, acked.len() - 1).await, acked[1..]);
+}

@@ -272,3 +272,52 @@ impl RedisCluster {
         }
     }
 }
+
+impl RedisCluster {
+    /// The slot of `company`'s keys.
+    pub async fn slot_of(&self, company: &str) -> String {
+        let key = format!("sse:{{{company}}}:meta");
+        let reply = self.nodes[0].command(&["CLUSTER", "KEYSLOT", &key]).await;
+        reply.trim().trim_start_matches(':').to_owned()
+    }
+
+    async fn id_of(&self, node: usize) -> String {
+        let reply = self.nodes[node].command(&["CLUSTER", "MYID"]).await;
+        reply.lines().nth(1).expect("a node ID").to_owned()
+    }
+
+    /// Moves `slot` from master `from` to master `to` the way `redis-cli --cluster
+    /// reshard` does: IMPORTING/MIGRATING, MIGRATE of its keys in batches, then the new
+    /// owner announced to every master. Clients meanwhile get `ASK` (or `TRYAGAIN` for a
+    /// command whose keys are split between the two).
+    pub async fn migrate_slot(&self, slot: &str, from: usize, to: usize) {
+        let (from_id, to_id) = (self.id_of(from).await, self.id_of(to).await);
+        let ok = |reply: String| assert!(reply.starts_with("+OK"), "{reply}");
+        ok(self.nodes[to]
+            .command(&["CLUSTER", "SETSLOT", slot, "IMPORTING", &from_id])
+            .await);
+        ok(self.nodes[from]
+            .command(&["CLUSTER", "SETSLOT", slot, "MIGRATING", &to_id])
+            .await);
+        let port = self.nodes[to].port.to_string();
+        loop {
+            // Few at a time: `command` reads one reply chunk of 512 bytes.
+            let reply = self.nodes[from].command(&["CLUSTER", "GETKEYSINSLOT", slot, "5"]).await;
+            let keys: Vec<&str> = reply
+                .split("\r\n")
+                .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+                .collect();
+            if keys.is_empty() {
+                break;
+            }
+            let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+            args.extend(keys);
+            ok(self.nodes[from].command(&args).await);
+        }
+        for node in [to, from, 3 - from - to] {
+            ok(self.nodes[node]
+                .command(&["CLUSTER", "SETSLOT", slot, "NODE", &to_id])
+                .await);
+        }
+    }
+}
