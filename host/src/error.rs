@@ -48,6 +48,11 @@ pub enum HostError {
     /// The event store (Redis) cannot be reached: nothing was stored.
     #[error("event store unavailable; retry shortly")]
     StoreUnavailable,
+    /// Stored, but not confirmed by enough replicas in time (`redis.min_replicas_ack`).
+    #[error(
+        "the events were stored but not confirmed by enough replicas in time; retry with the same Idempotency-Key"
+    )]
+    NotReplicated,
     /// The revocation list (or the company's share of it) is full.
     #[error(transparent)]
     Revocations(#[from] crate::admin::revocations::RevokeError),
@@ -62,7 +67,7 @@ impl From<BackendError> for HostError {
             BackendError::RateLimited => Self::RateLimited,
             e @ BackendError::NotReplicated { .. } => {
                 tracing::warn!(error = %e, "publish not confirmed by enough replicas");
-                Self::StoreUnavailable
+                Self::NotReplicated
             }
             BackendError::Unavailable(why) => {
                 // The reason may name hosts; it goes to the log, the client gets the code.
@@ -92,6 +97,7 @@ impl HostError {
             // host cannot take more (entries leave at their `until`).
             Self::Revocations(RevokeError::CompanyFull) => ErrorCode::RateLimited,
             Self::Revocations(RevokeError::Full) => ErrorCode::Unavailable,
+            Self::NotReplicated => ErrorCode::NotReplicated,
         }
     }
 
@@ -121,6 +127,7 @@ impl HostError {
             Self::EdgeFailed => "edge_failure",
             Self::StoreUnavailable => "store_unavailable",
             Self::Revocations(_) => "revocations_full",
+            Self::NotReplicated => "not_replicated",
         }
     }
 }

@@ -23,9 +23,27 @@ async fn companies_on_two_masters(cluster: &RedisCluster) -> [String; 2] {
     panic!("no two companies on different masters");
 }
 
+/// Subscribers of the announcement channel over every node (each host subscribes on a
+/// seed of its choosing).
+async fn subscribers(cluster: &RedisCluster) -> u32 {
+    let mut n = 0;
+    for node in &cluster.nodes {
+        let reply = node.command(&["PUBSUB", "NUMSUB", "sse:notify"]).await;
+        n += reply
+            .trim_end()
+            .rsplit(':')
+            .next()
+            .and_then(|c| c.parse::<u32>().ok())
+            .unwrap_or(0);
+    }
+    n
+}
+
 async fn on_cluster(cluster: &RedisCluster) -> Node {
-    // `url` is not used when seeds are given.
-    Node::start_with_redis("redis://127.0.0.1:1", &cluster.seeds_toml()).await
+    // `url` is not used when seeds are given. The safety tick is a minute: within the
+    // test's patience, events arrive only through the announcements.
+    let extra = format!("{}\nblock_ms = 60000", cluster.seeds_toml());
+    Node::start_with_redis("redis://127.0.0.1:1", &extra).await
 }
 
 #[tokio::test]
@@ -35,11 +53,7 @@ async fn two_hosts_fan_out_resume_and_limit_companies_on_different_masters() {
     let b = on_cluster(&cluster).await;
     // Both readers wait on the announcements (plain pub/sub, subscribed on a seed).
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !cluster.nodes[0]
-        .command(&["PUBSUB", "NUMSUB", "sse:notify"])
-        .await
-        .ends_with(":2\r\n")
-    {
+    while subscribers(&cluster).await != 2 {
         assert!(tokio::time::Instant::now() < deadline, "the readers never subscribed");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -87,6 +101,12 @@ async fn two_hosts_fan_out_resume_and_limit_companies_on_different_masters() {
     assert_eq!(listing["totalConnections"], 10);
 }
 
+/// An event ID as (ms, seq), to compare.
+fn order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').expect("an ID");
+    (ms.parse().unwrap(), seq.parse().unwrap())
+}
+
 /// Waits until one of the replicas was promoted.
 async fn promoted(cluster: &RedisCluster) {
     let deadline = tokio::time::Instant::now() + 3 * PATIENCE;
@@ -113,6 +133,11 @@ async fn a_master_killed_mid_publish_loses_no_acknowledged_event() {
     let [company, _] = companies_on_two_masters(&cluster).await;
     let master = cluster.master_of(&company).await;
     let publisher = token(&company, "PUBLISHER");
+    // A client stays connected through the failover.
+    let mut live = a
+        .stream_as(&token(&company, "VIEWER"), &company, &["dashboard-updates"], None)
+        .await;
+    assert_eq!(live.next_event().await.event, "connected");
     let body =
         |n: u32| json!({"companyId": company, "channel": "dashboard-updates", "type": "update", "data": {"n": n}});
     // Publish 30 events one by one, each retried with its key until acknowledged; kill
@@ -135,10 +160,39 @@ async fn a_master_killed_mid_publish_loses_no_acknowledged_event() {
                 break;
             }
             assert_eq!(status, 503, "{reply}");
-            assert!(tokio::time::Instant::now() < deadline, "no failover: {reply}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no failover: {reply}; log:\n{}",
+                a.log()
+            );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+    // The connected client: events in order, none twice, every acknowledged one after
+    // its last `reset` (a reset is allowed: the new master may be behind what it saw).
+    let last = acked.last().unwrap().clone();
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let e = live.next_event().await;
+        match e.event.as_str() {
+            "reset" => seen.clear(),
+            "update" => {
+                let id = e.id.unwrap();
+                assert!(
+                    seen.last().is_none_or(|prev| prev < &id),
+                    "out of order or twice: {id} after {seen:?}"
+                );
+                let done = id == last;
+                seen.push(id);
+                if done {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let since_reset: Vec<&String> = acked.iter().filter(|id| order(id) >= order(&seen[0])).collect();
+    assert_eq!(seen.iter().collect::<Vec<_>>(), since_reset, "a gap without a reset");
     // A client that saw the first event resumes on a host started after the failover:
     // every acknowledged event is there, once each, in order.
     let b = on_cluster(&cluster).await;

@@ -46,7 +46,11 @@ async fn a_publish_is_acknowledged_only_once_a_replica_has_it() {
     replica.kill();
     until_replication(&master, "connected_slaves:0").await;
     let (status, body, _) = node.publish_keyed(&publisher, &["k-2"], &event(2)).await;
-    assert_eq!((status, body["error"].as_str()), (503, Some("UNAVAILABLE")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("NOT_REPLICATED")),
+        "{body}"
+    );
 
     // The replica is back: the publisher's retry (same key) stores nothing more, and is
     // acknowledged once the replica confirms.

@@ -36,7 +36,13 @@ pub fn write_config_with(redis_url: Option<&str>, redis_extra: &str, extra: &str
     std::fs::write(dir.0.join("policy.json"), policy_json(false).to_string()).unwrap();
     let backend = match redis_url {
         Some(url) => {
-            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\nlease_ttl_secs = 3\nblock_ms = 1000\n{redis_extra}\n\n")
+            // A fast safety tick by default; `redis_extra` may set its own.
+            let block = if redis_extra.contains("block_ms") {
+                ""
+            } else {
+                "block_ms = 1000\n"
+            };
+            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\nlease_ttl_secs = 3\n{block}{redis_extra}\n\n")
         }
         None => "backend = \"memory\"\n\n".to_owned(),
     };

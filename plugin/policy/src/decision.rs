@@ -32,6 +32,9 @@ pub enum ErrorCode {
     RateLimited,
     /// 503: draining, backend down, or the edge failed (fail closed).
     Unavailable,
+    /// 503: a publish was stored but fewer replicas than required confirmed it in time;
+    /// retry it with the same `Idempotency-Key` (it is not stored twice).
+    NotReplicated,
 }
 
 impl ErrorCode {
@@ -46,7 +49,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => 415,
             Self::IdempotencyKeyReused => 422,
             Self::TooManyConnections | Self::RateLimited => 429,
-            Self::Unavailable => 503,
+            Self::Unavailable | Self::NotReplicated => 503,
         }
     }
 
@@ -65,6 +68,7 @@ impl ErrorCode {
             Self::TooManyConnections => "TOO_MANY_CONNECTIONS",
             Self::RateLimited => "RATE_LIMITED",
             Self::Unavailable => "UNAVAILABLE",
+            Self::NotReplicated => "NOT_REPLICATED",
         }
     }
 }

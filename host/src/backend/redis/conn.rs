@@ -136,18 +136,30 @@ impl Target {
 
     /// The shared connection.
     pub(crate) async fn connect(&self) -> RedisResult<Conn> {
+        self.connect_with(Duration::from_secs(2)).await
+    }
+
+    /// A connection like [`Target::connect`]'s whose replies may take `response_timeout`
+    /// (publishes that `WAIT` for replicas: a client blocked in `WAIT` holds up its
+    /// later commands, so they get connections of their own).
+    pub(crate) async fn connect_with(&self, response_timeout: Duration) -> RedisResult<Conn> {
         match self {
             Self::Single(client) => {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(response_timeout))
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_secs(1));
                 Ok(Conn::Single(
                     ConnectionManager::new_with_config(client.clone(), config).await?,
                 ))
             }
-            Self::Cluster(client) => Ok(Conn::Cluster(client.get_async_connection().await?)),
+            Self::Cluster(client) => {
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(Duration::from_secs(2))
+                    .set_response_timeout(response_timeout);
+                Ok(Conn::Cluster(client.get_async_connection_with_config(config).await?))
+            }
         }
     }
 
@@ -178,7 +190,12 @@ impl Target {
 /// pub/sub messages reach subscribers on every node of a cluster).
 pub(crate) async fn subscribe(seeds: &[String], channel: &str) -> RedisResult<redis::aio::PubSubStream> {
     let mut last = None;
-    for seed in seeds {
+    // From a random seed on: hosts spread over the nodes, and a dead first seed does not
+    // stall every host's resubscription.
+    let mut start = [0u8; 2];
+    let _ = getrandom::getrandom(&mut start);
+    let start = usize::from(u16::from_le_bytes(start)) % seeds.len().max(1);
+    for seed in seeds.iter().cycle().skip(start).take(seeds.len()) {
         let attempt = async {
             let mut pubsub = redis::Client::open(seed.as_str())?.get_async_pubsub().await?;
             pubsub.subscribe(channel).await?;

@@ -87,6 +87,10 @@ struct Shared {
     scripts: Scripts,
     target: Target,
     conn: Conn,
+    /// Connections for publishes that `WAIT` for replicas (empty without
+    /// `min_replicas_ack`), taken in turn.
+    waiters: Vec<Conn>,
+    next_waiter: std::sync::atomic::AtomicUsize,
     node: String,
     status: Status,
     reader: mpsc::UnboundedSender<reader::Request>,
@@ -94,7 +98,21 @@ struct Shared {
     ops: mpsc::UnboundedSender<lease::Op>,
 }
 
+/// Connections kept for publishes that wait for replicas: each WAIT holds up its
+/// connection, so several let publishes of different companies wait at once.
+const WAITERS: usize = 4;
+
 impl Shared {
+    /// The connection a publish runs on: the shared one, or with `min_replicas_ack` one
+    /// of the waiters (its WAIT would hold up everything else on the shared one).
+    fn publish_conn(&self) -> Conn {
+        if self.waiters.is_empty() {
+            return self.conn.clone();
+        }
+        let i = self.next_waiter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.waiters[i % self.waiters.len()].clone()
+    }
+
     /// The channel publishes are announced on: a cluster's readers need it; one Redis's
     /// reader blocks on the streams themselves.
     fn notify_channel(&self) -> String {
@@ -153,6 +171,13 @@ impl RedisBackend {
         }
         .map_err(down)?;
         check_version(&info).map_err(BackendError::Unavailable)?;
+        let mut waiters = Vec::new();
+        if settings.min_replicas_ack > 0 {
+            let timeout = settings.min_replicas_timeout + Duration::from_secs(2);
+            for _ in 0..WAITERS {
+                waiters.push(target.connect_with(timeout).await.map_err(down)?);
+            }
+        }
         // Unbounded on purpose: releases are sent from `Drop` (a stream's slot and follow
         // references going away), which can neither wait for room nor fail; acquires and
         // adoptions are bounded by the local connection limits that admitted them. Both queues hold one
@@ -167,6 +192,8 @@ impl RedisBackend {
             scripts: Scripts::new(),
             target,
             conn,
+            waiters,
+            next_waiter: std::sync::atomic::AtomicUsize::new(0),
             node: new_node_id(),
             status: Status::default(),
             reader: reader_tx,

@@ -17,7 +17,7 @@
 //! (`Subscriber::push_event`). A round that was in flight during an adoption is not
 //! delivered for that company; it is read again from the new cut.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,9 +151,16 @@ impl Reader {
     /// After a (re)connect: any company whose history moved past its cut while the
     /// reader was away (trimmed, or gone back in time at a failover) gets `reset`.
     async fn check_history(&mut self) {
+        let all: HashSet<String> = self.companies.keys().cloned().collect();
+        self.check_history_of(&all).await;
+    }
+
+    /// [`Reader::check_history`] for some companies.
+    async fn check_history_of(&mut self, companies: &HashSet<String>) {
         let followed: Vec<(String, StreamId, Vec<String>)> = self
             .companies
             .iter()
+            .filter(|(c, _)| companies.contains(*c))
             .map(|(c, f)| (c.clone(), f.cut, f.channels.keys().cloned().collect()))
             .collect();
         for (company, cut, channels) in followed {

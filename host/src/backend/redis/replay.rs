@@ -60,23 +60,31 @@ pub(crate) async fn read(
         Cursor::After(id) => id.to_string(),
         Cursor::Head | Cursor::Invalid => String::new(),
     };
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    pipe.cmd("EVALSHA")
-        .arg(shared.scripts.check.get_hash())
-        .arg(1 + keys.len())
-        .arg(shared.keys.meta(company))
-        .arg(&keys)
-        .arg(&after);
-    if !after.is_empty() {
-        for key in &keys {
-            let range = pipe.cmd("XRANGE").arg(key).arg(format!("({after}")).arg("+");
-            if count > 0 {
-                range.arg("COUNT").arg(count);
+    // By hash; once more with the script's text when this Redis does not know it
+    // (restarted, or a replica promoted since: scripts are not replicated).
+    let build = |by_text: bool| {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if by_text {
+            pipe.cmd("EVAL").arg(&shared.scripts.check_source);
+        } else {
+            pipe.cmd("EVALSHA").arg(shared.scripts.check.get_hash());
+        }
+        pipe.arg(1 + keys.len())
+            .arg(shared.keys.meta(company))
+            .arg(&keys)
+            .arg(&after);
+        if !after.is_empty() {
+            for key in &keys {
+                let range = pipe.cmd("XRANGE").arg(key).arg(format!("({after}")).arg("+");
+                if count > 0 {
+                    range.arg("COUNT").arg(count);
+                }
             }
         }
-    }
-    let reply = exec(shared, &pipe).await?;
+        pipe
+    };
+    let reply = exec(shared, build).await?;
     let mut parts = reply.into_iter();
     let (status, head): (String, String) = parts
         .next()
@@ -105,33 +113,28 @@ pub(crate) async fn read(
     Ok(Replay { head, events, reset })
 }
 
-/// Runs the MULTI; a Redis that forgot the check script (restarted) gets it loaded, and
-/// the MULTI runs once more. An error reply inside EXEC counts as the store failing.
-async fn exec(shared: &Shared, pipe: &redis::Pipeline) -> Result<Vec<redis::Value>, BackendError> {
+/// Runs the MULTI built by `build(false)` (the check script by hash); when Redis does not
+/// know the script, `build(true)` (by text, which also caches it there). An error reply
+/// inside EXEC counts as the store failing.
+async fn exec(shared: &Shared, build: impl Fn(bool) -> redis::Pipeline) -> Result<Vec<redis::Value>, BackendError> {
     let mut conn = shared.conn.clone();
     let no_script = |kind: Option<redis::ServerErrorKind>| kind == Some(redis::ServerErrorKind::NoScript);
-    for attempt in 0..2 {
-        let reply: Vec<redis::Value> = match pipe.query_async(&mut conn).await {
-            Err(e) if attempt == 0 && e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                Vec::new()
+    for by_text in [false, true] {
+        let reply: Vec<redis::Value> = match build(by_text).query_async(&mut conn).await {
+            Err(e) if !by_text && e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                continue;
             }
             other => other.map_err(|e| shared.unavailable(&e))?,
         };
-        let missing = match reply.first() {
-            None => true,
-            Some(redis::Value::ServerError(e)) if attempt == 0 && no_script(e.kind()) => true,
+        match reply.first() {
+            Some(redis::Value::ServerError(e)) if !by_text && no_script(e.kind()) => continue,
             Some(redis::Value::ServerError(e)) => {
                 return Err(BackendError::Unavailable(format!("Redis at {}: {e:?}", shared.addr)));
             }
-            Some(_) => false,
-        };
-        if !missing {
-            return Ok(reply);
+            _ => return Ok(reply),
         }
-        let load = shared.scripts.check.prepare_invoke().load_async(&mut conn).await;
-        load.map_err(|e| shared.unavailable(&e))?;
     }
-    Err(BackendError::Unavailable("the check script could not be loaded".into()))
+    Err(BackendError::Unavailable("the check script could not be run".into()))
 }
 
 /// Builds an event from an entry's flat field list (`t`, type, `d`, data).
@@ -221,16 +224,11 @@ pub(crate) async fn publish(
         shared.status.publish_failed();
         shared.unavailable(&e)
     };
-    let (mut reply, acked) = match run_publish(shared, &keys, &args).await {
+    let (mut reply, acked) = match run_publish(shared, &keys, &args, false).await {
         Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-            // Redis restarted (or flushed its scripts): load it and run once more.
-            shared
-                .scripts
-                .publish
-                .load_async(&mut shared.conn.clone())
-                .await
-                .map_err(failed)?;
-            run_publish(shared, &keys, &args).await.map_err(failed)?
+            // Redis restarted or failed over (a promoted replica never had the script):
+            // run it by its text, which also caches it where the company lives.
+            run_publish(shared, &keys, &args, true).await.map_err(failed)?
         }
         other => other.map_err(failed)?,
     };
@@ -260,20 +258,27 @@ pub(crate) async fn publish(
     Ok(published)
 }
 
-/// `EVALSHA` of the publish script, and `WAIT` when replicas must confirm; the script's
-/// reply and how many replicas confirmed (`None`: not asked).
+/// The publish script (by hash, or `by_text` for a Redis that does not know it), and
+/// `WAIT` when replicas must confirm; the script's reply and how many replicas confirmed
+/// (`None`: not asked).
 async fn run_publish(
     shared: &Shared,
     keys: &[String],
     args: &[Vec<u8>],
+    by_text: bool,
 ) -> redis::RedisResult<(Vec<String>, Option<u64>)> {
-    let mut eval = redis::cmd("EVALSHA");
-    eval.arg(shared.scripts.publish.get_hash())
-        .arg(keys.len())
-        .arg(keys)
-        .arg(args);
+    let mut eval = if by_text {
+        let mut c = redis::cmd("EVAL");
+        c.arg(&shared.scripts.publish_source);
+        c
+    } else {
+        let mut c = redis::cmd("EVALSHA");
+        c.arg(shared.scripts.publish.get_hash());
+        c
+    };
+    eval.arg(keys.len()).arg(keys).arg(args);
     let wanted = shared.settings.min_replicas_ack;
-    let mut conn = shared.conn.clone();
+    let mut conn = shared.publish_conn();
     if wanted == 0 {
         let reply: Vec<String> = eval.query_async(&mut conn).await?;
         return Ok((reply, None));

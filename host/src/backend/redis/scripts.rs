@@ -60,6 +60,9 @@ if key_ttl > 0 then
     local digest, first, count = string.match(seen, '^(%S+) (%S+) (%d+)$')
     if digest ~= ARGV[4] then return {'reused'} end
     local fms, fseq = parse(first)
+    -- A write, so that a WAIT after this reply (on whatever connection) waits until the
+    -- replicas have everything up to here, the first publish's events included.
+    redis.call('PEXPIRE', KEYS[2], key_ttl)
     local out = {'replay'}
     for i = 0, tonumber(count) - 1 do out[#out + 1] = id_str(fms, fseq + i) end
     return out
@@ -203,14 +206,20 @@ return 1
 pub(crate) struct Scripts {
     pub(crate) publish: Script,
     pub(crate) check: Script,
+    /// The sources, for `EVAL` where a Redis does not know a script (restarted, or a
+    /// replica promoted since: scripts are not replicated).
+    pub(crate) publish_source: String,
+    pub(crate) check_source: String,
 }
 
 impl Scripts {
     pub(crate) fn new() -> Self {
-        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
+        let (publish_source, check_source) = (format!("{PRELUDE}{PUBLISH}"), format!("{PRELUDE}{CHECK}"));
         Self {
-            publish: with_prelude(PUBLISH),
-            check: with_prelude(CHECK),
+            publish: Script::new(&publish_source),
+            check: Script::new(&check_source),
+            publish_source,
+            check_source,
         }
     }
 }

@@ -9,7 +9,13 @@
 //!
 //! Announcements are at most once (a pub/sub message is lost while the subscriber is
 //! reconnecting): every company is also read when the subscription is (re)made and every
-//! `redis.block_ms`, which bounds how late a lost announcement can make an event.
+//! `redis.block_ms`, which bounds how late a lost announcement can make an event. Each
+//! tick also announces a heartbeat; a subscription that misses three is made anew (a
+//! half-open connection would otherwise leave only the ticks).
+//!
+//! A company whose read fails (its master failing over, its slot mid-migration) is
+//! retried at the next tick, after its history is checked again (a promoted replica may
+//! be behind what was delivered: `reset`, never a silent gap); the others go on.
 
 use std::collections::{HashMap, HashSet};
 
@@ -52,15 +58,26 @@ impl Reader {
         self.shared.status.reader_up(true);
         tracing::info!("redis cluster reader subscribed");
         self.check_history().await;
+        // Reads may take long (a catch-up of read_count entries per stream): not on the
+        // shared connection.
+        let block = self.shared.settings.block;
+        let mut conn = self
+            .shared
+            .target
+            .dedicated(block + std::time::Duration::from_secs(5))
+            .await?;
         // Whatever was announced while unsubscribed: read everyone once.
         let mut dirty: HashSet<String> = self.companies.keys().cloned().collect();
-        let mut safety = tokio::time::interval(self.shared.settings.block);
+        let mut failed: HashSet<String> = HashSet::new();
+        let mut safety = tokio::time::interval(block);
         safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let beat = format!("beat:{}", self.shared.node);
+        let mut missed_beats = 0u32;
         loop {
             let streams = self.companies.values().map(|f| f.channels.len()).sum();
             self.shared.status.following(self.companies.len(), streams);
             if !dirty.is_empty() {
-                self.read_companies(&mut dirty).await?;
+                self.read_companies(&mut conn, &mut dirty, &mut failed).await?;
                 continue;
             }
             tokio::select! {
@@ -75,13 +92,33 @@ impl Reader {
                     let Some(note) = note else {
                         return Err(redis::RedisError::from((redis::ErrorKind::Io, "the announcement subscription closed")));
                     };
+                    if note.get_payload::<String>().is_ok_and(|p| p == beat) {
+                        missed_beats = 0;
+                    }
                     self.announced(&note, &mut dirty);
                     // Take every announcement already here before reading.
                     while let Some(Some(note)) = futures_util::FutureExt::now_or_never(notes.next()) {
                         self.announced(&note, &mut dirty);
                     }
                 }
-                _ = safety.tick() => dirty.extend(self.companies.keys().cloned()),
+                _ = safety.tick() => {
+                    missed_beats += 1;
+                    if missed_beats > 3 {
+                        return Err(redis::RedisError::from((redis::ErrorKind::Io, "the announcement subscription went quiet")));
+                    }
+                    let mut shared_conn = self.shared.conn.clone();
+                    let _: RedisResult<i64> = redis::cmd("PUBLISH")
+                        .arg(self.shared.keys.notify())
+                        .arg(&beat)
+                        .query_async(&mut shared_conn)
+                        .await;
+                    // Companies whose read failed: check their history first (a failover
+                    // may have moved it back), then read them with everyone.
+                    if !failed.is_empty() {
+                        self.check_history_of(&std::mem::take(&mut failed)).await;
+                    }
+                    dirty.extend(self.companies.keys().cloned());
+                }
             }
         }
     }
@@ -99,8 +136,14 @@ impl Reader {
     }
 
     /// One XREAD per dirty company (its followed streams from its cut), all in flight;
-    /// a company whose read was cut short by COUNT stays dirty.
-    async fn read_companies(&mut self, dirty: &mut HashSet<String>) -> RedisResult<()> {
+    /// a company whose read was cut short by COUNT stays dirty, one whose read failed
+    /// goes to `failed`. Fails only when every read failed (the connection is gone).
+    async fn read_companies(
+        &mut self,
+        conn: &mut super::super::conn::Dedicated,
+        dirty: &mut HashSet<String>,
+        failed: &mut HashSet<String>,
+    ) -> RedisResult<()> {
         let started = self.adoption_seq;
         let count = self.shared.settings.read_count;
         let mut keys_of: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -116,20 +159,32 @@ impl Reader {
             for _ in &keys {
                 cmd.arg(&cut);
             }
-            let mut conn = self.shared.conn.clone();
+            let mut conn = conn.clone();
             let company = company.to_owned();
             Some(async move { (company, cmd.query_async::<Option<StreamReadReply>>(&mut conn).await) })
         });
         let results = futures_util::future::join_all(reads).await;
         dirty.clear();
         let mut merged = StreamReadReply { keys: Vec::new() };
+        let (mut errors, total) = (None, results.len());
         for (company, result) in results {
-            if let Some(reply) = result? {
-                if reply.keys.iter().any(|k| k.ids.len() >= count) {
-                    dirty.insert(company);
+            match result {
+                Ok(Some(reply)) => {
+                    if reply.keys.iter().any(|k| k.ids.len() >= count) {
+                        dirty.insert(company);
+                    }
+                    merged.keys.extend(reply.keys);
                 }
-                merged.keys.extend(reply.keys);
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(company, error = %e, "redis cluster read failed; retrying at the next tick");
+                    failed.insert(company);
+                    errors = Some(e);
+                }
             }
+        }
+        if let Some(e) = errors.filter(|_| failed.len() == total && total > 0) {
+            return Err(e);
         }
         if merged.keys.is_empty() {
             self.shared.status.read_lag(0);
