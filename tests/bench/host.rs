@@ -14,6 +14,8 @@ pub(crate) fn policy() -> Value {
     json!({
         "jwt": {"hmac_secret": JWT_SECRET},
         "limits": {"max_connections_per_company": 20000},
+        // Eight channels: a stream may follow all of them (the channels scenario).
+        "channels": crate::channels::NAMES.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
         "edge": {"secret": "bench-edge-secret-that-is-32-bytes-long"},
     })
 }
@@ -32,6 +34,8 @@ pub(crate) struct HostOptions<'a> {
     /// `native`, `wasm` (the embedded edge) or `envoy` (behind Envoy).
     pub(crate) edge: &'a str,
     pub(crate) redis_url: Option<&'a str>,
+    /// `[redis] cluster = ...` (seed nodes, as a TOML array), with `redis_url` set.
+    pub(crate) redis_cluster: Option<&'a str>,
     /// The filter module for edge `wasm`.
     pub(crate) filter: Option<&'a Path>,
     /// The host's own TLS: certificate and key files.
@@ -50,6 +54,7 @@ impl<'a> HostOptions<'a> {
             queue_capacity: 1024,
             edge,
             redis_url: None,
+            redis_cluster: None,
             filter: Some(filter),
             tls: None,
             fast_path: true,
@@ -70,7 +75,8 @@ impl HostProcess {
         let dir = TempDir::new("bench-host");
         std::fs::write(dir.0.join("policy.json"), policy().to_string())?;
         let backend = o.redis_url.map_or(String::new(), |url| {
-            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\n\n")
+            let cluster = o.redis_cluster.unwrap_or_default();
+            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\n{cluster}\n\n")
         });
         let tls = o.tls.map_or(String::new(), |(cert, key)| {
             format!(

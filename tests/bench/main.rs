@@ -7,8 +7,10 @@
 //! (100), `--seconds S` (5), `--storm C` (10000), `--behind B` (50), `--connects N`
 //! (10000), `--ingress E` (20000 single-event publishes; 10x that in batches of 100),
 //! `--tenants C --tenant-viewers V --tenant-rate R` (2000 companies x 5 viewers, 1000
-//! publishes/s spread over them for `--seconds`),
-//! `--skip nchan,floor,wasm,native,envoy,envoy-h2,redis,tls` (any of them), `--json FILE`,
+//! publishes/s spread over them for `--seconds`), `--channels N --channel-rate R
+//! --channel-seconds S` (100000 channels followed, 8 per stream, one subscriber each,
+//! 1000 events/s spread over them for 10 s, on one Redis and on a Redis Cluster),
+//! `--skip nchan,floor,wasm,native,envoy,envoy-h2,redis,tls,channels` (any of them), `--json FILE`,
 //! `--envoy-host-edge native` (the host behind Envoy checks tokens itself: for measuring
 //! Envoy without the filter, `tests/bench/envoy-knobs.sh`), `--host-workers N` (our
 //! host's `worker_threads`; 0, one per core, by default).
@@ -28,6 +30,7 @@
 //! else).
 //! Every scenario is bounded in count and time and stays on loopback.
 
+mod channels;
 mod client;
 mod floor;
 mod h2;
@@ -47,7 +50,7 @@ use host::{HostOptions, HostProcess, Nchan};
 use target::{Flavor, Target};
 
 pub(crate) struct Args {
-    host_bin: PathBuf,
+    pub(crate) host_bin: PathBuf,
     idle: usize,
     fanout: usize,
     events: u64,
@@ -60,6 +63,9 @@ pub(crate) struct Args {
     tenants: usize,
     tenant_viewers: usize,
     tenant_rate: u64,
+    pub(crate) channels: usize,
+    pub(crate) channel_rate: u64,
+    pub(crate) channel_seconds: u64,
     envoy_host_edge: String,
     host_workers: usize,
     skip: Vec<String>,
@@ -82,6 +88,9 @@ fn parse_args() -> Result<Args> {
         tenants: 2000,
         tenant_viewers: 5,
         tenant_rate: 1000,
+        channels: 100_000,
+        channel_rate: 1000,
+        channel_seconds: 10,
         envoy_host_edge: "envoy".into(),
         host_workers: 0,
         skip: Vec::new(),
@@ -108,6 +117,9 @@ fn parse_args() -> Result<Args> {
             "--connects" => a.connects = val()?.parse()?,
             "--ingress" => a.ingress = val()?.parse()?,
             "--tenants" => a.tenants = val()?.parse()?,
+            "--channels" => a.channels = val()?.parse()?,
+            "--channel-rate" => a.channel_rate = val()?.parse()?,
+            "--channel-seconds" => a.channel_seconds = val()?.parse()?,
             "--tenant-viewers" => a.tenant_viewers = val()?.parse()?,
             "--tenant-rate" => a.tenant_rate = val()?.parse()?,
             "--envoy-host-edge" => a.envoy_host_edge = val()?,
@@ -148,7 +160,7 @@ fn token_for(company: &str, role: &str) -> String {
     sse_policy::mint::hs256(&sse_policy::Secret::new(host::JWT_SECRET), &claims)
 }
 
-fn ours(name: &str, sub_addr: &str, pub_addr: &str, pids: Vec<u32>, front_pids: Vec<u32>) -> Target {
+pub(crate) fn ours(name: &str, sub_addr: &str, pub_addr: &str, pids: Vec<u32>, front_pids: Vec<u32>) -> Target {
     Target {
         name: name.into(),
         flavor: Flavor::Ours,
@@ -161,6 +173,7 @@ fn ours(name: &str, sub_addr: &str, pub_addr: &str, pids: Vec<u32>, front_pids: 
         tls: None,
         company: "bench".into(),
         mint: Some(token_for),
+        channels: vec!["dashboard-updates".into()],
     }
 }
 
@@ -218,6 +231,7 @@ async fn main() -> Result<()> {
             tls: None,
             company: "bench".into(),
             mint: None,
+            channels: Vec::new(),
         };
         let mut r = Map::new();
         full_suite(&t, &a, &mut r).await?;
@@ -296,6 +310,10 @@ async fn main() -> Result<()> {
             "redis".into(),
             json!({"fanout_max_rate": max, "fanout_fixed_rate": fixed, "storm": storm}),
         );
+    }
+
+    if !skip("channels") {
+        report.insert("channels".into(), channels::suite(&a).await?);
     }
 
     let report = Value::Object(report);

@@ -49,13 +49,13 @@ pub(crate) async fn open_many(
     Ok(out)
 }
 
-fn close(subs: Vec<Sub>) {
+pub(crate) fn close(subs: Vec<Sub>) {
     for (task, _) in subs {
         task.abort();
     }
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }

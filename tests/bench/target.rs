@@ -34,6 +34,8 @@ pub(crate) struct Target {
     pub(crate) company: String,
     /// Mints a token for (company, role): ours only.
     pub(crate) mint: Option<fn(&str, &str) -> String>,
+    /// The channels a stream subscribes to (ours; nchan: one).
+    pub(crate) channels: Vec<String>,
 }
 
 impl Target {
@@ -58,9 +60,14 @@ impl Target {
         let resume = last_id.map_or(String::new(), |id| format!("last-event-id: {id}\r\n"));
         match self.flavor {
             Flavor::Ours => format!(
-                "GET /sse/stream?companyId={}&channel=dashboard-updates HTTP/1.1\r\nhost: bench\r\n\
+                "GET /sse/stream?companyId={}{} HTTP/1.1\r\nhost: bench\r\n\
                  authorization: Bearer {}\r\n{resume}\r\n",
-                self.company, self.viewer
+                self.company,
+                self.channels
+                    .iter()
+                    .map(|c| format!("&channel={c}"))
+                    .collect::<String>(),
+                self.viewer
             ),
             Flavor::Nchan => format!(
                 "GET /sub/bench/{} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n{resume}\r\n",
@@ -103,12 +110,17 @@ impl Target {
 
     /// Publishes event `n` stamped with `t` (µs since the scenario start); returns its ID.
     pub(crate) async fn publish(&self, http: &reqwest::Client, n: u64, t: u128) -> Result<String> {
+        self.publish_on(http, "dashboard-updates", n, t).await
+    }
+
+    /// [`Target::publish`] on `channel` (ours).
+    pub(crate) async fn publish_on(&self, http: &reqwest::Client, channel: &str, n: u64, t: u128) -> Result<String> {
         let data = format!(r#"{{"n":{n},"t":{t}}}"#);
         let (url, body, auth) = match self.flavor {
             Flavor::Ours => (
                 format!("http://{}/sse/publish", self.pub_addr),
                 format!(
-                    r#"{{"companyId":"{}","channel":"dashboard-updates","type":"bench","data":{data}}}"#,
+                    r#"{{"companyId":"{}","channel":"{channel}","type":"bench","data":{data}}}"#,
                     self.company
                 ),
                 Some(&self.publisher),
