@@ -32,11 +32,15 @@ pub(crate) async fn suite(a: &Args) -> Result<Value> {
     let mut out = serde_json::Map::new();
     let filter = sse_tests::filter_wasm();
     {
-        println!("sse-host on one Redis, {} channels", a.channels);
+        println!(
+            "sse-host on one Redis, {} channels, {} reader(s)",
+            a.channels, a.redis_readers
+        );
         let redis = sse_tests::redis::RedisServer::start().await;
         let url = redis.url();
         let options = HostOptions {
             redis_url: Some(&url),
+            redis_readers: a.redis_readers,
             ..HostOptions::plain("native", &filter)
         };
         let host = HostProcess::start(&a.host_bin, &options).await?;
@@ -53,6 +57,7 @@ pub(crate) async fn suite(a: &Args) -> Result<Value> {
         let options = HostOptions {
             redis_url: Some("redis://127.0.0.1:1"),
             redis_cluster: Some(&seeds),
+            redis_readers: a.redis_readers,
             ..HostOptions::plain("native", &filter)
         };
         let host = HostProcess::start(&a.host_bin, &options).await?;

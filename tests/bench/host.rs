@@ -36,6 +36,8 @@ pub(crate) struct HostOptions<'a> {
     pub(crate) redis_url: Option<&'a str>,
     /// `[redis] cluster = ...` (seed nodes, as a TOML array), with `redis_url` set.
     pub(crate) redis_cluster: Option<&'a str>,
+    /// `[redis] readers`.
+    pub(crate) redis_readers: usize,
     /// The filter module for edge `wasm`.
     pub(crate) filter: Option<&'a Path>,
     /// The host's own TLS: certificate and key files.
@@ -55,6 +57,7 @@ impl<'a> HostOptions<'a> {
             edge,
             redis_url: None,
             redis_cluster: None,
+            redis_readers: 1,
             filter: Some(filter),
             tls: None,
             fast_path: true,
@@ -76,7 +79,8 @@ impl HostProcess {
         std::fs::write(dir.0.join("policy.json"), policy().to_string())?;
         let backend = o.redis_url.map_or(String::new(), |url| {
             let cluster = o.redis_cluster.unwrap_or_default();
-            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\n{cluster}\n\n")
+            let readers = o.redis_readers;
+            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\nreaders = {readers}\n{cluster}\n\n")
         });
         let tls = o.tls.map_or(String::new(), |(cert, key)| {
             format!(

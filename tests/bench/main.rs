@@ -9,7 +9,8 @@
 //! `--tenants C --tenant-viewers V --tenant-rate R` (2000 companies x 5 viewers, 1000
 //! publishes/s spread over them for `--seconds`), `--channels N --channel-rate R
 //! --channel-seconds S` (100000 channels followed, 8 per stream, one subscriber each,
-//! 1000 events/s spread over them for 10 s, on one Redis and on a Redis Cluster),
+//! 1000 events/s spread over them for 10 s, on one Redis and on a Redis Cluster;
+//! `--redis-readers N`, the host's `redis.readers`, 1),
 //! `--skip nchan,floor,wasm,native,envoy,envoy-h2,redis,tls,channels` (any of them), `--json FILE`,
 //! `--envoy-host-edge native` (the host behind Envoy checks tokens itself: for measuring
 //! Envoy without the filter, `tests/bench/envoy-knobs.sh`), `--host-workers N` (our
@@ -66,6 +67,7 @@ pub(crate) struct Args {
     pub(crate) channels: usize,
     pub(crate) channel_rate: u64,
     pub(crate) channel_seconds: u64,
+    pub(crate) redis_readers: usize,
     envoy_host_edge: String,
     host_workers: usize,
     skip: Vec<String>,
@@ -91,6 +93,7 @@ fn parse_args() -> Result<Args> {
         channels: 100_000,
         channel_rate: 1000,
         channel_seconds: 10,
+        redis_readers: 1,
         envoy_host_edge: "envoy".into(),
         host_workers: 0,
         skip: Vec::new(),
@@ -120,6 +123,7 @@ fn parse_args() -> Result<Args> {
             "--channels" => a.channels = val()?.parse()?,
             "--channel-rate" => a.channel_rate = val()?.parse()?,
             "--channel-seconds" => a.channel_seconds = val()?.parse()?,
+            "--redis-readers" => a.redis_readers = val()?.parse()?,
             "--tenant-viewers" => a.tenant_viewers = val()?.parse()?,
             "--tenant-rate" => a.tenant_rate = val()?.parse()?,
             "--envoy-host-edge" => a.envoy_host_edge = val()?,

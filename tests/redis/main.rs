@@ -8,6 +8,7 @@ mod failure;
 mod history;
 mod idempotency;
 mod on_cluster;
+mod readers;
 mod replicas;
 mod untrusted;
 

@@ -41,6 +41,8 @@ pub struct RedisFile {
     pub block_ms: u64,
     /// Entries read per stream per round.
     pub read_count: usize,
+    /// Reader tasks (and connections) per host, each following a share of the companies.
+    pub readers: usize,
     /// Seed nodes of a Redis Cluster; when given, `url` is not used.
     pub cluster: Vec<String>,
     /// Replicas that must confirm a publish (`WAIT`) before it is acknowledged; 0: none.
@@ -58,6 +60,7 @@ impl Default for RedisFile {
             lease_ttl_secs: d.lease_ttl.as_secs(),
             block_ms: d.block.as_millis() as u64,
             read_count: d.read_count,
+            readers: d.readers,
             cluster: d.cluster,
             min_replicas_ack: d.min_replicas_ack,
             min_replicas_timeout_ms: d.min_replicas_timeout.as_millis() as u64,
@@ -92,6 +95,7 @@ impl RedisFile {
             "redis.read_count: must be 1-100000",
         );
         p.check(self.min_replicas_ack <= 16, "redis.min_replicas_ack: must be 0-16");
+        p.check((1..=64).contains(&self.readers), "redis.readers: must be 1-64");
         let seed_ok = |u: &String| u.starts_with("redis://") || u.starts_with("rediss://");
         p.check(
             self.cluster.iter().all(seed_ok),
@@ -107,6 +111,7 @@ impl RedisFile {
             lease_ttl: Duration::from_secs(self.lease_ttl_secs),
             block: Duration::from_millis(self.block_ms),
             read_count: self.read_count,
+            readers: self.readers,
             cluster: self.cluster.clone(),
             min_replicas_ack: self.min_replicas_ack,
             min_replicas_timeout: Duration::from_millis(self.min_replicas_timeout_ms),

@@ -53,6 +53,8 @@ pub struct RedisSettings {
     pub block: Duration,
     /// Most entries read per stream per round.
     pub read_count: usize,
+    /// Reader tasks (and connections) per host, each following a share of the companies.
+    pub readers: usize,
     /// Seed nodes of a Redis Cluster (`redis://host:port` each); empty: `url` is one Redis.
     pub cluster: Vec<String>,
     /// Replicas that must confirm a publish before it is acknowledged (`WAIT`); 0: none.
@@ -69,6 +71,7 @@ impl Default for RedisSettings {
             lease_ttl: Duration::from_secs(15),
             block: Duration::from_secs(5),
             read_count: 1000,
+            readers: 1,
             cluster: Vec::new(),
             min_replicas_ack: 0,
             min_replicas_timeout: Duration::from_millis(1000),
@@ -93,7 +96,8 @@ struct Shared {
     next_waiter: std::sync::atomic::AtomicUsize,
     node: String,
     status: Status,
-    reader: mpsc::UnboundedSender<reader::Request>,
+    /// The readers' queues; a company's subscribers all go to one ([`Shared::reader_for`]).
+    readers: Vec<mpsc::UnboundedSender<reader::Request>>,
     /// Slot acquires and releases, for the lease task (`lease.rs`).
     ops: mpsc::UnboundedSender<lease::Op>,
 }
@@ -103,6 +107,15 @@ struct Shared {
 const WAITERS: usize = 4;
 
 impl Shared {
+    /// The reader that follows `company` (a stable hash: every subscriber of a company
+    /// goes to the same reader, whose cut orders the company's events).
+    fn reader_for(&self, company: &str) -> &mpsc::UnboundedSender<reader::Request> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        company.hash(&mut h);
+        &self.readers[(h.finish() % self.readers.len() as u64) as usize]
+    }
+
     /// The connection a publish runs on: the shared one, or with `min_replicas_ack` one
     /// of the waiters (its WAIT would hold up everything else on the shared one).
     fn publish_conn(&self) -> Conn {
@@ -182,7 +195,8 @@ impl RedisBackend {
         // references going away), which can neither wait for room nor fail; acquires and
         // adoptions are bounded by the local connection limits that admitted them. Both queues hold one
         // small message per stream at most, and the tasks drain them continuously.
-        let (reader_tx, reader_rx) = mpsc::unbounded_channel();
+        let reader_count = settings.readers.max(1);
+        let (reader_txs, reader_rxs): (Vec<_>, Vec<_>) = (0..reader_count).map(|_| mpsc::unbounded_channel()).unzip();
         let (ops_tx, ops_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             hub,
@@ -195,17 +209,21 @@ impl RedisBackend {
             waiters,
             next_waiter: std::sync::atomic::AtomicUsize::new(0),
             node: new_node_id(),
-            status: Status::default(),
-            reader: reader_tx,
+            status: Status::new(reader_count),
+            readers: reader_txs,
             ops: ops_tx,
         });
         let control_from = control::prime(&shared, &admin).await.map_err(down)?;
         tracing::info!(redis = %addr, node = %shared.node, "redis backend connected");
-        let tasks = vec![
-            tokio::spawn(reader::Reader::new(shared.clone(), reader_rx).run()),
+        let mut tasks: Vec<JoinHandle<()>> = reader_rxs
+            .into_iter()
+            .enumerate()
+            .map(|(i, rx)| tokio::spawn(reader::Reader::new(shared.clone(), i, rx).run()))
+            .collect();
+        tasks.extend([
             tokio::spawn(lease::run(shared.clone(), ops_rx)),
             tokio::spawn(control::run(shared.clone(), admin, control_from)),
-        ];
+        ]);
         Ok(Self { shared, tasks })
     }
 
@@ -248,7 +266,7 @@ impl RedisBackend {
         let (tx, rx) = oneshot::channel();
         let gone = || BackendError::Unavailable("the Redis reader stopped".into());
         self.shared
-            .reader
+            .reader_for(&adoption.company)
             .send(reader::Request::Adopt(Box::new(adoption), tx))
             .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())

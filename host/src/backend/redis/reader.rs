@@ -1,5 +1,8 @@
-//! The reader: one task per host that follows, with blocking XREADs, the streams its
-//! local subscribers need, and fans their entries out through the hub.
+//! The reader: a task that follows, with blocking XREADs, the streams its local
+//! subscribers need, and fans their entries out through the hub. A host runs
+//! `redis.readers` of them, each following the companies hashed to it, each on its own
+//! connection: one XREAD over 100,000 keys is one long round for Redis; four over 25,000
+//! are four shorter ones, in parallel.
 //!
 //! Ordering and gap-freedom rest on one invariant per company: a *cut*, such that every
 //! entry up to the cut in the followed streams was delivered to every subscriber attached
@@ -43,6 +46,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The reader task's state.
 pub(crate) struct Reader {
     shared: Arc<Shared>,
+    /// Which of the host's readers (`redis.readers`): it follows the companies that
+    /// [`Shared::reader_for`] sends it.
+    index: usize,
     rx: mpsc::UnboundedReceiver<Request>,
     companies: HashMap<String, Followed>,
     /// Every followed stream key and its (company, channel), kept as subscribers come and
@@ -55,9 +61,10 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(shared: Arc<Shared>, rx: mpsc::UnboundedReceiver<Request>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, index: usize, rx: mpsc::UnboundedReceiver<Request>) -> Self {
         Self {
             shared,
+            index,
             rx,
             companies: HashMap::new(),
             streams: HashMap::new(),
@@ -77,12 +84,12 @@ impl Reader {
             match self.connect().await {
                 Ok((mut conn, client_id)) => {
                     delay = MIN_BACKOFF;
-                    self.shared.status.reader_up(true);
+                    self.shared.status.reader_up(self.index, true);
                     tracing::info!(redis = %self.shared.addr, "redis reader connected");
                     match self.serve(&mut conn, client_id).await {
                         Ok(()) => return,
                         Err(e) => {
-                            self.shared.status.reader_up(false);
+                            self.shared.status.reader_up(self.index, false);
                             self.shared.status.error(&e);
                             tracing::warn!(error = %e, "redis reader lost Redis; streams stay open, reconnecting");
                         }
@@ -189,7 +196,7 @@ impl Reader {
                 self.handle(req);
             }
             let streams = self.companies.values().map(|f| f.channels.len()).sum();
-            self.shared.status.following(self.companies.len(), streams);
+            self.shared.status.following(self.index, self.companies.len(), streams);
             if self.companies.is_empty() {
                 // Nothing to read: check in now and then, so health is known while idle.
                 match tokio::time::timeout(self.shared.settings.block, self.rx.recv()).await {
@@ -252,7 +259,7 @@ impl Reader {
         match reply {
             Some(reply) => self.dispatch(reply, started, count),
             // Nothing was waiting: the reader is not behind.
-            None => self.shared.status.read_lag(0),
+            None => self.shared.status.read_lag(self.index, 0),
         }
         Ok(())
     }
@@ -307,7 +314,7 @@ impl Reader {
             self.shared.hub.deliver(company, &events);
             f.cut = f.cut.max(cut);
         }
-        self.shared.status.read_lag(lag);
+        self.shared.status.read_lag(self.index, lag);
     }
 
     fn handle(&mut self, req: Request) {
@@ -353,7 +360,7 @@ impl Reader {
         let follow = Follow {
             company: a.company.clone(),
             channels: a.channels.clone(),
-            reader: self.shared.reader.clone(),
+            reader: self.shared.reader_for(&a.company).clone(),
             _remote: a.remote,
         };
         let sub = self.shared.hub.attach(

@@ -8,20 +8,42 @@ use serde_json::json;
 use super::Shared;
 
 /// Health and counters, updated by requests and the background tasks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Status {
-    reader_connected: AtomicBool,
+    /// One per reader (`redis.readers`).
+    readers: Vec<ReaderStatus>,
     connects: AtomicU64,
     publish_failures: AtomicU64,
     data_losses: AtomicU64,
-    followed_streams: AtomicUsize,
-    followed_companies: AtomicUsize,
-    /// How old the newest entry of the reader's last read was when read, in ms.
-    read_lag_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
+/// One reader's state.
+#[derive(Debug, Default)]
+struct ReaderStatus {
+    connected: AtomicBool,
+    followed_streams: AtomicUsize,
+    followed_companies: AtomicUsize,
+    /// How old the newest entry of its last read was when read, in ms.
+    read_lag_ms: AtomicU64,
+}
+
 impl Status {
+    /// The state of `readers` readers, none connected yet.
+    pub(crate) fn new(readers: usize) -> Self {
+        Self {
+            readers: (0..readers.max(1)).map(|_| ReaderStatus::default()).collect(),
+            connects: AtomicU64::new(0),
+            publish_failures: AtomicU64::new(0),
+            data_losses: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    fn reader(&self, i: usize) -> &ReaderStatus {
+        &self.readers[i % self.readers.len()]
+    }
+
     pub(crate) fn error(&self, e: &redis::RedisError) {
         self.error_message(&e.to_string());
     }
@@ -36,8 +58,8 @@ impl Status {
         self.publish_failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn reader_up(&self, up: bool) {
-        let was = self.reader_connected.swap(up, Ordering::Relaxed);
+    pub(crate) fn reader_up(&self, reader: usize, up: bool) {
+        let was = self.reader(reader).connected.swap(up, Ordering::Relaxed);
         if up && !was {
             self.connects.fetch_add(1, Ordering::Relaxed);
         }
@@ -47,19 +69,28 @@ impl Status {
         self.data_losses.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records how far behind the publishes the reader's latest read was.
-    pub(crate) fn read_lag(&self, ms: u64) {
-        self.read_lag_ms.store(ms, Ordering::Relaxed);
+    /// Records how far behind the publishes a reader's latest read was.
+    pub(crate) fn read_lag(&self, reader: usize, ms: u64) {
+        self.reader(reader).read_lag_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// The latest read's lag.
+    /// The latest reads' lag: the worst reader's.
     pub(crate) fn lag(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.read_lag_ms.load(Ordering::Relaxed))
+        std::time::Duration::from_millis(self.max(|r| r.read_lag_ms.load(Ordering::Relaxed)))
     }
 
-    pub(crate) fn following(&self, companies: usize, streams: usize) {
-        self.followed_companies.store(companies, Ordering::Relaxed);
-        self.followed_streams.store(streams, Ordering::Relaxed);
+    fn max(&self, f: impl Fn(&ReaderStatus) -> u64) -> u64 {
+        self.readers.iter().map(f).max().unwrap_or(0)
+    }
+
+    fn sum(&self, f: impl Fn(&ReaderStatus) -> usize) -> usize {
+        self.readers.iter().map(f).sum()
+    }
+
+    pub(crate) fn following(&self, reader: usize, companies: usize, streams: usize) {
+        let r = self.reader(reader);
+        r.followed_companies.store(companies, Ordering::Relaxed);
+        r.followed_streams.store(streams, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self, shared: &Shared) -> serde_json::Value {
@@ -68,14 +99,16 @@ impl Status {
             "kind": "redis",
             "redis": shared.addr,
             "node": shared.node,
-            "connected": self.reader_connected.load(Ordering::Relaxed),
+            // Every reader: a host with one reader down misses some companies' events.
+            "connected": self.readers.iter().all(|r| r.connected.load(Ordering::Relaxed)),
+            "readers": self.readers.len(),
             // The first connect counts too: reconnects = connects - 1.
             "connects": n(&self.connects),
             "publishFailures": n(&self.publish_failures),
             "dataLosses": n(&self.data_losses),
-            "followedCompanies": self.followed_companies.load(Ordering::Relaxed),
-            "followedStreams": self.followed_streams.load(Ordering::Relaxed),
-            "readerLagMs": self.read_lag_ms.load(Ordering::Relaxed),
+            "followedCompanies": self.sum(|r| r.followed_companies.load(Ordering::Relaxed)),
+            "followedStreams": self.sum(|r| r.followed_streams.load(Ordering::Relaxed)),
+            "readerLagMs": self.max(|r| r.read_lag_ms.load(Ordering::Relaxed)),
             "lastError": *self.last_error.lock(),
         })
     }

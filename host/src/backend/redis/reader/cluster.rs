@@ -33,7 +33,7 @@ impl Reader {
             match self.serve_cluster().await {
                 Ok(()) => return,
                 Err(e) => {
-                    self.shared.status.reader_up(false);
+                    self.shared.status.reader_up(self.index, false);
                     self.shared.status.error(&e);
                     tracing::warn!(error = %e, "redis cluster reader lost its subscription; streams stay open, reconnecting");
                 }
@@ -55,7 +55,7 @@ impl Reader {
     async fn serve_cluster(&mut self) -> RedisResult<()> {
         let seeds = &self.shared.settings.cluster;
         let mut notes = super::super::conn::subscribe(seeds, &self.shared.keys.notify()).await?;
-        self.shared.status.reader_up(true);
+        self.shared.status.reader_up(self.index, true);
         tracing::info!("redis cluster reader subscribed");
         self.check_history().await;
         // Reads may take long (a catch-up of read_count entries per stream): not on the
@@ -71,11 +71,11 @@ impl Reader {
         let mut failed: HashSet<String> = HashSet::new();
         let mut safety = tokio::time::interval(block);
         safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let beat = format!("beat:{}", self.shared.node);
+        let beat = format!("beat:{}:{}", self.shared.node, self.index);
         let mut missed_beats = 0u32;
         loop {
             let streams = self.companies.values().map(|f| f.channels.len()).sum();
-            self.shared.status.following(self.companies.len(), streams);
+            self.shared.status.following(self.index, self.companies.len(), streams);
             if !dirty.is_empty() {
                 self.read_companies(&mut conn, &mut dirty, &mut failed).await?;
                 continue;
@@ -187,7 +187,7 @@ impl Reader {
             return Err(e);
         }
         if merged.keys.is_empty() {
-            self.shared.status.read_lag(0);
+            self.shared.status.read_lag(self.index, 0);
         } else {
             self.dispatch(merged, started, count);
         }

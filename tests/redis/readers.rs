@@ -1,0 +1,35 @@
+//! `redis.readers`: a host's companies are shared among several readers, each on its own
+//! connection; every company's events still arrive once, in order.
+
+use serde_json::json;
+use sse_tests::node::Node;
+use sse_tests::redis::RedisServer;
+use sse_tests::*;
+
+use super::read_ids;
+
+#[tokio::test]
+async fn companies_shared_among_three_readers_each_get_their_events_in_order() {
+    let redis = RedisServer::start().await;
+    let node = Node::start_with_redis(&redis.url(), "readers = 3").await;
+    let other = Node::start(&redis.url(), "").await;
+    let companies: Vec<String> = (0..9).map(|i| format!("co-{i}")).collect();
+    let mut streams = Vec::new();
+    for c in &companies {
+        streams.push(
+            node.stream_as(&token(c, "VIEWER"), c, &["dashboard-updates"], None)
+                .await,
+        );
+    }
+    let stats = node.stats().await;
+    assert_eq!(stats["backend"]["readers"], 3, "{stats}");
+    assert_eq!(stats["backend"]["followedCompanies"], 9, "{stats}");
+    for round in 0..3 {
+        for (c, s) in companies.iter().zip(&mut streams) {
+            let id = other
+                .publish(c, "dashboard-updates", "update", json!({"round": round}))
+                .await;
+            assert_eq!(read_ids(s, 1).await, vec![id], "{c}, round {round}");
+        }
+    }
+}
