@@ -31,9 +31,9 @@ pub(crate) const NAMES: [&str; 8] = [
 pub(crate) async fn suite(a: &Args) -> Result<Value> {
     let mut out = serde_json::Map::new();
     let filter = sse_tests::filter_wasm();
-    {
+    for reader in ["blocking", "announced"] {
         println!(
-            "sse-host on one Redis, {} channels, {} reader(s)",
+            "sse-host on one Redis, {} channels, {} {reader} reader(s)",
             a.channels, a.redis_readers
         );
         let redis = sse_tests::redis::RedisServer::start().await;
@@ -41,16 +41,17 @@ pub(crate) async fn suite(a: &Args) -> Result<Value> {
         let options = HostOptions {
             redis_url: Some(&url),
             redis_readers: a.redis_readers,
+            redis_reader: reader,
             ..HostOptions::plain("native", &filter)
         };
         let host = HostProcess::start(&a.host_bin, &options).await?;
         let store: Vec<u32> = redis.pid().into_iter().collect();
-        out.insert("redis".into(), run(a, &host, &store).await?);
+        out.insert(format!("redis_{reader}"), run(a, &host, &store).await?);
     }
     {
         println!(
-            "sse-host on a Redis Cluster (3 masters, 3 replicas), {} channels",
-            a.channels
+            "sse-host on a Redis Cluster (3 masters, 3 replicas), {} channels, {} reader(s)",
+            a.channels, a.redis_readers
         );
         let cluster = sse_tests::redis::RedisCluster::start().await;
         let seeds = cluster.seeds_toml();

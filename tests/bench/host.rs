@@ -38,6 +38,8 @@ pub(crate) struct HostOptions<'a> {
     pub(crate) redis_cluster: Option<&'a str>,
     /// `[redis] readers`.
     pub(crate) redis_readers: usize,
+    /// `[redis] reader`: `blocking` or `announced`.
+    pub(crate) redis_reader: &'a str,
     /// The filter module for edge `wasm`.
     pub(crate) filter: Option<&'a Path>,
     /// The host's own TLS: certificate and key files.
@@ -58,6 +60,7 @@ impl<'a> HostOptions<'a> {
             redis_url: None,
             redis_cluster: None,
             redis_readers: 1,
+            redis_reader: "blocking",
             filter: Some(filter),
             tls: None,
             fast_path: true,
@@ -79,8 +82,10 @@ impl HostProcess {
         std::fs::write(dir.0.join("policy.json"), policy().to_string())?;
         let backend = o.redis_url.map_or(String::new(), |url| {
             let cluster = o.redis_cluster.unwrap_or_default();
-            let readers = o.redis_readers;
-            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\nreaders = {readers}\n{cluster}\n\n")
+            let (readers, reader) = (o.redis_readers, o.redis_reader);
+            format!(
+                "backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\nreaders = {readers}\nreader = \"{reader}\"\n{cluster}\n\n"
+            )
         });
         let tls = o.tls.map_or(String::new(), |(cert, key)| {
             format!(

@@ -10,8 +10,18 @@ use super::read_ids;
 
 #[tokio::test]
 async fn companies_shared_among_three_readers_each_get_their_events_in_order() {
+    shared_among_readers("readers = 3").await;
+}
+
+#[tokio::test]
+async fn readers_waiting_on_announcements_on_one_redis_get_every_event_in_order() {
+    // A one-minute tick: within the patience, events come through the announcements.
+    shared_among_readers("readers = 2\nreader = \"announced\"\nblock_ms = 60000").await;
+}
+
+async fn shared_among_readers(redis_extra: &str) {
     let redis = RedisServer::start().await;
-    let node = Node::start_with_redis(&redis.url(), "readers = 3").await;
+    let node = Node::start_with_redis(&redis.url(), redis_extra).await;
     let other = Node::start(&redis.url(), "").await;
     let companies: Vec<String> = (0..9).map(|i| format!("co-{i}")).collect();
     let mut streams = Vec::new();
@@ -22,7 +32,8 @@ async fn companies_shared_among_three_readers_each_get_their_events_in_order() {
         );
     }
     let stats = node.stats().await;
-    assert_eq!(stats["backend"]["readers"], 3, "{stats}");
+    let readers = if redis_extra.contains("readers = 3") { 3 } else { 2 };
+    assert_eq!(stats["backend"]["readers"], readers, "{stats}");
     assert_eq!(stats["backend"]["followedCompanies"], 9, "{stats}");
     for round in 0..3 {
         for (c, s) in companies.iter().zip(&mut streams) {

@@ -43,6 +43,9 @@ pub struct RedisFile {
     pub read_count: usize,
     /// Reader tasks (and connections) per host, each following a share of the companies.
     pub readers: usize,
+    /// `"blocking"` (XREAD BLOCK over every followed stream) or `"announced"` (wait on
+    /// the publishes' announcements; always so on a cluster).
+    pub reader: String,
     /// Seed nodes of a Redis Cluster; when given, `url` is not used.
     pub cluster: Vec<String>,
     /// Replicas that must confirm a publish (`WAIT`) before it is acknowledged; 0: none.
@@ -61,6 +64,7 @@ impl Default for RedisFile {
             block_ms: d.block.as_millis() as u64,
             read_count: d.read_count,
             readers: d.readers,
+            reader: if d.announced { "announced" } else { "blocking" }.into(),
             cluster: d.cluster,
             min_replicas_ack: d.min_replicas_ack,
             min_replicas_timeout_ms: d.min_replicas_timeout.as_millis() as u64,
@@ -96,6 +100,10 @@ impl RedisFile {
         );
         p.check(self.min_replicas_ack <= 16, "redis.min_replicas_ack: must be 0-16");
         p.check((1..=64).contains(&self.readers), "redis.readers: must be 1-64");
+        p.check(
+            matches!(self.reader.as_str(), "blocking" | "announced"),
+            "redis.reader: must be \"blocking\" or \"announced\"",
+        );
         let seed_ok = |u: &String| u.starts_with("redis://") || u.starts_with("rediss://");
         p.check(
             self.cluster.iter().all(seed_ok),
@@ -112,6 +120,7 @@ impl RedisFile {
             block: Duration::from_millis(self.block_ms),
             read_count: self.read_count,
             readers: self.readers,
+            announced: self.reader == "announced",
             cluster: self.cluster.clone(),
             min_replicas_ack: self.min_replicas_ack,
             min_replicas_timeout: Duration::from_millis(self.min_replicas_timeout_ms),

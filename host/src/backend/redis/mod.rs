@@ -55,6 +55,8 @@ pub struct RedisSettings {
     pub read_count: usize,
     /// Reader tasks (and connections) per host, each following a share of the companies.
     pub readers: usize,
+    /// Readers wait on announcements rather than blocking XREADs (always on a cluster).
+    pub announced: bool,
     /// Seed nodes of a Redis Cluster (`redis://host:port` each); empty: `url` is one Redis.
     pub cluster: Vec<String>,
     /// Replicas that must confirm a publish before it is acknowledged (`WAIT`); 0: none.
@@ -72,6 +74,7 @@ impl Default for RedisSettings {
             block: Duration::from_secs(5),
             read_count: 1000,
             readers: 1,
+            announced: false,
             cluster: Vec::new(),
             min_replicas_ack: 0,
             min_replicas_timeout: Duration::from_millis(1000),
@@ -126,13 +129,25 @@ impl Shared {
         self.waiters[i % self.waiters.len()].clone()
     }
 
-    /// The channel publishes are announced on: a cluster's readers need it; one Redis's
-    /// reader blocks on the streams themselves.
+    /// The channel publishes are announced on. Always announced, whatever this host's
+    /// reader: hosts sharing a Redis may read either way, and a PUBLISH nobody listens to
+    /// costs Redis next to nothing.
     fn notify_channel(&self) -> String {
+        self.keys.notify()
+    }
+
+    /// Whether readers wait on announcements (always on a cluster, where a blocking XREAD
+    /// cannot span slots; on one Redis with `redis.reader = "announced"`).
+    fn announced(&self) -> bool {
+        self.target.is_cluster() || self.settings.announced
+    }
+
+    /// Where a reader subscribes to announcements: a cluster's seeds, or the one Redis.
+    fn announcement_nodes(&self) -> Vec<String> {
         if self.target.is_cluster() {
-            self.keys.notify()
+            self.settings.cluster.clone()
         } else {
-            String::new()
+            vec![self.settings.url.clone()]
         }
     }
 

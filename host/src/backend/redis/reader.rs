@@ -76,7 +76,7 @@ impl Reader {
     /// Reads until the backend is dropped; reconnects with backoff, adopting and
     /// releasing meanwhile (streams stay open; they catch up from their cuts).
     pub(crate) async fn run(mut self) {
-        if self.shared.target.is_cluster() {
+        if self.shared.announced() {
             return self.run_cluster().await;
         }
         let mut delay = MIN_BACKOFF;

@@ -8,10 +8,13 @@
 //! holds per company, so ordering, deduplication and adoption are the same code.
 //!
 //! Announcements are at most once (a pub/sub message is lost while the subscriber is
-//! reconnecting): every company is also read when the subscription is (re)made and every
-//! `redis.block_ms`, which bounds how late a lost announcement can make an event. Each
-//! tick also announces a heartbeat; a subscription that misses three is made anew (a
-//! half-open connection would otherwise leave only the ticks).
+//! reconnecting): every company is read when the subscription is (re)made. Every
+//! `redis.block_ms` the reader also announces a heartbeat to itself: while it comes back,
+//! the subscription is live (and pub/sub on a live connection loses nothing); when one is
+//! late, every company is read again; after three, the subscription is made anew.
+//!
+//! The same reader serves one Redis with `redis.reader = "announced"`: a blocking XREAD
+//! over 100,000 keys costs Redis the same whether one event or none arrived.
 //!
 //! A company whose read fails (its master failing over, its slot mid-migration) is
 //! retried at the next tick, after its history is checked again (a promoted replica may
@@ -53,8 +56,8 @@ impl Reader {
     }
 
     async fn serve_cluster(&mut self) -> RedisResult<()> {
-        let seeds = &self.shared.settings.cluster;
-        let mut notes = super::super::conn::subscribe(seeds, &self.shared.keys.notify()).await?;
+        let seeds = self.shared.announcement_nodes();
+        let mut notes = super::super::conn::subscribe(&seeds, &self.shared.keys.notify()).await?;
         self.shared.status.reader_up(self.index, true);
         tracing::info!("redis cluster reader subscribed");
         self.check_history().await;
@@ -106,6 +109,12 @@ impl Reader {
                     if missed_beats > 3 {
                         return Err(redis::RedisError::from((redis::ErrorKind::Io, "the announcement subscription went quiet")));
                     }
+                    // While the heartbeat comes back the subscription is live and pub/sub
+                    // on a live connection loses nothing: read everyone only when a beat
+                    // is late (following 100,000 streams, a sweep per tick costs).
+                    if missed_beats >= 2 {
+                        dirty.extend(self.companies.keys().cloned());
+                    }
                     let mut shared_conn = self.shared.conn.clone();
                     let _: RedisResult<i64> = redis::cmd("PUBLISH")
                         .arg(self.shared.keys.notify())
@@ -115,9 +124,10 @@ impl Reader {
                     // Companies whose read failed: check their history first (a failover
                     // may have moved it back), then read them with everyone.
                     if !failed.is_empty() {
-                        self.check_history_of(&std::mem::take(&mut failed)).await;
+                        let retry = std::mem::take(&mut failed);
+                        self.check_history_of(&retry).await;
+                        dirty.extend(retry);
                     }
-                    dirty.extend(self.companies.keys().cloned());
                 }
             }
         }
