@@ -77,8 +77,6 @@ impl Reader {
         let beat = format!("beat:{}:{}", self.shared.node, self.index);
         let mut missed_beats = 0u32;
         loop {
-            let streams = self.companies.values().map(|f| f.channels.len()).sum();
-            self.shared.status.following(self.index, self.companies.len(), streams);
             if !dirty.is_empty() {
                 self.read_companies(&mut conn, &mut dirty, &mut failed).await?;
                 continue;
@@ -90,6 +88,7 @@ impl Reader {
                         dirty.insert(a.company.clone());
                     }
                     self.handle(req);
+                    self.report_following();
                 }
                 note = notes.next() => {
                     let Some(note) = note else {
@@ -133,6 +132,12 @@ impl Reader {
         }
     }
 
+    /// What this reader follows, for `/sse/stats` (when it changes: not per event).
+    fn report_following(&self) {
+        let streams = self.companies.values().map(|f| f.channels.len()).sum();
+        self.shared.status.following(self.index, self.companies.len(), streams);
+    }
+
     fn announced(&self, note: &redis::Msg, dirty: &mut HashSet<String>) {
         let Ok(meta) = note.get_payload::<String>() else { return };
         // `{prefix}:{company}:meta`: the company is between the first `{` and its `}`.
@@ -156,12 +161,16 @@ impl Reader {
     ) -> RedisResult<()> {
         let started = self.adoption_seq;
         let count = self.shared.settings.read_count;
-        let mut keys_of: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (key, (company, _)) in &self.streams {
-            if dirty.contains(company) {
-                keys_of.entry(company.as_str()).or_default().push(key.as_str());
-            }
-        }
+        // From each dirty company's own channels: the cost follows what changed, not
+        // everything followed.
+        let keys_of: HashMap<&str, Vec<String>> = dirty
+            .iter()
+            .filter_map(|company| {
+                let f = self.companies.get(company)?;
+                let keys = f.channels.keys().map(|ch| self.shared.keys.stream(company, ch)).collect();
+                Some((company.as_str(), keys))
+            })
+            .collect();
         let reads = keys_of.into_iter().filter_map(|(company, keys)| {
             let cut = self.companies.get(company)?.cut.to_string();
             let mut cmd = redis::cmd("XREAD");
@@ -173,7 +182,7 @@ impl Reader {
             let company = company.to_owned();
             Some(async move { (company, cmd.query_async::<Option<StreamReadReply>>(&mut conn).await) })
         });
-        let results = futures_util::future::join_all(reads).await;
+        let results: Vec<_> = futures_util::future::join_all(reads).await;
         dirty.clear();
         let mut merged = StreamReadReply { keys: Vec::new() };
         let (mut errors, total) = (None, results.len());
