@@ -57,7 +57,7 @@ impl Keys {
         format!("{}:instance", self.prefix)
     }
 
-    /// The pub/sub channel a publish is announced on, for a Redis Cluster's readers (the
+    /// The pub/sub channel every publish is announced on, for announced readers (the
     /// message is the company's meta key).
     pub(crate) fn notify(&self) -> String {
         format!("{}:notify", self.prefix)

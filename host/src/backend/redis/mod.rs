@@ -3,8 +3,10 @@
 //! - Each (company, channel) is a stream; a publish is one Lua script that XADDs every
 //!   event with an ID continuing the company's last ID, so IDs are totally ordered per
 //!   company and any host resumes any client (`scripts`).
-//! - One reader task per host follows the streams its subscribers need with blocking
-//!   XREADs and fans out through the local hub (`reader`).
+//! - Reader tasks (`redis.readers`, companies hashed among them) follow the streams the
+//!   host's subscribers need, with blocking XREADs or by waiting on each publish's
+//!   announcement (`redis.reader`; always the latter on a cluster), and fan out through
+//!   the local hub (`reader`).
 //! - A subscribe reads its replay in one script (consistent with its resume checks) and is
 //!   then adopted by the reader, which re-reads from the replay's head so nothing falls in
 //!   between (`replay`).

@@ -162,32 +162,39 @@ impl Reader {
         self.check_history_of(&all).await;
     }
 
-    /// [`Reader::check_history`] for some companies.
-    async fn check_history_of(&mut self, companies: &HashSet<String>) {
+    /// [`Reader::check_history`] for some companies; returns those whose check failed
+    /// (they must be checked again before they are read).
+    async fn check_history_of(&mut self, companies: &HashSet<String>) -> HashSet<String> {
         let followed: Vec<(String, StreamId, Vec<String>)> = self
             .companies
             .iter()
             .filter(|(c, _)| companies.contains(*c))
             .map(|(c, f)| (c.clone(), f.cut, f.channels.keys().cloned().collect()))
             .collect();
+        let mut failed = HashSet::new();
         for (company, cut, channels) in followed {
-            let check = replay::read(&self.shared, &company, &channels, Cursor::After(cut), 1).await;
-            if let Ok(replay::Replay {
-                reset: Some(reason),
-                head,
-                ..
-            }) = check
-            {
-                tracing::warn!(
-                    company,
-                    reason = reason.as_str(),
-                    "history moved past this host while Redis was away"
-                );
-                self.shared
-                    .hub
-                    .close_company(&company, &reset_frame_at(&head.to_string(), reason), reason);
+            match replay::read(&self.shared, &company, &channels, Cursor::After(cut), 1).await {
+                Ok(replay::Replay {
+                    reset: Some(reason),
+                    head,
+                    ..
+                }) => {
+                    tracing::warn!(
+                        company,
+                        reason = reason.as_str(),
+                        "history moved past this host while Redis was away"
+                    );
+                    self.shared
+                        .hub
+                        .close_company(&company, &reset_frame_at(&head.to_string(), reason), reason);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    failed.insert(company);
+                }
             }
         }
+        failed
     }
 
     async fn serve(&mut self, conn: &mut Dedicated, client_id: i64) -> RedisResult<()> {

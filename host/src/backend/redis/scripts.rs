@@ -36,9 +36,8 @@ end
 /// company's index of records, its publish-rate bucket, then one stream per channel.
 /// ARGV: maxlen, max age in ms (0: none), the key's TTL in ms (0: no key), the body's
 /// digest, records kept per company, the rate in events/s (0: not metered here), the
-/// burst, the channel to announce the publish on (empty: none; a Redis Cluster's
-/// readers wait on it, the message is the meta key), then (stream index, type, data)
-/// per event. Returns {'ok', ids...},
+/// burst, the channel to announce the publish on (empty: none; announced readers wait
+/// on it, the message is the meta key), then (stream index, type, data) per event. Returns {'ok', ids...},
 /// {'replay', ids...} (the key was recorded for the same digest: nothing stored, no rate
 /// spent), {'reused'} (recorded for another digest) or {'rate_limited'} (the company's
 /// bucket, shared by every host, holds fewer tokens than the batch has events). The record is written in the same script

@@ -102,7 +102,7 @@ impl Status {
             // Every reader: a host with one reader down misses some companies' events.
             "connected": self.readers.iter().all(|r| r.connected.load(Ordering::Relaxed)),
             "readers": self.readers.len(),
-            // The first connect counts too: reconnects = connects - 1.
+            // Every reader's first connect counts too: reconnects = connects - readers.
             "connects": n(&self.connects),
             "publishFailures": n(&self.publish_failures),
             "dataLosses": n(&self.data_losses),

@@ -59,8 +59,7 @@ impl Reader {
         let seeds = self.shared.announcement_nodes();
         let mut notes = super::super::conn::subscribe(&seeds, &self.shared.keys.notify()).await?;
         self.shared.status.reader_up(self.index, true);
-        tracing::info!("redis cluster reader subscribed");
-        self.check_history().await;
+        tracing::info!("redis announced reader subscribed");
         // Reads may take long (a catch-up of read_count entries per stream): not on the
         // shared connection.
         let block = self.shared.settings.block;
@@ -69,6 +68,13 @@ impl Reader {
             .target
             .dedicated(block + std::time::Duration::from_secs(5))
             .await?;
+        if self.shared.target.is_cluster() {
+            self.check_history().await;
+        } else {
+            // One Redis: notice a Redis that lost its data too (`restarted`).
+            self.check_dataset(&mut conn).await?;
+        }
+        self.report_following();
         // Whatever was announced while unsubscribed: read everyone once.
         let mut dirty: HashSet<String> = self.companies.keys().cloned().collect();
         let mut failed: HashSet<String> = HashSet::new();
@@ -84,8 +90,11 @@ impl Reader {
             tokio::select! {
                 req = self.rx.recv() => {
                     let Some(req) = req else { return Ok(()) };
+                    // A company whose read failed is read only after its history check.
                     if let Request::Adopt(a, _) = &req {
-                        dirty.insert(a.company.clone());
+                        if !failed.contains(&a.company) {
+                            dirty.insert(a.company.clone());
+                        }
                     }
                     self.handle(req);
                     self.report_following();
@@ -94,13 +103,10 @@ impl Reader {
                     let Some(note) = note else {
                         return Err(redis::RedisError::from((redis::ErrorKind::Io, "the announcement subscription closed")));
                     };
-                    if note.get_payload::<String>().is_ok_and(|p| p == beat) {
-                        missed_beats = 0;
-                    }
-                    self.announced(&note, &mut dirty);
+                    self.announced(&note, &beat, &mut missed_beats, &failed, &mut dirty);
                     // Take every announcement already here before reading.
                     while let Some(Some(note)) = futures_util::FutureExt::now_or_never(notes.next()) {
-                        self.announced(&note, &mut dirty);
+                        self.announced(&note, &beat, &mut missed_beats, &failed, &mut dirty);
                     }
                 }
                 _ = safety.tick() => {
@@ -112,7 +118,9 @@ impl Reader {
                     // on a live connection loses nothing: read everyone only when a beat
                     // is late (following 100,000 streams, a sweep per tick costs).
                     if missed_beats >= 2 {
-                        dirty.extend(self.companies.keys().cloned());
+                        dirty.extend(self.companies.keys().filter(|c| !failed.contains(*c)).cloned());
+                    } else if dirty.is_empty() {
+                        self.shared.status.read_lag(self.index, 0); // idle: not behind
                     }
                     let mut shared_conn = self.shared.conn.clone();
                     let _: RedisResult<i64> = redis::cmd("PUBLISH")
@@ -124,8 +132,8 @@ impl Reader {
                     // may have moved it back), then read them with everyone.
                     if !failed.is_empty() {
                         let retry = std::mem::take(&mut failed);
-                        self.check_history_of(&retry).await;
-                        dirty.extend(retry);
+                        failed = self.check_history_of(&retry).await;
+                        dirty.extend(retry.into_iter().filter(|c| !failed.contains(c)));
                     }
                 }
             }
@@ -138,14 +146,27 @@ impl Reader {
         self.shared.status.following(self.index, self.companies.len(), streams);
     }
 
-    fn announced(&self, note: &redis::Msg, dirty: &mut HashSet<String>) {
+    /// One message: this reader's heartbeat, or a publish's announcement (a company it
+    /// follows, not awaiting a history check, becomes dirty).
+    fn announced(
+        &self,
+        note: &redis::Msg,
+        beat: &str,
+        missed_beats: &mut u32,
+        failed: &HashSet<String>,
+        dirty: &mut HashSet<String>,
+    ) {
         let Ok(meta) = note.get_payload::<String>() else { return };
+        if meta == beat {
+            *missed_beats = 0;
+            return;
+        }
         // `{prefix}:{company}:meta`: the company is between the first `{` and its `}`.
         let company = meta
             .split_once('{')
             .and_then(|(_, rest)| rest.split_once("}:"))
             .map(|(c, _)| c);
-        if let Some(company) = company.filter(|c| self.companies.contains_key(*c)) {
+        if let Some(company) = company.filter(|c| self.companies.contains_key(*c) && !failed.contains(*c)) {
             dirty.insert(company.to_owned());
         }
     }
@@ -167,7 +188,11 @@ impl Reader {
             .iter()
             .filter_map(|company| {
                 let f = self.companies.get(company)?;
-                let keys = f.channels.keys().map(|ch| self.shared.keys.stream(company, ch)).collect();
+                let keys = f
+                    .channels
+                    .keys()
+                    .map(|ch| self.shared.keys.stream(company, ch))
+                    .collect();
                 Some((company.as_str(), keys))
             })
             .collect();
@@ -185,7 +210,7 @@ impl Reader {
         let results: Vec<_> = futures_util::future::join_all(reads).await;
         dirty.clear();
         let mut merged = StreamReadReply { keys: Vec::new() };
-        let (mut errors, total) = (None, results.len());
+        let mut dropped = None;
         for (company, result) in results {
             match result {
                 Ok(Some(reply)) => {
@@ -196,13 +221,17 @@ impl Reader {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(company, error = %e, "redis cluster read failed; retrying at the next tick");
+                    tracing::warn!(company, error = %e, "redis read failed; retrying after a history check at the next tick");
                     failed.insert(company);
-                    errors = Some(e);
+                    if e.is_io_error() || e.is_connection_dropped() {
+                        dropped = Some(e);
+                    }
                 }
             }
         }
-        if let Some(e) = errors.filter(|_| failed.len() == total && total > 0) {
+        // One Redis's connection is gone: reconnect (a cluster connection reconnects by
+        // itself, per node).
+        if let Some(e) = dropped.filter(|_| !self.shared.target.is_cluster()) {
             return Err(e);
         }
         if merged.keys.is_empty() {
