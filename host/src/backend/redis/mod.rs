@@ -23,6 +23,7 @@ mod lease;
 mod reader;
 mod replay;
 mod scripts;
+mod shared;
 mod status;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use crate::hub::{Hub, NewEvent, PollOutcome, Published, Subscription};
 use keys::{Keys, StreamId};
 use replay::{Cursor, Replay};
 use scripts::Scripts;
+use shared::{Shared, WAITERS};
 use status::Status;
 
 /// Settings of the Redis backend (`[redis]` in the host config).
@@ -81,81 +83,6 @@ impl Default for RedisSettings {
             min_replicas_ack: 0,
             min_replicas_timeout: Duration::from_millis(1000),
         }
-    }
-}
-
-/// State shared by requests and the background tasks.
-#[derive(Debug)]
-struct Shared {
-    hub: Hub,
-    settings: RedisSettings,
-    /// `host:port` of Redis, for messages (the URL may hold a password).
-    addr: String,
-    keys: Keys,
-    scripts: Scripts,
-    target: Target,
-    conn: Conn,
-    /// Connections for publishes that `WAIT` for replicas (empty without
-    /// `min_replicas_ack`), taken in turn.
-    waiters: Vec<Conn>,
-    next_waiter: std::sync::atomic::AtomicUsize,
-    node: String,
-    status: Status,
-    /// The readers' queues; a company's subscribers all go to one ([`Shared::reader_for`]).
-    readers: Vec<mpsc::UnboundedSender<reader::Request>>,
-    /// Slot acquires and releases, for the lease task (`lease.rs`).
-    ops: mpsc::UnboundedSender<lease::Op>,
-}
-
-/// Connections kept for publishes that wait for replicas: each WAIT holds up its
-/// connection, so several let publishes of different companies wait at once.
-const WAITERS: usize = 4;
-
-impl Shared {
-    /// The reader that follows `company` (a stable hash: every subscriber of a company
-    /// goes to the same reader, whose cut orders the company's events).
-    fn reader_for(&self, company: &str) -> &mpsc::UnboundedSender<reader::Request> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        company.hash(&mut h);
-        &self.readers[(h.finish() % self.readers.len() as u64) as usize]
-    }
-
-    /// The connection a publish runs on: the shared one, or with `min_replicas_ack` one
-    /// of the waiters (its WAIT would hold up everything else on the shared one).
-    fn publish_conn(&self) -> Conn {
-        if self.waiters.is_empty() {
-            return self.conn.clone();
-        }
-        let i = self.next_waiter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.waiters[i % self.waiters.len()].clone()
-    }
-
-    /// The channel publishes are announced on. Always announced, whatever this host's
-    /// reader: hosts sharing a Redis may read either way, and a PUBLISH nobody listens to
-    /// costs Redis next to nothing.
-    fn notify_channel(&self) -> String {
-        self.keys.notify()
-    }
-
-    /// Whether readers wait on announcements (always on a cluster, where a blocking XREAD
-    /// cannot span slots; on one Redis with `redis.reader = "announced"`).
-    fn announced(&self) -> bool {
-        self.target.is_cluster() || self.settings.announced
-    }
-
-    /// Where a reader subscribes to announcements: a cluster's seeds, or the one Redis.
-    fn announcement_nodes(&self) -> Vec<String> {
-        if self.target.is_cluster() {
-            self.settings.cluster.clone()
-        } else {
-            vec![self.settings.url.clone()]
-        }
-    }
-
-    fn unavailable(&self, e: &redis::RedisError) -> BackendError {
-        self.status.error(e);
-        BackendError::Unavailable(format!("Redis at {}: {e}", self.addr))
     }
 }
 
