@@ -97,6 +97,7 @@ impl HostError {
             // host cannot take more (entries leave at their `until`).
             Self::Revocations(RevokeError::CompanyFull) => ErrorCode::RateLimited,
             Self::Revocations(RevokeError::Full) => ErrorCode::Unavailable,
+            Self::Revocations(RevokeError::Malformed) => ErrorCode::InvalidRequest,
             Self::NotReplicated => ErrorCode::NotReplicated,
         }
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use sse_policy::revocation::{Feed, Revocation, RevocationList, Token, MAX_ENTRIES};
+use sse_policy::revocation::{Feed, Revocation, RevocationList, MAX_ENTRIES};
 use sse_policy::{DenyReason, Identity};
 
 /// Entries one company's admins may have in force at once.
@@ -25,6 +25,9 @@ pub enum RevokeError {
     /// The list holds `MAX_ENTRIES` entries in force.
     #[error("the revocation list is full ({MAX_ENTRIES} entries in force); entries leave it at their `until`")]
     Full,
+    /// The entry names neither or both of a token and a subject.
+    #[error("a revocation names exactly one of jti and subject")]
+    Malformed,
     /// The company has `MAX_ENTRIES_PER_COMPANY` entries in force.
     #[error(
         "this company has {MAX_ENTRIES_PER_COMPANY} revocations in force; entries leave the list at their `until`"
@@ -48,15 +51,6 @@ struct Inner {
     next_expiry: u64,
 }
 
-/// The key an entry is filed under: one entry per (kind, company, token or subject).
-pub fn key(e: &Revocation) -> String {
-    match (&e.jti, &e.subject) {
-        (Some(jti), _) => format!("jti\n{}\n{jti}", e.company_id),
-        (_, Some(sub)) => format!("sub\n{}\n{sub}", e.company_id),
-        _ => String::new(),
-    }
-}
-
 impl Inner {
     /// Drops expired entries; rebuilds when anything changed.
     fn settle(&mut self, now: u64, changed: bool) {
@@ -72,7 +66,7 @@ impl Inner {
 
     fn rebuild(&mut self) {
         let mut entries: Vec<Revocation> = self.entries.values().cloned().collect();
-        entries.sort_by_key(key);
+        entries.sort_by_key(Revocation::id);
         let body = serde_json::to_vec(&Feed {
             entries: entries.clone(),
         })
@@ -96,13 +90,16 @@ impl RevocationStore {
     pub fn add(&self, entry: Revocation, now: u64, privileged: bool) -> Result<Revocation, RevokeError> {
         let mut inner = self.inner.lock();
         inner.settle(now, false);
-        let k = key(&entry);
+        let k = entry.id().ok_or(RevokeError::Malformed)?;
         if let Some(old) = inner.entries.get_mut(&k) {
+            let before = old.clone();
             old.until = old.until.max(entry.until);
             old.issued_before = old.issued_before.max(entry.issued_before);
             let recorded = old.clone();
-            inner.next_expiry = inner.next_expiry.min(recorded.until);
-            inner.settle(now, true);
+            // The same entry again (the host that took the request, then its own control
+            // message): nothing to rebuild.
+            let changed = recorded != before;
+            inner.settle(now, changed);
             return Ok(recorded);
         }
         if inner.entries.len() >= MAX_ENTRIES {
@@ -123,25 +120,23 @@ impl RevocationStore {
     /// `MAX_ENTRIES` (those that last longest): a list the filter would refuse is never
     /// served.
     pub fn replace_all(&self, mut entries: Vec<Revocation>, now: u64) {
-        entries.retain(|e| e.until > now && !key(e).is_empty());
+        entries.retain(|e| e.until > now);
         entries.sort_by_key(|e| std::cmp::Reverse(e.until));
         entries.truncate(MAX_ENTRIES);
         let mut inner = self.inner.lock();
-        inner.entries = entries.into_iter().map(|e| (key(&e), e)).collect();
+        inner.entries = entries.into_iter().filter_map(|e| Some((e.id()?, e))).collect();
         inner.next_expiry = 0;
         inner.settle(now, true);
     }
 
     /// Refuses an identity a revocation in force names.
     pub fn check(&self, who: &Identity, now: u64) -> Result<(), DenyReason> {
-        let list = self.inner.lock().list.clone();
-        list.check(who, now)
+        self.list().check(who, now)
     }
 
-    /// Whether a revocation in force names `token`.
-    pub fn names(&self, token: &Token<'_>, now: u64) -> bool {
-        let list = self.inner.lock().list.clone();
-        list.names(token, now)
+    /// The list in force, indexed (to end the streams it names after a reload).
+    pub fn list(&self) -> Arc<RevocationList> {
+        self.inner.lock().list.clone()
     }
 
     /// The entries in force for `company` (all with `None`), for the admin API.

@@ -53,6 +53,12 @@ pub struct Revocation {
 }
 
 impl Revocation {
+    /// A stable name for the entry, one per (kind, company, token or subject): what a
+    /// store files it under. `None` for an entry naming neither or both.
+    pub fn id(&self) -> Option<String> {
+        self.key().map(|(kind, k)| format!("{}\n{k}", kind.as_str()))
+    }
+
     /// The key the list files it under: `jti` or `subject` entries, per company.
     fn key(&self) -> Option<(Kind, String)> {
         match (&self.jti, &self.subject) {
@@ -67,6 +73,15 @@ impl Revocation {
 enum Kind {
     Jti,
     Subject,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Jti => "jti",
+            Self::Subject => "sub",
+        }
+    }
 }
 
 fn key(company: &str, value: &str) -> String {

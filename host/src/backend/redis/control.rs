@@ -70,8 +70,7 @@ async fn follow(shared: &Shared, control: &Control, last: &mut String, reload: b
         let mut conn = shared.conn.clone();
         load_revocations(&mut conn, shared, control).await?;
         let now = crate::clock::unix_secs();
-        let list = sse_policy::revocation::RevocationList::new(control.revocations.entries(None, now));
-        let cut = control.cut(&list, now);
+        let cut = control.cut(&control.revocations.list(), now);
         tracing::info!(cut, "revocations reloaded after reconnecting");
     }
     let opts = StreamReadOptions::default()
@@ -130,15 +129,6 @@ async fn load_revocations(conn: &mut super::conn::Conn, shared: &Shared, control
     Ok(())
 }
 
-fn entry_field(e: &Revocation) -> String {
-    let (kind, value) = match (&e.jti, &e.subject) {
-        (Some(j), _) => ("jti", j.as_str()),
-        (_, Some(s)) => ("sub", s.as_str()),
-        _ => ("", ""),
-    };
-    format!("{kind}\n{}\n{value}", e.company_id)
-}
-
 /// Appends `msg` to the control stream and gathers the replies of live hosts.
 pub(crate) async fn broadcast(shared: &Shared, msg: &ControlMessage) -> Result<Replies, BackendError> {
     let mut conn = shared.conn.clone();
@@ -152,7 +142,7 @@ pub(crate) async fn broadcast(shared: &Shared, msg: &ControlMessage) -> Result<R
         // (later `until` wins): the asker sends the merged entry it recorded.
         let json = serde_json::to_string(entry).expect("an entry serializes");
         let _: () = conn
-            .hset(keys.revocations(), entry_field(entry), json)
+            .hset(keys.revocations(), entry.id().unwrap_or_default(), json)
             .await
             .map_err(down)?;
     }

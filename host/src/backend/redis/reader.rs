@@ -100,16 +100,24 @@ impl Reader {
                     tracing::warn!(error = %e, retry_ms = delay.as_millis() as u64, "redis reader cannot connect");
                 }
             }
-            let until = Instant::now() + delay;
-            delay = (delay * 2).min(MAX_BACKOFF);
-            loop {
-                tokio::select! {
-                    req = self.rx.recv() => match req {
-                        Some(req) => self.handle(req),
-                        None => return,
-                    },
-                    _ = tokio::time::sleep_until(until) => break,
-                }
+            if !self.back_off(&mut delay).await {
+                return;
+            }
+        }
+    }
+
+    /// Waits out `delay` (then doubles it, up to the cap) while still adopting and
+    /// releasing; false when the backend was dropped meanwhile.
+    async fn back_off(&mut self, delay: &mut Duration) -> bool {
+        let until = Instant::now() + *delay;
+        *delay = (*delay * 2).min(MAX_BACKOFF);
+        loop {
+            tokio::select! {
+                req = self.rx.recv() => match req {
+                    Some(req) => self.handle(req),
+                    None => return false,
+                },
+                _ = tokio::time::sleep_until(until) => return true,
             }
         }
     }

@@ -41,16 +41,8 @@ impl Reader {
                     tracing::warn!(error = %e, "redis cluster reader lost its subscription; streams stay open, reconnecting");
                 }
             }
-            let until = tokio::time::Instant::now() + delay;
-            delay = (delay * 2).min(super::MAX_BACKOFF);
-            loop {
-                tokio::select! {
-                    req = self.rx.recv() => match req {
-                        Some(req) => self.handle(req),
-                        None => return,
-                    },
-                    _ = tokio::time::sleep_until(until) => break,
-                }
+            if !self.back_off(&mut delay).await {
+                return;
             }
         }
     }
