@@ -178,7 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if let Some(url) = redis {
                 file.backend = config::BackendKind::Redis;
-                file.redis.url = url;
+                file.redis.url = Some(url);
             }
             if let Some(format) = log_format {
                 file.log_format = format;

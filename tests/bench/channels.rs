@@ -56,7 +56,7 @@ pub(crate) async fn suite(a: &Args) -> Result<Value> {
         let cluster = sse_tests::redis::RedisCluster::start().await;
         let seeds = cluster.seeds_toml();
         let options = HostOptions {
-            redis_url: Some("redis://127.0.0.1:1"),
+            redis_url: Some(""),
             redis_cluster: Some(&seeds),
             redis_readers: a.redis_readers,
             ..HostOptions::plain("native", &filter)

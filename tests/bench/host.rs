@@ -34,7 +34,8 @@ pub(crate) struct HostOptions<'a> {
     /// `native`, `wasm` (the embedded edge) or `envoy` (behind Envoy).
     pub(crate) edge: &'a str,
     pub(crate) redis_url: Option<&'a str>,
-    /// `[redis] cluster = ...` (seed nodes, as a TOML array), with `redis_url` set.
+    /// `[redis] cluster = ...` (seed nodes, as a TOML array), with `redis_url` set (to
+    /// anything: a cluster has no `url`).
     pub(crate) redis_cluster: Option<&'a str>,
     /// `[redis] readers`.
     pub(crate) redis_readers: usize,
@@ -83,9 +84,13 @@ impl HostProcess {
         let backend = o.redis_url.map_or(String::new(), |url| {
             let cluster = o.redis_cluster.unwrap_or_default();
             let (readers, reader) = (o.redis_readers, o.redis_reader);
-            format!(
-                "backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\nreaders = {readers}\nreader = \"{reader}\"\n{cluster}\n\n"
-            )
+            // A cluster is found from its seeds alone.
+            let url = if cluster.is_empty() {
+                format!("url = \"{url}\"\n")
+            } else {
+                String::new()
+            };
+            format!("backend = \"redis\"\n\n[redis]\n{url}readers = {readers}\nreader = \"{reader}\"\n{cluster}\n\n")
         });
         let tls = o.tls.map_or(String::new(), |(cert, key)| {
             format!(

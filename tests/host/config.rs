@@ -144,6 +144,48 @@ fn the_redis_backend_is_configured_by_a_table_and_its_problems_are_listed() {
     );
 }
 
+#[test]
+fn redis_is_one_address_a_master_behind_sentinels_or_a_cluster_never_two_at_once() {
+    use sse_host::config::BackendSettings;
+    let policy = sse_tests::policy_json(false).to_string();
+    let build = |redis: &str| {
+        FileConfig::from_toml(&format!("backend = \"redis\"\n[redis]\n{redis}\n"))
+            .unwrap()
+            .build(Some(policy.clone()))
+    };
+    let redis = |redis: &str| match build(redis).unwrap().backend {
+        BackendSettings::Redis(r) => r,
+        BackendSettings::Memory => panic!("backend = redis"),
+    };
+    assert_eq!(redis("").url, "redis://127.0.0.1:6379", "the default address");
+    let sentinel = redis("url = \"redis://:pw@mymaster/2\"\nsentinels = [\"redis://127.0.0.1:26379\"]");
+    assert_eq!(sentinel.sentinels, ["redis://127.0.0.1:26379"]);
+    assert_eq!(sentinel.url, "redis://:pw@mymaster/2", "the url names the master");
+    let cluster = redis("cluster = [\"redis://127.0.0.1:7000\"]");
+    assert_eq!(cluster.cluster, ["redis://127.0.0.1:7000"]);
+    for (bad, field) in [
+        (
+            "sentinels = [\"redis://127.0.0.1:26379\"]",
+            "redis.url: with redis.sentinels, name the master",
+        ),
+        (
+            "url = \"redis://10.0.0.1\"\ncluster = [\"redis://127.0.0.1:7000\"]",
+            "redis.url: not with redis.cluster",
+        ),
+        (
+            "cluster = [\"redis://127.0.0.1:7000\"]\nsentinels = [\"redis://127.0.0.1:26379\"]",
+            "redis.sentinels: not with redis.cluster",
+        ),
+        (
+            "url = \"redis://m\"\nsentinels = [\"127.0.0.1:26379\"]",
+            "redis.sentinels: every Sentinel must be",
+        ),
+    ] {
+        let err = build(bad).unwrap_err().to_string();
+        assert!(err.contains(field), "{bad}: {field} not reported in: {err}");
+    }
+}
+
 #[tokio::test]
 async fn worker_threads_sets_how_many_threads_serve() {
     for setting in [1, 3] {

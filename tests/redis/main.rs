@@ -10,6 +10,7 @@ mod idempotency;
 mod on_cluster;
 mod readers;
 mod replicas;
+mod sentinel;
 mod untrusted;
 
 use serde_json::{json, Value};
@@ -82,4 +83,60 @@ pub async fn open_when_free(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// Publishes `body` with idempotency `key` through `node` until it is acknowledged,
+/// retrying refusals (503: Redis unreachable or unreplicated, as during a failover) until
+/// `deadline`; returns the event's ID.
+pub async fn publish_until_acked(
+    node: &Node,
+    publisher: &str,
+    key: &str,
+    body: &Value,
+    deadline: tokio::time::Instant,
+) -> String {
+    loop {
+        let (status, reply, _) = node.publish_keyed(publisher, &[key], body).await;
+        if status == 200 {
+            return reply["id"].as_str().unwrap().to_owned();
+        }
+        assert_eq!(status, 503, "{reply}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failover: {reply}; log:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads a client that stayed connected through a failover up to the last of `acked`:
+/// events in order, none twice, and every acknowledged one after its last `reset` (a
+/// reset is allowed: the new master may be behind what the client saw). Returns what it
+/// saw since that reset.
+pub async fn no_gap_without_reset(live: &mut SseStream, acked: &[String]) -> Vec<String> {
+    let last = acked.last().expect("events were published");
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let e = live.next_event().await;
+        match e.event.as_str() {
+            "reset" => seen.clear(),
+            "update" => {
+                let id = e.id.unwrap();
+                assert!(
+                    seen.last().is_none_or(|prev| order(prev) < order(&id)),
+                    "out of order or twice: {id} after {seen:?}"
+                );
+                let done = &id == last;
+                seen.push(id);
+                if done {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let since_reset: Vec<&String> = acked.iter().filter(|id| order(id) >= order(&seen[0])).collect();
+    assert_eq!(seen.iter().collect::<Vec<_>>(), since_reset, "a gap without a reset");
+    seen
 }

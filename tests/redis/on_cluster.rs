@@ -43,7 +43,7 @@ async fn on_cluster(cluster: &RedisCluster) -> Node {
     // `url` is not used when seeds are given. The safety tick is a minute: within the
     // test's patience, events arrive only through the announcements.
     let extra = format!("{}\nblock_ms = 60000", cluster.seeds_toml());
-    Node::start_with_redis("redis://127.0.0.1:1", &extra).await
+    Node::start_with_redis("", &extra).await
 }
 
 #[tokio::test]
@@ -101,12 +101,6 @@ async fn two_hosts_fan_out_resume_and_limit_companies_on_different_masters() {
     assert_eq!(listing["totalConnections"], 10);
 }
 
-/// An event ID as (ms, seq), to compare.
-fn order(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').expect("an ID");
-    (ms.parse().unwrap(), seq.parse().unwrap())
-}
-
 /// Waits until one of the replicas was promoted.
 async fn promoted(cluster: &RedisCluster) {
     let deadline = tokio::time::Instant::now() + 3 * PATIENCE;
@@ -126,7 +120,7 @@ async fn a_master_killed_mid_publish_loses_no_acknowledged_event() {
     let mut cluster = RedisCluster::start().await;
     let seeds = cluster.seeds_toml();
     let a = Node::start_with_redis(
-        "redis://127.0.0.1:1",
+        "",
         &format!("{seeds}\nmin_replicas_ack = 1\nmin_replicas_timeout_ms = 1000"),
     )
     .await;
@@ -152,47 +146,11 @@ async fn a_master_killed_mid_publish_loses_no_acknowledged_event() {
             promoted(&cluster).await;
             cluster.nodes[master].restart().await;
         }
-        let key = format!("k{n}");
-        loop {
-            let (status, reply, _) = a.publish_keyed(&publisher, &[&key], &body(n)).await;
-            if status == 200 {
-                acked.push(reply["id"].as_str().unwrap().to_owned());
-                break;
-            }
-            assert_eq!(status, 503, "{reply}");
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no failover: {reply}; log:\n{}",
-                a.log()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        acked.push(crate::publish_until_acked(&a, &publisher, &format!("k{n}"), &body(n), deadline).await);
     }
     // The connected client: events in order, none twice, every acknowledged one after
     // its last `reset` (a reset is allowed: the new master may be behind what it saw).
-    let last = acked.last().unwrap().clone();
-    let mut seen: Vec<String> = Vec::new();
-    loop {
-        let e = live.next_event().await;
-        match e.event.as_str() {
-            "reset" => seen.clear(),
-            "update" => {
-                let id = e.id.unwrap();
-                assert!(
-                    seen.last().is_none_or(|prev| prev < &id),
-                    "out of order or twice: {id} after {seen:?}"
-                );
-                let done = id == last;
-                seen.push(id);
-                if done {
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let since_reset: Vec<&String> = acked.iter().filter(|id| order(id) >= order(&seen[0])).collect();
-    assert_eq!(seen.iter().collect::<Vec<_>>(), since_reset, "a gap without a reset");
+    crate::no_gap_without_reset(&mut live, &acked).await;
     // A client that saw the first event resumes on a host started after the failover:
     // every acknowledged event is there, once each, in order.
     let b = on_cluster(&cluster).await;

@@ -42,7 +42,13 @@ pub fn write_config_with(redis_url: Option<&str>, redis_extra: &str, extra: &str
             } else {
                 "block_ms = 1000\n"
             };
-            format!("backend = \"redis\"\n\n[redis]\nurl = \"{url}\"\nlease_ttl_secs = 3\n{block}{redis_extra}\n\n")
+            // An empty URL: the cluster or Sentinels in `redis_extra` find Redis.
+            let url = if url.is_empty() {
+                String::new()
+            } else {
+                format!("url = \"{url}\"\n")
+            };
+            format!("backend = \"redis\"\n\n[redis]\n{url}lease_ttl_secs = 3\n{block}{redis_extra}\n\n")
         }
         None => "backend = \"memory\"\n\n".to_owned(),
     };

@@ -31,8 +31,9 @@ pub enum BackendSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisFile {
-    /// `redis://[user:password@]host:port[/db]`
-    pub url: String,
+    /// `redis://[user:password@]host:port[/db]` (default `redis://127.0.0.1:6379`); with
+    /// `sentinels`, `redis://[user:password@]MASTER_NAME[/db]`; not with `cluster`.
+    pub url: Option<String>,
     /// Prefix of every key.
     pub key_prefix: String,
     /// Seconds a node's lease lives without renewal (its slots expire after it).
@@ -46,8 +47,10 @@ pub struct RedisFile {
     /// `"blocking"` (XREAD BLOCK over every followed stream) or `"announced"` (wait on
     /// the publishes' announcements; always so on a cluster).
     pub reader: String,
-    /// Seed nodes of a Redis Cluster; when given, `url` is not used.
+    /// Seed nodes of a Redis Cluster (then there is no `url`).
     pub cluster: Vec<String>,
+    /// Sentinels that name the master (then `url` names the master, not its address).
+    pub sentinels: Vec<String>,
     /// Replicas that must confirm a publish (`WAIT`) before it is acknowledged; 0: none.
     pub min_replicas_ack: u32,
     /// Longest a publish waits for them, in ms.
@@ -58,7 +61,7 @@ impl Default for RedisFile {
     fn default() -> Self {
         let d = RedisSettings::default();
         Self {
-            url: d.url,
+            url: None,
             key_prefix: d.key_prefix,
             lease_ttl_secs: d.lease_ttl.as_secs(),
             block_ms: d.block.as_millis() as u64,
@@ -66,6 +69,7 @@ impl Default for RedisFile {
             readers: d.readers,
             reader: if d.announced { "announced" } else { "blocking" }.into(),
             cluster: d.cluster,
+            sentinels: d.sentinels,
             min_replicas_ack: d.min_replicas_ack,
             min_replicas_timeout_ms: d.min_replicas_timeout.as_millis() as u64,
         }
@@ -78,10 +82,7 @@ impl RedisFile {
         if kind == BackendKind::Memory {
             return BackendSettings::Memory;
         }
-        p.check(
-            self.url.starts_with("redis://") || self.url.starts_with("rediss://"),
-            "redis.url: must start with redis:// (give --redis redis://HOST:PORT)",
-        );
+        let url = self.url_checked(p);
         p.check(
             !self.key_prefix.is_empty() && !self.key_prefix.contains(['{', '}', ' ']),
             "redis.key_prefix: must be non-empty, without braces or spaces",
@@ -104,17 +105,20 @@ impl RedisFile {
             matches!(self.reader.as_str(), "blocking" | "announced"),
             "redis.reader: must be \"blocking\" or \"announced\"",
         );
-        let seed_ok = |u: &String| u.starts_with("redis://") || u.starts_with("rediss://");
         p.check(
-            self.cluster.iter().all(seed_ok),
+            self.cluster.iter().all(|u| redis_url(u)),
             "redis.cluster: every seed node must be redis://HOST:PORT",
+        );
+        p.check(
+            self.sentinels.iter().all(|u| redis_url(u)),
+            "redis.sentinels: every Sentinel must be redis://HOST:PORT",
         );
         p.check(
             (10..=60_000).contains(&self.min_replicas_timeout_ms),
             "redis.min_replicas_timeout_ms: must be 10-60000",
         );
         BackendSettings::Redis(RedisSettings {
-            url: self.url.clone(),
+            url,
             key_prefix: self.key_prefix.clone(),
             lease_ttl: Duration::from_secs(self.lease_ttl_secs),
             block: Duration::from_millis(self.block_ms),
@@ -122,8 +126,46 @@ impl RedisFile {
             readers: self.readers,
             announced: self.reader == "announced",
             cluster: self.cluster.clone(),
+            sentinels: self.sentinels.clone(),
             min_replicas_ack: self.min_replicas_ack,
             min_replicas_timeout: Duration::from_millis(self.min_replicas_timeout_ms),
         })
     }
+
+    /// `url` as the topology needs it: not with a cluster (its seeds find it), the
+    /// master's name behind Sentinel, an address otherwise (the default one if none).
+    fn url_checked(&self, p: &mut Problems) -> String {
+        if !self.cluster.is_empty() {
+            p.check(
+                self.sentinels.is_empty(),
+                "redis.sentinels: not with redis.cluster (a cluster fails over by itself)",
+            );
+            p.check(
+                self.url.is_none(),
+                "redis.url: not with redis.cluster (the seed nodes find the cluster); remove it",
+            );
+            return String::new();
+        }
+        let Some(url) = &self.url else {
+            p.check(
+                self.sentinels.is_empty(),
+                "redis.url: with redis.sentinels, name the master: redis://[:PASSWORD@]MASTER_NAME[/DB]",
+            );
+            return RedisSettings::default().url;
+        };
+        p.check(
+            redis_url(url),
+            "redis.url: must start with redis:// (give --redis redis://HOST:PORT)",
+        );
+        p.check(
+            self.sentinels.is_empty() || redis::Client::open(url.as_str()).is_ok(),
+            "redis.url: with redis.sentinels, name the master: redis://[:PASSWORD@]MASTER_NAME[/DB]",
+        );
+        url.clone()
+    }
+}
+
+/// A `redis://` (or TLS `rediss://`) URL.
+fn redis_url(u: &str) -> bool {
+    u.starts_with("redis://") || u.starts_with("rediss://")
 }

@@ -3,6 +3,7 @@
 //! pipeline): a company's keys share its hash tag, and the few global keys (control
 //! stream, revocations, live hosts) are single-key commands.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -10,14 +11,19 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
-/// Where the backend's Redis is: one server (maybe behind a failover-following
-/// address), or a cluster found from its seed nodes.
+use super::sentinel::{MasterConn, PinnedConn, Sentinels};
+use super::RedisSettings;
+
+/// Where the backend's Redis is: one server at a fixed address, the master a set of
+/// Sentinels names, or a cluster found from its seed nodes.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
     /// One Redis.
     Single(redis::Client),
-    /// A Redis Cluster (boxed: its client is much bigger than one Redis's).
-    Cluster(Box<ClusterClient>),
+    /// One Redis, found (again after each failure) through Sentinel.
+    Sentinel(Arc<Sentinels>),
+    /// A Redis Cluster (boxed: its client is much bigger than one Redis's) and its seeds.
+    Cluster(Box<ClusterClient>, Vec<redis::Client>),
 }
 
 /// A connection that multiplexes the requests of every task (and, for a cluster, routes
@@ -26,6 +32,8 @@ pub(crate) enum Target {
 pub(crate) enum Conn {
     /// Reconnects by itself.
     Single(ConnectionManager),
+    /// Asks Sentinel for the master again after a failure.
+    Sentinel(MasterConn),
     /// Reconnects and refreshes the slot map by itself.
     Cluster(ClusterConnection),
 }
@@ -34,6 +42,7 @@ impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Single(_) => "Conn::Single",
+            Self::Sentinel(_) => "Conn::Sentinel",
             Self::Cluster(_) => "Conn::Cluster",
         })
     }
@@ -42,12 +51,11 @@ impl std::fmt::Debug for Conn {
 /// `ConnectionLike` for an enum whose variants each hold a connection: every call goes
 /// to the variant's.
 macro_rules! delegate_connection_like {
-    ($enum:ident) => {
+    ($enum:ident: $($variant:ident),+) => {
         impl ConnectionLike for $enum {
             fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
                 match self {
-                    Self::Single(c) => c.req_packed_command(cmd),
-                    Self::Cluster(c) => c.req_packed_command(cmd),
+                    $(Self::$variant(c) => c.req_packed_command(cmd),)+
                 }
             }
 
@@ -58,61 +66,92 @@ macro_rules! delegate_connection_like {
                 count: usize,
             ) -> RedisFuture<'a, Vec<Value>> {
                 match self {
-                    Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
-                    Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+                    $(Self::$variant(c) => c.req_packed_commands(pipeline, offset, count),)+
                 }
             }
 
             fn get_db(&self) -> i64 {
                 match self {
-                    Self::Single(c) => c.get_db(),
-                    Self::Cluster(c) => c.get_db(),
+                    $(Self::$variant(c) => c.get_db(),)+
                 }
             }
         }
     };
 }
 
-delegate_connection_like!(Conn);
-delegate_connection_like!(Dedicated);
+delegate_connection_like!(Conn: Single, Sentinel, Cluster);
+delegate_connection_like!(Dedicated: Single, Sentinel, Cluster);
 
 /// A connection for one task's blocking reads (it must not hold up everyone else's).
 #[derive(Clone)]
 pub(crate) enum Dedicated {
     /// To the one Redis.
     Single(MultiplexedConnection),
+    /// To the master Sentinel named when it was opened (failing once it moved).
+    Sentinel(PinnedConn),
     /// To the cluster.
     Cluster(ClusterConnection),
 }
 
 impl Target {
-    /// From `redis.url`, or `redis.cluster` when it names seed nodes.
-    pub(crate) fn new(url: &str, cluster: &[String]) -> RedisResult<Self> {
-        if cluster.is_empty() {
-            return Ok(Self::Single(redis::Client::open(url)?));
+    /// From `redis.cluster` when it names seed nodes, `redis.sentinels` when it names
+    /// Sentinels (then `redis.url` names the master), else `redis.url`.
+    pub(crate) fn new(settings: &RedisSettings) -> RedisResult<Self> {
+        if !settings.cluster.is_empty() {
+            let seeds = settings
+                .cluster
+                .iter()
+                .map(|u| redis::Client::open(u.as_str()))
+                .collect::<RedisResult<Vec<_>>>()?;
+            let client = ClusterClient::builder(settings.cluster.iter().map(String::as_str))
+                .connection_timeout(Duration::from_secs(2))
+                .response_timeout(Duration::from_secs(2))
+                .build()?;
+            return Ok(Self::Cluster(Box::new(client), seeds));
         }
-        let client = ClusterClient::builder(cluster.iter().map(String::as_str))
-            .connection_timeout(Duration::from_secs(2))
-            .response_timeout(Duration::from_secs(2))
-            .build()?;
-        Ok(Self::Cluster(Box::new(client)))
+        if !settings.sentinels.is_empty() {
+            return Ok(Self::Sentinel(Arc::new(Sentinels::new(
+                &settings.sentinels,
+                &settings.url,
+            )?)));
+        }
+        Ok(Self::Single(redis::Client::open(settings.url.as_str())?))
     }
 
     /// True for a cluster.
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
+        matches!(self, Self::Cluster(..))
     }
 
-    /// `host:port` for messages (the first seed of a cluster); never the password.
-    pub(crate) fn addr(&self, cluster: &[String]) -> String {
+    /// Where Redis is, for messages (`host:port`, the master's name, the first seed of a
+    /// cluster); never a password.
+    pub(crate) fn addr(&self) -> String {
         match self {
             Self::Single(c) => c.get_connection_info().addr().to_string(),
-            Self::Cluster(_) => cluster
+            Self::Sentinel(s) => s.describe(),
+            Self::Cluster(_, seeds) => seeds
                 .first()
-                .and_then(|u| redis::Client::open(u.as_str()).ok())
                 .map(|c| format!("cluster via {}", c.get_connection_info().addr()))
                 .unwrap_or_else(|| "cluster".into()),
         }
+    }
+
+    /// Changes of master from now on (only behind Sentinel; elsewhere never).
+    pub(crate) fn moves(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match self {
+            Self::Sentinel(s) => Some(s.moves()),
+            _ => None,
+        }
+    }
+
+    /// Where a reader subscribes to announcements: a cluster's seeds (plain pub/sub
+    /// reaches every node), or the one Redis (the current master, behind Sentinel).
+    pub(crate) async fn announcement_nodes(&self) -> RedisResult<Vec<redis::Client>> {
+        Ok(match self {
+            Self::Single(c) => vec![c.clone()],
+            Self::Sentinel(s) => vec![s.master().await?],
+            Self::Cluster(_, seeds) => seeds.clone(),
+        })
     }
 
     /// The shared connection.
@@ -135,7 +174,8 @@ impl Target {
                     ConnectionManager::new_with_config(client.clone(), config).await?,
                 ))
             }
-            Self::Cluster(client) => {
+            Self::Sentinel(s) => Ok(Conn::Sentinel(MasterConn::connect(s.clone(), response_timeout).await?)),
+            Self::Cluster(client, _) => {
                 let config = redis::cluster::ClusterConfig::new()
                     .set_connection_timeout(Duration::from_secs(2))
                     .set_response_timeout(response_timeout);
@@ -146,16 +186,15 @@ impl Target {
 
     /// A connection of one's own, whose commands may block for up to `response_timeout`.
     pub(crate) async fn dedicated(&self, response_timeout: Duration) -> RedisResult<Dedicated> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(response_timeout));
         match self {
-            Self::Single(client) => {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(response_timeout));
-                Ok(Dedicated::Single(
-                    client.get_multiplexed_async_connection_with_config(&config).await?,
-                ))
-            }
-            Self::Cluster(client) => {
+            Self::Single(client) => Ok(Dedicated::Single(
+                client.get_multiplexed_async_connection_with_config(&config).await?,
+            )),
+            Self::Sentinel(s) => Ok(Dedicated::Sentinel(s.pinned(&config).await?)),
+            Self::Cluster(client, _) => {
                 let config = redis::cluster::ClusterConfig::new()
                     .set_connection_timeout(Duration::from_secs(2))
                     .set_response_timeout(response_timeout);
@@ -167,9 +206,9 @@ impl Target {
     }
 }
 
-/// A pub/sub subscription to `channel` on the first seed node that answers (plain
+/// A pub/sub subscription to `channel` on the first of `seeds` that answers (plain
 /// pub/sub messages reach subscribers on every node of a cluster).
-pub(crate) async fn subscribe(seeds: &[String], channel: &str) -> RedisResult<redis::aio::PubSubStream> {
+pub(crate) async fn subscribe(seeds: &[redis::Client], channel: &str) -> RedisResult<redis::aio::PubSubStream> {
     let mut last = None;
     // From a random seed on: hosts spread over the nodes, and a dead first seed does not
     // stall every host's resubscription.
@@ -178,7 +217,7 @@ pub(crate) async fn subscribe(seeds: &[String], channel: &str) -> RedisResult<re
     let start = usize::from(u16::from_le_bytes(start)) % seeds.len().max(1);
     for seed in seeds.iter().cycle().skip(start).take(seeds.len()) {
         let attempt = async {
-            let mut pubsub = redis::Client::open(seed.as_str())?.get_async_pubsub().await?;
+            let mut pubsub = seed.get_async_pubsub().await?;
             pubsub.subscribe(channel).await?;
             Ok::<_, redis::RedisError>(pubsub.into_on_message())
         };
@@ -189,4 +228,14 @@ pub(crate) async fn subscribe(seeds: &[String], channel: &str) -> RedisResult<re
         }
     }
     Err(last.unwrap_or_else(|| (redis::ErrorKind::Io, "no seed node").into()))
+}
+
+/// Returns when the master moves (see [`Target::moves`]); never without Sentinel.
+pub(crate) async fn moved(moves: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    if let Some(rx) = moves {
+        if rx.changed().await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
 }

@@ -23,6 +23,7 @@ mod lease;
 mod reader;
 mod replay;
 mod scripts;
+mod sentinel;
 mod shared;
 mod status;
 
@@ -63,6 +64,9 @@ pub struct RedisSettings {
     pub announced: bool,
     /// Seed nodes of a Redis Cluster (`redis://host:port` each); empty: `url` is one Redis.
     pub cluster: Vec<String>,
+    /// Sentinels (`redis://host:port` each) that name the master; then `url`'s host is
+    /// the master's name (`redis://:password@mymaster/0`). Empty: `url` is the address.
+    pub sentinels: Vec<String>,
     /// Replicas that must confirm a publish before it is acknowledged (`WAIT`); 0: none.
     pub min_replicas_ack: u32,
     /// Longest a publish waits for them.
@@ -80,6 +84,7 @@ impl Default for RedisSettings {
             readers: 1,
             announced: false,
             cluster: Vec::new(),
+            sentinels: Vec::new(),
             min_replicas_ack: 0,
             min_replicas_timeout: Duration::from_millis(1000),
         }
@@ -109,13 +114,13 @@ impl RedisBackend {
         hub: Hub,
         admin: Arc<crate::admin::Control>,
     ) -> Result<Self, BackendError> {
-        let target = Target::new(&settings.url, &settings.cluster)
-            .map_err(|e| BackendError::Unavailable(format!("invalid Redis URL: {e}")))?;
-        let addr = target.addr(&settings.cluster);
+        let target =
+            Target::new(&settings).map_err(|e| BackendError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        let addr = target.addr();
         let down = |e: redis::RedisError| BackendError::Unavailable(format!("cannot reach Redis at {addr}: {e}"));
         let mut conn = target.connect().await.map_err(down)?;
         let info: String = match &mut conn {
-            Conn::Single(c) => redis::cmd("INFO").arg("server").query_async(c).await,
+            Conn::Single(_) | Conn::Sentinel(_) => redis::cmd("INFO").arg("server").query_async(&mut conn).await,
             Conn::Cluster(c) => {
                 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
                 let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random);
@@ -168,6 +173,9 @@ impl RedisBackend {
             tokio::spawn(lease::run(shared.clone(), ops_rx)),
             tokio::spawn(control::run(shared.clone(), admin, control_from)),
         ]);
+        if let Target::Sentinel(sentinels) = &shared.target {
+            tasks.push(tokio::spawn(sentinels.clone().watch()));
+        }
         Ok(Self { shared, tasks })
     }
 

@@ -71,15 +71,6 @@ impl Shared {
         self.target.is_cluster() || self.settings.announced
     }
 
-    /// Where a reader subscribes to announcements: a cluster's seeds, or the one Redis.
-    pub(super) fn announcement_nodes(&self) -> Vec<String> {
-        if self.target.is_cluster() {
-            self.settings.cluster.clone()
-        } else {
-            vec![self.settings.url.clone()]
-        }
-    }
-
     pub(super) fn unavailable(&self, e: &redis::RedisError) -> BackendError {
         self.status.error(e);
         BackendError::Unavailable(format!("Redis at {}: {e}", self.addr))

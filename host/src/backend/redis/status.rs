@@ -95,9 +95,15 @@ impl Status {
 
     pub(crate) fn snapshot(&self, shared: &Shared) -> serde_json::Value {
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sentinel = match &shared.target {
+            super::conn::Target::Sentinel(s) => s.status(),
+            _ => serde_json::Value::Null,
+        };
         json!({
             "kind": "redis",
             "redis": shared.addr,
+            // Behind Sentinel: the master followed now, and how often it changed.
+            "sentinel": sentinel,
             "node": shared.node,
             // Every reader: a host with one reader down misses some companies' events.
             "connected": self.readers.iter().all(|r| r.connected.load(Ordering::Relaxed)),

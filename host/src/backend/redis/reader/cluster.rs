@@ -48,7 +48,9 @@ impl Reader {
     }
 
     async fn serve_cluster(&mut self) -> RedisResult<()> {
-        let seeds = self.shared.announcement_nodes();
+        // Behind Sentinel: the subscription is on the master; when it moves, start over.
+        let mut moves = self.shared.target.moves();
+        let seeds = self.shared.target.announcement_nodes().await?;
         let mut notes = super::super::conn::subscribe(&seeds, &self.shared.keys.notify()).await?;
         self.shared.status.reader_up(self.index, true);
         tracing::info!("redis announced reader subscribed");
@@ -100,6 +102,9 @@ impl Reader {
                     while let Some(Some(note)) = futures_util::FutureExt::now_or_never(notes.next()) {
                         self.announced(&note, &beat, &mut missed_beats, &failed, &mut dirty);
                     }
+                }
+                () = super::super::conn::moved(&mut moves) => {
+                    return Err(redis::RedisError::from((redis::ErrorKind::Io, "the Redis master moved")));
                 }
                 _ = safety.tick() => {
                     missed_beats += 1;
