@@ -41,6 +41,8 @@ use crate::hub::event::{reset_frame_at, Event, ResetReason};
 use crate::hub::{Hold, Subscription};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// History checks in flight at once after a reconnect.
+const HISTORY_CHECKS: usize = 256;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The reader task's state.
@@ -172,16 +174,27 @@ impl Reader {
 
     /// [`Reader::check_history`] for some companies; returns those whose check failed
     /// (they must be checked again before they are read).
-    async fn check_history_of(&mut self, companies: &HashSet<String>) -> HashSet<String> {
+    async fn check_history_of(&self, companies: &HashSet<String>) -> HashSet<String> {
+        use futures_util::StreamExt as _;
         let followed: Vec<(String, StreamId, Vec<String>)> = self
             .companies
             .iter()
             .filter(|(c, _)| companies.contains(*c))
             .map(|(c, f)| (c.clone(), f.cut, f.channels.keys().cloned().collect()))
             .collect();
+        let checks = followed.into_iter().map(|(company, cut, channels)| {
+            let shared = self.shared.clone();
+            async move {
+                let result = replay::read(&shared, &company, &channels, Cursor::After(cut), 1).await;
+                (company, result)
+            }
+        });
+        // Many at once: one by one, thousands of companies on a node that does not
+        // answer would each wait out the timeout in turn.
+        let mut checks = futures_util::stream::iter(checks).buffer_unordered(HISTORY_CHECKS);
         let mut failed = HashSet::new();
-        for (company, cut, channels) in followed {
-            match replay::read(&self.shared, &company, &channels, Cursor::After(cut), 1).await {
+        while let Some((company, result)) = checks.next().await {
+            match result {
                 Ok(replay::Replay {
                     reset: Some(reason),
                     head,

@@ -20,12 +20,14 @@
 //! retried at the next tick, after its history is checked again (a promoted replica may
 //! be behind what was delivered: `reset`, never a silent gap); the others go on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt as _;
 use redis::streams::StreamReadReply;
 use redis::RedisResult;
 
+use super::super::conn::Dedicated;
 use super::{Reader, Request};
 
 impl Reader {
@@ -72,25 +74,27 @@ impl Reader {
         // Whatever was announced while unsubscribed: read everyone once.
         let mut dirty: HashSet<String> = self.companies.keys().cloned().collect();
         let mut failed: HashSet<String> = HashSet::new();
+        let mut reads = Reads::default();
         let mut safety = tokio::time::interval(block);
         safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let beat = format!("beat:{}:{}", self.shared.node, self.index);
         let mut missed_beats = 0u32;
         loop {
-            if !dirty.is_empty() {
-                self.read_companies(&mut conn, &mut dirty, &mut failed).await?;
-                continue;
-            }
+            // Reads stay in flight while the loop goes on: a company whose node does not
+            // answer holds up only itself, never the others' events or adoptions.
+            self.launch_reads(&conn, &mut dirty, &mut reads);
             tokio::select! {
+                Some((company, started, result)) = reads.pending.next(), if !reads.pending.is_empty() => {
+                    reads.companies.remove(&company);
+                    self.read_done(company, started, result, &mut dirty, &mut failed)?;
+                }
                 req = self.rx.recv() => {
                     let Some(req) = req else { return Ok(()) };
-                    // A company whose read failed is read only after its history check.
-                    if let Request::Adopt(a, _) = &req {
-                        if !failed.contains(&a.company) {
-                            dirty.insert(a.company.clone());
-                        }
+                    self.requested(req, &failed, &mut dirty);
+                    // Take every request already queued, then report once.
+                    while let Ok(req) = self.rx.try_recv() {
+                        self.requested(req, &failed, &mut dirty);
                     }
-                    self.handle(req);
                     self.report_following();
                 }
                 note = notes.next() => {
@@ -116,7 +120,7 @@ impl Reader {
                     // is late (following 100,000 streams, a sweep per tick costs).
                     if missed_beats >= 2 {
                         dirty.extend(self.companies.keys().filter(|c| !failed.contains(*c)).cloned());
-                    } else if dirty.is_empty() {
+                    } else if dirty.is_empty() && reads.pending.is_empty() {
                         self.shared.status.read_lag(self.index, 0); // idle: not behind
                     }
                     let mut shared_conn = self.shared.conn.clone();
@@ -135,6 +139,17 @@ impl Reader {
                 }
             }
         }
+    }
+
+    /// One request from the backend; an adopted company is read again (from its
+    /// lowered cut), unless its read failed: it is read only after its history check.
+    fn requested(&mut self, req: Request, failed: &HashSet<String>, dirty: &mut HashSet<String>) {
+        if let Request::Adopt(a, _) = &req {
+            if !failed.contains(&a.company) {
+                dirty.insert(a.company.clone());
+            }
+        }
+        self.handle(req);
     }
 
     /// What this reader follows, for `/sse/stats` (when it changes: not per event).
@@ -168,74 +183,82 @@ impl Reader {
         }
     }
 
-    /// One XREAD per dirty company (its followed streams from its cut), all in flight;
-    /// a company whose read was cut short by COUNT stays dirty, one whose read failed
-    /// goes to `failed`. Fails only when every read failed (the connection is gone).
-    async fn read_companies(
-        &mut self,
-        conn: &mut super::super::conn::Dedicated,
-        dirty: &mut HashSet<String>,
-        failed: &mut HashSet<String>,
-    ) -> RedisResult<()> {
-        let started = self.adoption_seq;
+    /// Starts one XREAD per dirty company without one in flight (its followed streams
+    /// from its cut); a company read meanwhile stays dirty and is read again after.
+    fn launch_reads(&self, conn: &Dedicated, dirty: &mut HashSet<String>, reads: &mut Reads) {
         let count = self.shared.settings.read_count;
-        // From each dirty company's own channels: the cost follows what changed, not
-        // everything followed.
-        let keys_of: HashMap<&str, Vec<String>> = dirty
-            .iter()
-            .filter_map(|company| {
-                let f = self.companies.get(company)?;
-                let keys = f
-                    .channels
-                    .keys()
-                    .map(|ch| self.shared.keys.stream(company, ch))
-                    .collect();
-                Some((company.as_str(), keys))
-            })
-            .collect();
-        let reads = keys_of.into_iter().filter_map(|(company, keys)| {
-            let cut = self.companies.get(company)?.cut.to_string();
+        let started = self.adoption_seq;
+        dirty.retain(|company| {
+            if reads.companies.contains(company) {
+                return true;
+            }
+            let Some(f) = self.companies.get(company) else {
+                return false; // no longer followed
+            };
+            // From the company's own channels: the cost follows what changed, not
+            // everything followed.
+            let keys: Vec<String> = f
+                .channels
+                .keys()
+                .map(|ch| self.shared.keys.stream(company, ch))
+                .collect();
+            let cut = f.cut.to_string();
             let mut cmd = redis::cmd("XREAD");
             cmd.arg("COUNT").arg(count).arg("STREAMS").arg(&keys);
             for _ in &keys {
                 cmd.arg(&cut);
             }
             let mut conn = conn.clone();
-            let company = company.to_owned();
-            Some(async move { (company, cmd.query_async::<Option<StreamReadReply>>(&mut conn).await) })
+            let company = company.clone();
+            reads.companies.insert(company.clone());
+            reads.pending.push(Box::pin(async move {
+                let result = cmd.query_async::<Option<StreamReadReply>>(&mut conn).await;
+                (company, started, result)
+            }));
+            false
         });
-        let results: Vec<_> = futures_util::future::join_all(reads).await;
-        dirty.clear();
-        let mut merged = StreamReadReply { keys: Vec::new() };
-        let mut dropped = None;
-        for (company, result) in results {
-            match result {
-                Ok(Some(reply)) => {
-                    if reply.keys.iter().any(|k| k.ids.len() >= count) {
-                        dirty.insert(company);
-                    }
-                    merged.keys.extend(reply.keys);
+    }
+
+    /// A company's read came back: its events are delivered (a read cut short by COUNT
+    /// leaves it dirty); a failed read sends it to `failed`. Fails when one Redis's
+    /// connection is gone (a cluster connection reconnects by itself, per node).
+    fn read_done(
+        &mut self,
+        company: String,
+        started: u64,
+        result: RedisResult<Option<StreamReadReply>>,
+        dirty: &mut HashSet<String>,
+        failed: &mut HashSet<String>,
+    ) -> RedisResult<()> {
+        let count = self.shared.settings.read_count;
+        match result {
+            Ok(Some(reply)) => {
+                if reply.keys.iter().any(|k| k.ids.len() >= count) {
+                    dirty.insert(company);
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(company, error = %e, "redis read failed; retrying after a history check at the next tick");
-                    failed.insert(company);
-                    if e.is_io_error() || e.is_connection_dropped() {
-                        dropped = Some(e);
-                    }
+                self.dispatch(reply, started, count);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(company, error = %e, "redis read failed; retrying after a history check at the next tick");
+                dirty.remove(&company);
+                failed.insert(company);
+                if (e.is_io_error() || e.is_connection_dropped()) && !self.shared.target.is_cluster() {
+                    return Err(e);
                 }
             }
-        }
-        // One Redis's connection is gone: reconnect (a cluster connection reconnects by
-        // itself, per node).
-        if let Some(e) = dropped.filter(|_| !self.shared.target.is_cluster()) {
-            return Err(e);
-        }
-        if merged.keys.is_empty() {
-            self.shared.status.read_lag(self.index, 0);
-        } else {
-            self.dispatch(merged, started, count);
         }
         Ok(())
     }
 }
+
+/// The reads in flight, and whose they are (one per company at a time).
+#[derive(Default)]
+struct Reads {
+    pending: FuturesUnordered<ReadFuture>,
+    companies: HashSet<String>,
+}
+
+/// One company's read: its name, the adoption count when it started, and the reply.
+type ReadFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (String, u64, RedisResult<Option<StreamReadReply>>)> + Send>>;
