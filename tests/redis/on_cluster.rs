@@ -214,3 +214,43 @@ async fn a_slot_migrated_under_load_loses_and_duplicates_nothing() {
         .await;
     assert_eq!(read_ids(&mut resumed, acked.len() - 1).await, acked[1..]);
 }
+
+#[tokio::test]
+async fn a_master_that_stops_answering_holds_up_only_its_own_companies() {
+    // A long node timeout: the cluster does not fail the stopped master over meanwhile.
+    let cluster = RedisCluster::start_with_node_timeout(60_000).await;
+    let [stuck, live] = companies_on_two_masters(&cluster).await;
+    let m = cluster.master_of(&stuck).await;
+    // The host's seeds leave that master out, so its subscription is elsewhere; a read
+    // that gets no answer waits 65 s (block_ms + 5 s), longer than the patience.
+    let extra = format!("{}\nblock_ms = 60000", cluster.seeds_toml_without(m));
+    let host = Node::start_with_redis("", &extra).await;
+    let mut streams = Vec::new();
+    for c in [&stuck, &live] {
+        let mut s = host
+            .stream_as(&token(c, "VIEWER"), c, &["dashboard-updates"], None)
+            .await;
+        assert_eq!(s.next_event().await.event, "connected");
+        streams.push(s);
+    }
+    cluster.nodes[m].pause();
+    // Its subscription cut, the reader subscribes again: the stopped master's company
+    // fails its history check (2 s) and waits for the next tick; the others are read.
+    // (This does not show reads in flight past a stuck one: a new connection's request
+    // to the stopped node fails on its 2 s connect timeout, not the 65 s read timeout,
+    // and a read already in flight cannot be arranged without a race.)
+    let before = host.stats().await["backend"]["connects"].as_u64().unwrap();
+    for (_, node) in cluster.nodes.iter().enumerate().filter(|(i, _)| *i != m) {
+        node.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    }
+    crate::wait_backend(&host, "the reader subscribed again", |b| {
+        b["connects"].as_u64() > Some(before)
+    })
+    .await;
+    // The other company's events flow while the stopped master's reads hang.
+    let body = json!({"companyId": live, "channel": "dashboard-updates", "type": "update", "data": {}});
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let id = crate::publish_until_acked(&host, &token(&live, "PUBLISHER"), "k1", &body, deadline).await;
+    assert_eq!(read_ids(&mut streams[1], 1).await, vec![id]);
+    cluster.nodes[m].resume();
+}

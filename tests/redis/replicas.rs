@@ -64,16 +64,6 @@ async fn a_publish_is_acknowledged_only_once_a_replica_has_it() {
     assert!(on_replica.contains(second), "{on_replica}");
 }
 
-fn signal(server: &RedisServer, sig: &str) {
-    let pid = server.pid().expect("running").to_string();
-    let ok = std::process::Command::new("kill")
-        .args([sig, &pid])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
-
 #[tokio::test]
 async fn a_failover_loses_no_acknowledged_event_and_a_rollback_resets_rather_than_skips() {
     let mut master = RedisServer::start().await;
@@ -91,7 +81,7 @@ async fn a_failover_loses_no_acknowledged_event_and_a_rollback_resets_rather_tha
     // The replica stalls: the next publish is stored on the master and delivered to the
     // watching client, but no replica confirms it, so it is not acknowledged.
     // (Stopped, and its link cut, so not even bytes in flight reach it later.)
-    signal(&replica, "-STOP");
+    replica.pause();
     assert!(master
         .command(&["CLIENT", "KILL", "TYPE", "replica"])
         .await
@@ -103,7 +93,7 @@ async fn a_failover_loses_no_acknowledged_event_and_a_rollback_resets_rather_tha
     let unacknowledged = seen[5].clone();
     // The master dies; the replica wakes up and is promoted, without that last event.
     master.kill();
-    signal(&replica, "-CONT");
+    replica.resume();
     assert!(replica.command(&["REPLICAOF", "NO", "ONE"]).await.starts_with("+OK"));
     let after = Node::start(&replica.url(), "").await;
     let viewer = token("acme", "VIEWER");

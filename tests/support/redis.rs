@@ -214,6 +214,23 @@ impl RedisServer {
         s.write_all(b"PING\r\n").await.is_ok() && s.read_exact(&mut buf).await.is_ok() && &buf == b"+PONG\r\n"
     }
 
+    /// Stops the process (SIGSTOP): it holds its connections but answers nothing, like
+    /// a node that hangs or a network that drops its packets.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.pid().expect("running").to_string();
+        let ok = Command::new("kill").args([sig, &pid]).status().unwrap().success();
+        assert!(ok, "kill {sig} {pid}");
+    }
+
     /// Kills the server (SIGKILL: no shutdown save).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

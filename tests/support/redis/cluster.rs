@@ -17,6 +17,13 @@ impl RedisCluster {
     /// Starts 6 nodes and joins them into a cluster; returns once every node says
     /// `cluster_state:ok`.
     pub async fn start() -> Self {
+        Self::start_with_node_timeout(2000).await
+    }
+
+    /// [`RedisCluster::start`] with another `cluster-node-timeout` (how long a master may
+    /// not answer before the cluster fails it over), in ms.
+    pub async fn start_with_node_timeout(node_timeout_ms: u32) -> Self {
+        let node_timeout = node_timeout_ms.to_string();
         let mut nodes = Vec::new();
         for _ in 0..6 {
             let bus = free_port().to_string();
@@ -26,7 +33,7 @@ impl RedisCluster {
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
-                "2000",
+                &node_timeout,
                 "--cluster-port",
                 &bus,
             ];
@@ -60,7 +67,18 @@ impl RedisCluster {
 
     /// The `[redis] cluster = [...]` value: every node as a seed.
     pub fn seeds_toml(&self) -> String {
-        let seeds: Vec<String> = self.nodes.iter().map(|n| format!("\"{}\"", n.url())).collect();
+        self.seeds_toml_without(usize::MAX)
+    }
+
+    /// The same without node `left_out` (a host then never subscribes there).
+    pub fn seeds_toml_without(&self, left_out: usize) -> String {
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != left_out)
+            .map(|(_, n)| format!("\"{}\"", n.url()))
+            .collect();
         format!("cluster = [{}]", seeds.join(", "))
     }
 

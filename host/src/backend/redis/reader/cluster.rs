@@ -64,16 +64,24 @@ impl Reader {
             .target
             .dedicated(block + std::time::Duration::from_secs(5))
             .await?;
+        // A company whose check fails (its node does not answer) is read only once a
+        // later check passed: it may have failed over behind what was delivered.
+        let mut failed: HashSet<String> = HashSet::new();
         if self.shared.target.is_cluster() {
-            self.check_history().await;
+            let all: HashSet<String> = self.companies.keys().cloned().collect();
+            failed = self.check_history_of(&all).await;
         } else {
             // One Redis: notice a Redis that lost its data too (`restarted`).
             self.check_dataset(&mut conn).await?;
         }
         self.report_following();
         // Whatever was announced while unsubscribed: read everyone once.
-        let mut dirty: HashSet<String> = self.companies.keys().cloned().collect();
-        let mut failed: HashSet<String> = HashSet::new();
+        let mut dirty: HashSet<String> = self
+            .companies
+            .keys()
+            .filter(|c| !failed.contains(*c))
+            .cloned()
+            .collect();
         let mut reads = Reads::default();
         let mut safety = tokio::time::interval(block);
         safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
