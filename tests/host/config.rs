@@ -158,8 +158,8 @@ fn redis_is_one_address_a_master_behind_sentinels_or_a_cluster_never_two_at_once
         BackendSettings::Memory => panic!("backend = redis"),
     };
     assert_eq!(redis("").url, "redis://127.0.0.1:6379", "the default address");
-    let sentinel = redis("url = \"redis://:pw@mymaster/2\"\nsentinels = [\"redis://127.0.0.1:26379\"]");
-    assert_eq!(sentinel.sentinels, ["redis://127.0.0.1:26379"]);
+    let sentinel = redis("url = \"redis://:pw@mymaster/2\"\nsentinels = [\"redis://:spw@127.0.0.1:26379\"]");
+    assert_eq!(sentinel.sentinels, ["redis://:spw@127.0.0.1:26379"]);
     assert_eq!(sentinel.url, "redis://:pw@mymaster/2", "the url names the master");
     let cluster = redis("cluster = [\"redis://127.0.0.1:7000\"]");
     assert_eq!(cluster.cluster, ["redis://127.0.0.1:7000"]);
@@ -180,6 +180,20 @@ fn redis_is_one_address_a_master_behind_sentinels_or_a_cluster_never_two_at_once
             "url = \"redis://m\"\nsentinels = [\"127.0.0.1:26379\"]",
             "redis.sentinels: every Sentinel must be",
         ),
+        (
+            "url = \"redis://m\"\nsentinels = [\"redis://127.0.0.1\"]",
+            "redis.sentinels: every Sentinel must be",
+        ),
+        (
+            "url = \"redis://m\"\nsentinels = [\"redis://127.0.0.1:26379/2\"]",
+            "redis.sentinels: every Sentinel must be",
+        ),
+        (
+            "url = \"redis://m:6380\"\nsentinels = [\"redis://127.0.0.1:26379\"]",
+            "(no port)",
+        ),
+        ("url = \"rediss://10.0.0.1:6380\"", "redis.url: must be redis://"),
+        ("url = \"redis://10.0.0.1:notaport\"", "redis.url: must be redis://"),
     ] {
         let err = build(bad).unwrap_err().to_string();
         assert!(err.contains(field), "{bad}: {field} not reported in: {err}");

@@ -37,18 +37,34 @@ async fn a_master_killed_behind_sentinel_loses_no_acknowledged_event() {
         live.push(s);
     }
     let publisher = token("acme", "PUBLISHER");
-    // Publish 20 events one by one through A, each retried with its key until
-    // acknowledged; kill the master (SIGKILL) after the 8th. The Sentinels agree it is
-    // down and promote the replica that has the most; the other replica follows it.
-    let mut acked = Vec::new();
+    // Three publishers at once through A, 8 events each, each retried with its key until
+    // acknowledged; the master is killed (SIGKILL) once 8 are acknowledged, so publishes
+    // are in flight: stored and delivered but not yet confirmed by a replica, or mid
+    // WAIT. The Sentinels agree it is down and promote the replica that has the most;
+    // the other replica follows it.
     let deadline = tokio::time::Instant::now() + 6 * PATIENCE;
     let old = set.master().await;
-    for n in 0..20 {
-        if n == 8 {
-            set.servers[old].kill();
+    let (count, counted) = tokio::sync::watch::channel(0usize);
+    let publishing = |p: u32| {
+        let (a, publisher, count) = (&a, &publisher, &count);
+        async move {
+            let mut acked = Vec::new();
+            for n in 0..8 {
+                let key = format!("p{p}-{n}");
+                acked.push(crate::publish_until_acked(a, publisher, &key, &event(p * 100 + n), deadline).await);
+                count.send_modify(|c| *c += 1);
+            }
+            acked
         }
-        acked.push(crate::publish_until_acked(&a, &publisher, &format!("k{n}"), &event(n), deadline).await);
-    }
+    };
+    let killing = async {
+        let mut counted = counted;
+        counted.wait_for(|c| *c >= 8).await.unwrap();
+        set.servers[old].kill();
+    };
+    let (x, y, z, ()) = tokio::join!(publishing(0), publishing(1), publishing(2), killing);
+    let mut acked: Vec<String> = [x, y, z].concat();
+    acked.sort_by_key(|id| crate::order(id));
     let new = set.master_other_than(old).await;
     for s in &mut live {
         crate::no_gap_without_reset(s, &acked).await;
@@ -72,11 +88,11 @@ async fn a_master_killed_behind_sentinel_loses_no_acknowledged_event() {
     }
 }
 
-/// Waits until `node` says it follows `master`, having changed masters once.
+/// Waits until `node` says it follows `master`, having changed masters.
 async fn following(node: &Node, master: &sse_tests::redis::RedisServer) {
     let addr = format!("127.0.0.1:{}", master.port);
     crate::wait_backend(node, "the host follows the new master", |b| {
-        b["sentinel"]["master"] == addr.as_str() && b["sentinel"]["switches"] == 1
+        b["sentinel"]["master"] == addr.as_str() && b["sentinel"]["switches"].as_u64() >= Some(1)
     })
     .await;
 }
@@ -101,22 +117,29 @@ async fn a_switchover_moves_every_host_to_the_new_master_without_a_restart() {
     // Both replicas have them before the switch: the one promoted starts with all five.
     let old = set.master().await;
     for (i, server) in set.servers.iter().enumerate().filter(|(i, _)| *i != old) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while server.command(&["XLEN", STREAM_KEY]).await.trim() != ":5" {
-            assert!(tokio::time::Instant::now() < deadline, "replica {i} never caught up");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_len(server, 5, i).await;
     }
     // An operator's switchover: the old master stays up, demoted to a replica (Sentinel
     // drops its clients as it does). The hosts follow by asking the Sentinels again.
-    let reply = set.sentinels[0]
+    // Through the last Sentinel: not the one hosts ask first.
+    let reply = set.sentinels[2]
         .command(&["SENTINEL", "FAILOVER", sse_tests::redis::SENTINEL_MASTER])
         .await;
     assert!(reply.starts_with("+OK"), "{reply}");
     let new = set.master_other_than(old).await;
-    // The Sentinels announced it; both hosts move (readers included) without a failure.
+    // The Sentinels announced it; both hosts heard it and moved (readers included)
+    // without any connection of theirs failing.
     for node in [&a, &b] {
         following(node, &set.servers[new]).await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !node.log().contains("Sentinel switched the master") {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no announcement heard:\n{}",
+                node.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     for n in 5..10 {
         acked.push(crate::publish_until_acked(&a, &publisher, &format!("k{n}"), &event(n), deadline).await);
@@ -134,4 +157,69 @@ async fn a_switchover_moves_every_host_to_the_new_master_without_a_restart() {
     );
     // (The old master may still call itself master here: Sentinel demotes it when it next
     // looks, seconds later. The hosts moved on the announcement, not on that.)
+}
+
+#[tokio::test]
+async fn a_client_that_saw_an_event_the_new_master_lacks_gets_reset_though_history_grew_past_it() {
+    let mut set = RedisSentinels::start().await;
+    let a = host(&set, "").await;
+    let b = host(&set, "reader = \"announced\"").await;
+    let mut live = Vec::new();
+    for node in [&a, &b] {
+        let mut s = node.stream("acme", &["dashboard-updates"]).await;
+        assert_eq!(s.next_event().await.event, "connected");
+        live.push(s);
+    }
+    let publisher = token("acme", "PUBLISHER");
+    let deadline = tokio::time::Instant::now() + 6 * PATIENCE;
+    let old = set.master().await;
+    crate::publish_until_acked(&a, &publisher, "k0", &event(0), deadline).await;
+    // Both replicas stall, their links cut: the next event is stored on the master (and
+    // acknowledged: no min_replicas_ack) and delivered, but no replica has it.
+    for (i, server) in set.servers.iter().enumerate().filter(|(i, _)| *i != old) {
+        until_len(server, 1, i).await;
+        server.pause();
+    }
+    assert!(set.servers[old]
+        .command(&["CLIENT", "KILL", "TYPE", "replica"])
+        .await
+        .starts_with(':'));
+    let lost = crate::publish_until_acked(&a, &publisher, "k1", &event(1), deadline).await;
+    for s in &mut live {
+        assert_eq!(crate::read_ids(s, 2).await[1], lost);
+    }
+    // The master dies; a replica is promoted without it, and new events take IDs past it.
+    set.servers[old].kill();
+    for (_, server) in set.servers.iter().enumerate().filter(|(i, _)| *i != old) {
+        server.resume();
+    }
+    let mut after = Vec::new();
+    for n in 2..5 {
+        after.push(crate::publish_until_acked(&a, &publisher, &format!("k{n}"), &event(n), deadline).await);
+    }
+    assert!(
+        crate::order(&after[0]) > crate::order(&lost),
+        "history grew past the lost event"
+    );
+    // Each client saw an event the new master never had: `reset`, not a silent switch.
+    for s in &mut live {
+        let e = s.next_event().await;
+        assert_eq!(
+            (e.event.as_str(), e.json()["reason"].clone()),
+            ("reset", json!("unknown_id")),
+            "{e:?}"
+        );
+    }
+}
+
+/// Waits until `server` holds `n` entries of the stream.
+async fn until_len(server: &sse_tests::redis::RedisServer, n: usize, which: usize) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.command(&["XLEN", STREAM_KEY]).await.trim() != format!(":{n}") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server {which} never had {n} events"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -109,9 +109,11 @@ impl RedisFile {
             self.cluster.iter().all(|u| redis_url(u)),
             "redis.cluster: every seed node must be redis://HOST:PORT",
         );
+        // A Sentinel's port is not Redis's default, and it has no databases.
+        let sentinel_ok = |u: &String| redis_url(u) && port_given(u) && db_of(u) == Some(0);
         p.check(
-            self.sentinels.iter().all(|u| redis_url(u)),
-            "redis.sentinels: every Sentinel must be redis://HOST:PORT",
+            self.sentinels.iter().all(sentinel_ok),
+            "redis.sentinels: every Sentinel must be redis://HOST:PORT (a port, no database)",
         );
         p.check(
             (10..=60_000).contains(&self.min_replicas_timeout_ms),
@@ -153,19 +155,45 @@ impl RedisFile {
             );
             return RedisSettings::default().url;
         };
-        p.check(
-            redis_url(url),
-            "redis.url: must start with redis:// (give --redis redis://HOST:PORT)",
-        );
-        p.check(
-            self.sentinels.is_empty() || redis::Client::open(url.as_str()).is_ok(),
-            "redis.url: with redis.sentinels, name the master: redis://[:PASSWORD@]MASTER_NAME[/DB]",
-        );
+        if self.sentinels.is_empty() {
+            p.check(
+                redis_url(url),
+                "redis.url: must be redis://HOST:PORT[/DB] (give --redis redis://HOST:PORT)",
+            );
+        } else {
+            // The master's address comes from the Sentinels: a port here would be ignored.
+            p.check(
+                redis_url(url) && !port_given(url),
+                "redis.url: with redis.sentinels, name the master: redis://[:PASSWORD@]MASTER_NAME[/DB] (no port)",
+            );
+        }
         url.clone()
     }
 }
 
-/// A `redis://` (or TLS `rediss://`) URL.
+/// A `redis://` URL this build can open (it has no TLS: `rediss://` is refused here, not
+/// at the first connect).
 fn redis_url(u: &str) -> bool {
-    u.starts_with("redis://") || u.starts_with("rediss://")
+    u.starts_with("redis://") && redis::Client::open(u).is_ok()
+}
+
+/// `host:port` of a URL (after any `user:password@`, before any `/db`).
+fn authority(u: &str) -> &str {
+    let rest = u.split_once("://").map_or(u, |(_, r)| r);
+    let rest = rest.split('/').next().unwrap_or_default();
+    rest.rsplit_once('@').map_or(rest, |(_, host)| host)
+}
+
+/// Whether the URL names a port.
+fn port_given(u: &str) -> bool {
+    authority(u)
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The URL's database number (0 when none is given).
+fn db_of(u: &str) -> Option<i64> {
+    redis::Client::open(u)
+        .ok()
+        .map(|c| c.get_connection_info().redis_settings().db())
 }

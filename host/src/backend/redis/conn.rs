@@ -136,21 +136,18 @@ impl Target {
         }
     }
 
-    /// Changes of master from now on (only behind Sentinel; elsewhere never).
-    pub(crate) fn moves(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
-        match self {
-            Self::Sentinel(s) => Some(s.moves()),
-            _ => None,
-        }
-    }
-
     /// Where a reader subscribes to announcements: a cluster's seeds (plain pub/sub
-    /// reaches every node), or the one Redis (the current master, behind Sentinel).
-    pub(crate) async fn announcement_nodes(&self) -> RedisResult<Vec<redis::Client>> {
+    /// reaches every node), or the one Redis (the current master, behind Sentinel); and,
+    /// behind Sentinel, what tells that the master moved away from it ([`moved`]).
+    pub(crate) async fn announcement_nodes(&self) -> RedisResult<(Vec<redis::Client>, Option<Moves>)> {
         Ok(match self {
-            Self::Single(c) => vec![c.clone()],
-            Self::Sentinel(s) => vec![s.master().await?],
-            Self::Cluster(_, seeds) => seeds.clone(),
+            Self::Single(c) => (vec![c.clone()], None),
+            Self::Sentinel(s) => {
+                let moves = s.moves();
+                let (master, epoch) = s.master().await?;
+                (vec![master], Some(Moves { moves, epoch }))
+            }
+            Self::Cluster(_, seeds) => (seeds.clone(), None),
         })
     }
 
@@ -230,10 +227,17 @@ pub(crate) async fn subscribe(seeds: &[redis::Client], channel: &str) -> RedisRe
     Err(last.unwrap_or_else(|| (redis::ErrorKind::Io, "no seed node").into()))
 }
 
-/// Returns when the master moves (see [`Target::moves`]); never without Sentinel.
-pub(crate) async fn moved(moves: &mut Option<tokio::sync::watch::Receiver<u64>>) {
-    if let Some(rx) = moves {
-        if rx.changed().await.is_ok() {
+/// The epoch a subscription was made in, and its changes.
+pub(crate) struct Moves {
+    moves: tokio::sync::watch::Receiver<u64>,
+    epoch: u64,
+}
+
+/// Returns when the master moved since `moves` was taken; never without Sentinel.
+pub(crate) async fn moved(moves: &mut Option<Moves>) {
+    if let Some(Moves { moves, epoch }) = moves {
+        let epoch = *epoch;
+        if moves.wait_for(|e| *e != epoch).await.is_ok() {
             return;
         }
     }

@@ -31,6 +31,8 @@ pub(crate) struct Adoption {
     pub(crate) slot: Option<Slot>,
     pub(crate) remote: Option<RemoteSlot>,
     pub(crate) owner: crate::hub::admin::Owner,
+    /// The newest event of the replay: its stream key and ID ([`Followed::last`]).
+    pub(crate) last: Option<(String, StreamId)>,
 }
 
 /// Kept alive by the subscription: when it ends, the channels are released (and the
@@ -58,4 +60,18 @@ pub(super) struct Followed {
     pub(super) cut: StreamId,
     pub(super) adopted_at: u64,
     pub(super) channels: HashMap<String, usize>,
+    /// The newest event this host delivered for the company (by a read or in a replay):
+    /// its stream key and ID. After a reconnect it must still be there: a failover can
+    /// promote a replica that never had it (it was never acknowledged), and a client that
+    /// saw it must get `reset`, even when the new master's history has grown past it.
+    pub(super) last: Option<(String, StreamId)>,
+}
+
+impl Followed {
+    /// Records a delivered event if it is the newest.
+    pub(super) fn delivered(&mut self, key: String, id: StreamId) {
+        if self.last.as_ref().is_none_or(|(_, last)| *last < id) {
+            self.last = Some((key, id));
+        }
+    }
 }

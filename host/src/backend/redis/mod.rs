@@ -24,6 +24,7 @@ mod reader;
 mod replay;
 mod scripts;
 mod sentinel;
+mod settings;
 mod shared;
 mod status;
 
@@ -45,51 +46,7 @@ use scripts::Scripts;
 use shared::{Shared, WAITERS};
 use status::Status;
 
-/// Settings of the Redis backend (`[redis]` in the host config).
-#[derive(Debug, Clone)]
-pub struct RedisSettings {
-    /// `redis://[user:password@]host:port[/db]`. Never logged (it may hold a password).
-    pub url: String,
-    /// Prefix of every key, so several deployments can share one Redis.
-    pub key_prefix: String,
-    /// How long a node's lease lives without renewal; its slots expire after it.
-    pub lease_ttl: Duration,
-    /// Longest blocking read; also how often an idle reader checks in.
-    pub block: Duration,
-    /// Most entries read per stream per round.
-    pub read_count: usize,
-    /// Reader tasks (and connections) per host, each following a share of the companies.
-    pub readers: usize,
-    /// Readers wait on announcements rather than blocking XREADs (always on a cluster).
-    pub announced: bool,
-    /// Seed nodes of a Redis Cluster (`redis://host:port` each); empty: `url` is one Redis.
-    pub cluster: Vec<String>,
-    /// Sentinels (`redis://host:port` each) that name the master; then `url`'s host is
-    /// the master's name (`redis://:password@mymaster/0`). Empty: `url` is the address.
-    pub sentinels: Vec<String>,
-    /// Replicas that must confirm a publish before it is acknowledged (`WAIT`); 0: none.
-    pub min_replicas_ack: u32,
-    /// Longest a publish waits for them.
-    pub min_replicas_timeout: Duration,
-}
-
-impl Default for RedisSettings {
-    fn default() -> Self {
-        Self {
-            url: "redis://127.0.0.1:6379".into(),
-            key_prefix: "sse".into(),
-            lease_ttl: Duration::from_secs(15),
-            block: Duration::from_secs(5),
-            read_count: 1000,
-            readers: 1,
-            announced: false,
-            cluster: Vec::new(),
-            sentinels: Vec::new(),
-            min_replicas_ack: 0,
-            min_replicas_timeout: Duration::from_millis(1000),
-        }
-    }
-}
+pub use settings::RedisSettings;
 
 /// Redis-backed event store. Dropping it stops its background tasks.
 #[derive(Debug)]
@@ -189,6 +146,10 @@ impl RedisBackend {
             replay::read(s, req.company, req.channels, Cursor::from_resume(req.resume), 0)
         );
         let (remote, replay) = (remote?, replay?);
+        let last = replay
+            .events
+            .last()
+            .and_then(|e| Some((s.keys.stream(req.company, &e.channel), StreamId::parse(&e.id)?)));
         let (initial, replayed) = match replay.reset {
             None => (
                 replay.events.iter().map(|e| e.frame.clone()).collect(),
@@ -209,6 +170,7 @@ impl RedisBackend {
             slot: Some(slot),
             remote: Some(remote),
             owner: req.owner.clone(),
+            last,
         })
         .await
     }
@@ -273,6 +235,7 @@ impl RedisBackend {
                 slot: Some(slot),
                 remote: Some(remote),
                 owner: crate::hub::admin::Owner::default(),
+                last: None,
             })
             .await?;
         loop {

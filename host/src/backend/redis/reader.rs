@@ -20,7 +20,7 @@
 //! (`Subscriber::push_event`). A round that was in flight during an adoption is not
 //! delivered for that company; it is read again from the new cut.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,18 +31,17 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 mod cluster;
+mod history;
 
 pub(crate) use super::follow::{Adoption, Request};
 use super::follow::{Follow, Followed};
 use super::keys::StreamId;
-use super::replay::{self, decode, Cursor};
+use super::replay::decode;
 use super::Shared;
-use crate::hub::event::{reset_frame_at, Event, ResetReason};
+use crate::hub::event::Event;
 use crate::hub::{Hold, Subscription};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// History checks in flight at once after a reconnect.
-const HISTORY_CHECKS: usize = 256;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The reader task's state.
@@ -130,92 +129,6 @@ impl Reader {
         let id: i64 = redis::cmd("CLIENT").arg("ID").query_async(&mut conn).await?;
         self.check_dataset(&mut conn).await?;
         Ok((conn, id))
-    }
-
-    /// After a (re)connect: if Redis lost its data, every open stream gets `reset`
-    /// (restarted); otherwise any company whose history was trimmed past its cut while
-    /// we were away gets `reset` (too_old). Everyone else just catches up.
-    async fn check_dataset(&mut self, conn: &mut Dedicated) -> RedisResult<()> {
-        let mut mark = [0u8; 8];
-        let _ = getrandom::getrandom(&mut mark);
-        let mark: String = mark.iter().map(|b| format!("{b:02x}")).collect();
-        let key = self.shared.keys.instance();
-        let (current,): (String,) = redis::pipe()
-            .cmd("SET")
-            .arg(&key)
-            .arg(&mark)
-            .arg("NX")
-            .ignore()
-            .cmd("GET")
-            .arg(&key)
-            .query_async(conn)
-            .await?;
-        let lost = self.instance.as_ref().is_some_and(|known| *known != current);
-        self.instance = Some(current);
-        if lost {
-            self.shared.status.data_lost();
-            tracing::error!("redis lost its data (restart without persistence?); resetting every stream");
-            for (company, f) in &self.companies {
-                let frame = reset_frame_at(&f.cut.to_string(), ResetReason::Restarted);
-                self.shared.hub.close_company(company, &frame, ResetReason::Restarted);
-            }
-            return Ok(());
-        }
-        self.check_history().await;
-        Ok(())
-    }
-
-    /// After a (re)connect: any company whose history moved past its cut while the
-    /// reader was away (trimmed, or gone back in time at a failover) gets `reset`.
-    async fn check_history(&mut self) {
-        let all: HashSet<String> = self.companies.keys().cloned().collect();
-        self.check_history_of(&all).await;
-    }
-
-    /// [`Reader::check_history`] for some companies; returns those whose check failed
-    /// (they must be checked again before they are read).
-    async fn check_history_of(&self, companies: &HashSet<String>) -> HashSet<String> {
-        use futures_util::StreamExt as _;
-        let followed: Vec<(String, StreamId, Vec<String>)> = self
-            .companies
-            .iter()
-            .filter(|(c, _)| companies.contains(*c))
-            .map(|(c, f)| (c.clone(), f.cut, f.channels.keys().cloned().collect()))
-            .collect();
-        let checks = followed.into_iter().map(|(company, cut, channels)| {
-            let shared = self.shared.clone();
-            async move {
-                let result = replay::read(&shared, &company, &channels, Cursor::After(cut), 1).await;
-                (company, result)
-            }
-        });
-        // Many at once: one by one, thousands of companies on a node that does not
-        // answer would each wait out the timeout in turn.
-        let mut checks = futures_util::stream::iter(checks).buffer_unordered(HISTORY_CHECKS);
-        let mut failed = HashSet::new();
-        while let Some((company, result)) = checks.next().await {
-            match result {
-                Ok(replay::Replay {
-                    reset: Some(reason),
-                    head,
-                    ..
-                }) => {
-                    tracing::warn!(
-                        company,
-                        reason = reason.as_str(),
-                        "history moved past this host while Redis was away"
-                    );
-                    self.shared
-                        .hub
-                        .close_company(&company, &reset_frame_at(&head.to_string(), reason), reason);
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    failed.insert(company);
-                }
-            }
-        }
-        failed
     }
 
     async fn serve(&mut self, conn: &mut Dedicated, client_id: i64) -> RedisResult<()> {
@@ -340,6 +253,9 @@ impl Reader {
                 .filter_map(|(_, id, channel, kind, data)| decode(id, channel, kind, data).map(Arc::new))
                 .collect();
             self.shared.hub.deliver(company, &events);
+            if let Some((id, _, channel, ..)) = batch.entries.iter().rev().find(|e| e.0 <= cut) {
+                f.delivered(self.shared.keys.stream(company, channel), *id);
+            }
             f.cut = f.cut.max(cut);
         }
         self.shared.status.read_lag(self.index, lag);
@@ -373,8 +289,12 @@ impl Reader {
             cut: a.from,
             adopted_at: 0,
             channels: HashMap::new(),
+            last: None,
         });
         f.cut = f.cut.min(a.from);
+        if let Some((key, id)) = a.last {
+            f.delivered(key, id);
+        }
         self.adoption_seq += 1;
         f.adopted_at = self.adoption_seq;
         for channel in &a.channels {

@@ -51,8 +51,7 @@ impl Reader {
 
     async fn serve_cluster(&mut self) -> RedisResult<()> {
         // Behind Sentinel: the subscription is on the master; when it moves, start over.
-        let mut moves = self.shared.target.moves();
-        let seeds = self.shared.target.announcement_nodes().await?;
+        let (seeds, mut moves) = self.shared.target.announcement_nodes().await?;
         let mut notes = super::super::conn::subscribe(&seeds, &self.shared.keys.notify()).await?;
         self.shared.status.reader_up(self.index, true);
         tracing::info!("redis announced reader subscribed");
