@@ -1,4 +1,5 @@
-//! A master with two replicas behind three Sentinels, all real `redis-server`s on loopback.
+//! A master with two replicas behind three Sentinels, all real `redis-server`s on loopback
+//! (a Sentinel is `redis-server --sentinel`: Debian's `redis-sentinel` is the same binary).
 
 use std::time::Duration;
 
@@ -91,6 +92,9 @@ impl RedisSentinels {
     async fn agreed_master(&self) -> Option<usize> {
         let mut named = None;
         for s in &self.sentinels {
+            if !s.ping().await {
+                continue; // a Sentinel a test stopped
+            }
             let reply = s.command(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME]).await;
             let port: u16 = reply.split("\r\n").nth(4)?.parse().ok()?;
             let i = self.servers.iter().position(|r| r.port == port)?;
