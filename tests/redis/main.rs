@@ -110,17 +110,35 @@ pub async fn publish_until_acked(
     }
 }
 
+/// A client's stream of `company`'s dashboard channel on a node, reopened where a
+/// `reset` tells it to (a reset ends the stream; the browser client reconnects so).
+pub struct Watcher<'a> {
+    /// Where it reconnects.
+    pub node: &'a Node,
+    /// Whose stream it is.
+    pub company: &'a str,
+    /// The open stream.
+    pub stream: SseStream,
+}
+
 /// Reads a client that stayed connected through a failover up to the last of `acked`:
 /// events in order, none twice, and every acknowledged one after its last `reset` (a
-/// reset is allowed: the new master may be behind what the client saw). Returns what it
-/// saw since that reset.
-pub async fn no_gap_without_reset(live: &mut SseStream, acked: &[String]) -> Vec<String> {
+/// reset is allowed: the new master may be behind what the client saw; the client then
+/// reconnects from the reset's ID). Returns what it saw since that reset.
+pub async fn no_gap_without_reset(live: &mut Watcher<'_>, acked: &[String]) -> Vec<String> {
     let last = acked.last().expect("events were published");
     let mut seen: Vec<String> = Vec::new();
     loop {
-        let e = live.next_event().await;
+        let e = live.stream.next_event().await;
         match e.event.as_str() {
-            "reset" => seen.clear(),
+            "reset" => {
+                seen.clear();
+                let viewer = sse_tests::token(live.company, "VIEWER");
+                live.stream = live
+                    .node
+                    .stream_as(&viewer, live.company, &["dashboard-updates"], e.id.as_deref())
+                    .await;
+            }
             "update" => {
                 let id = e.id.unwrap();
                 assert!(

@@ -150,6 +150,11 @@ async fn a_master_killed_mid_publish_loses_no_acknowledged_event() {
     }
     // The connected client: events in order, none twice, every acknowledged one after
     // its last `reset` (a reset is allowed: the new master may be behind what it saw).
+    let mut live = crate::Watcher {
+        node: &a,
+        company: &company,
+        stream: live,
+    };
     crate::no_gap_without_reset(&mut live, &acked).await;
     // A client that saw the first event resumes on a host started after the failover:
     // every acknowledged event is there, once each, in order.

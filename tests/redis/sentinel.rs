@@ -32,9 +32,13 @@ async fn a_master_killed_behind_sentinel_loses_no_acknowledged_event() {
     // Clients stay connected through the failover on both hosts (both readers).
     let mut live = Vec::new();
     for node in [&a, &b] {
-        let mut s = node.stream("acme", &["dashboard-updates"]).await;
-        assert_eq!(s.next_event().await.event, "connected");
-        live.push(s);
+        let mut stream = node.stream("acme", &["dashboard-updates"]).await;
+        assert_eq!(stream.next_event().await.event, "connected");
+        live.push(crate::Watcher {
+            node,
+            company: "acme",
+            stream,
+        });
     }
     let publisher = token("acme", "PUBLISHER");
     // Three publishers at once through A, 8 events each, each retried with its key until
@@ -104,9 +108,13 @@ async fn a_switchover_moves_every_host_to_the_new_master_without_a_restart() {
     let b = host(&set, "reader = \"announced\"").await;
     let mut live = Vec::new();
     for node in [&a, &b] {
-        let mut s = node.stream("acme", &["dashboard-updates"]).await;
-        assert_eq!(s.next_event().await.event, "connected");
-        live.push(s);
+        let mut stream = node.stream("acme", &["dashboard-updates"]).await;
+        assert_eq!(stream.next_event().await.event, "connected");
+        live.push(crate::Watcher {
+            node,
+            company: "acme",
+            stream,
+        });
     }
     let publisher = token("acme", "PUBLISHER");
     let deadline = tokio::time::Instant::now() + 6 * PATIENCE;
@@ -168,9 +176,13 @@ async fn a_client_that_saw_an_event_the_new_master_lacks_gets_reset_though_histo
     let b = host(&set, "reader = \"announced\"").await;
     let mut live = Vec::new();
     for node in [&a, &b] {
-        let mut s = node.stream("acme", &["dashboard-updates"]).await;
-        assert_eq!(s.next_event().await.event, "connected");
-        live.push(s);
+        let mut stream = node.stream("acme", &["dashboard-updates"]).await;
+        assert_eq!(stream.next_event().await.event, "connected");
+        live.push(crate::Watcher {
+            node,
+            company: "acme",
+            stream,
+        });
     }
     let publisher = token("acme", "PUBLISHER");
     let deadline = tokio::time::Instant::now() + 6 * PATIENCE;
@@ -188,7 +200,7 @@ async fn a_client_that_saw_an_event_the_new_master_lacks_gets_reset_though_histo
         .starts_with(':'));
     let lost = crate::publish_until_acked(&a, &publisher, "k1", &event(1), deadline).await;
     for s in &mut live {
-        assert_eq!(crate::read_ids(s, 2).await[1], lost);
+        assert_eq!(crate::read_ids(&mut s.stream, 2).await[1], lost);
     }
     // The master dies; a replica is promoted without it, and new events take IDs past it.
     set.servers[old].kill();
@@ -205,7 +217,7 @@ async fn a_client_that_saw_an_event_the_new_master_lacks_gets_reset_though_histo
     );
     // Each client saw an event the new master never had: `reset`, not a silent switch.
     for s in &mut live {
-        let e = s.next_event().await;
+        let e = s.stream.next_event().await;
         assert_eq!(
             (e.event.as_str(), e.json()["reason"].clone()),
             ("reset", json!("unknown_id")),

@@ -60,18 +60,63 @@ pub(super) struct Followed {
     pub(super) cut: StreamId,
     pub(super) adopted_at: u64,
     pub(super) channels: HashMap<String, usize>,
-    /// The newest event this host delivered for the company (by a read or in a replay):
-    /// its stream key and ID. After a reconnect it must still be there: a failover can
+    /// The newest event this host delivered per followed stream (by a read or in a
+    /// replay). After a reconnect the newest of them must still be there: a failover can
     /// promote a replica that never had it (it was never acknowledged), and a client that
     /// saw it must get `reset`, even when the new master's history has grown past it.
-    pub(super) last: Option<(String, StreamId)>,
+    /// (Writes of a company replicate in ID order, so the newest one standing vouches for
+    /// all before it.)
+    pub(super) delivered: HashMap<String, StreamId>,
+    /// `delivered` as it was when the connection was lost or a read failed: what the next
+    /// check must find. Adoptions meanwhile, with replays from a new master, update
+    /// `delivered` and must not hide an event only the old master had.
+    pub(super) unverified: Option<HashMap<String, StreamId>>,
 }
 
 impl Followed {
-    /// Records a delivered event if it is the newest.
-    pub(super) fn delivered(&mut self, key: String, id: StreamId) {
-        if self.last.as_ref().is_none_or(|(_, last)| *last < id) {
-            self.last = Some((key, id));
+    /// A followed company from its first adoption.
+    pub(super) fn new(cut: StreamId) -> Self {
+        Self {
+            cut,
+            adopted_at: 0,
+            channels: HashMap::new(),
+            delivered: HashMap::new(),
+            unverified: None,
+        }
+    }
+
+    /// Records an event delivered on stream `key`.
+    pub(super) fn record(&mut self, key: String, id: StreamId) {
+        let newest = self.delivered.entry(key).or_default();
+        *newest = (*newest).max(id);
+    }
+
+    /// Keeps what was delivered until a check finds it (the connection was lost, or a
+    /// read failed); an earlier freeze not yet checked stays.
+    pub(super) fn freeze(&mut self) {
+        if self.unverified.is_none() {
+            self.unverified = Some(self.delivered.clone());
+        }
+    }
+
+    /// The event a check must find: the newest delivered (as frozen) on a stream in
+    /// `followed` (one no longer followed may have been trimmed past it).
+    pub(super) fn to_verify(&self, followed: &[String]) -> Option<(String, StreamId)> {
+        self.unverified
+            .as_ref()
+            .unwrap_or(&self.delivered)
+            .iter()
+            .filter(|(key, _)| followed.contains(key))
+            .max_by_key(|(_, id)| **id)
+            .map(|(key, id)| (key.clone(), *id))
+    }
+
+    /// After a check: passed (nothing more to find), or reset (its subscribers are gone
+    /// and nothing they saw is owed to anyone).
+    pub(super) fn checked(&mut self, reset: bool) {
+        self.unverified = None;
+        if reset {
+            self.delivered.clear();
         }
     }
 }

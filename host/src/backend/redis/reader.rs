@@ -93,6 +93,7 @@ impl Reader {
                             self.shared.status.reader_up(self.index, false);
                             self.shared.status.error(&e);
                             tracing::warn!(error = %e, "redis reader lost Redis; streams stay open, reconnecting");
+                            self.freeze_all();
                         }
                     }
                 }
@@ -104,6 +105,13 @@ impl Reader {
             if !self.back_off(&mut delay).await {
                 return;
             }
+        }
+    }
+
+    /// The connection was lost: what was delivered must be found after the reconnect.
+    fn freeze_all(&mut self) {
+        for f in self.companies.values_mut() {
+            f.freeze();
         }
     }
 
@@ -254,7 +262,7 @@ impl Reader {
                 .collect();
             self.shared.hub.deliver(company, &events);
             if let Some((id, _, channel, ..)) = batch.entries.iter().rev().find(|e| e.0 <= cut) {
-                f.delivered(self.shared.keys.stream(company, channel), *id);
+                f.record(self.shared.keys.stream(company, channel), *id);
             }
             f.cut = f.cut.max(cut);
         }
@@ -273,7 +281,9 @@ impl Reader {
                         *n -= 1;
                         if *n == 0 {
                             f.channels.remove(&channel);
-                            self.streams.remove(&self.shared.keys.stream(&company, &channel));
+                            let key = self.shared.keys.stream(&company, &channel);
+                            f.delivered.remove(&key);
+                            self.streams.remove(&key);
                         }
                     }
                 }
@@ -285,15 +295,13 @@ impl Reader {
     }
 
     fn adopt(&mut self, a: Adoption, reply: oneshot::Sender<Subscription>) {
-        let f = self.companies.entry(a.company.clone()).or_insert_with(|| Followed {
-            cut: a.from,
-            adopted_at: 0,
-            channels: HashMap::new(),
-            last: None,
-        });
+        let f = self
+            .companies
+            .entry(a.company.clone())
+            .or_insert_with(|| Followed::new(a.from));
         f.cut = f.cut.min(a.from);
         if let Some((key, id)) = a.last {
-            f.delivered(key, id);
+            f.record(key, id);
         }
         self.adoption_seq += 1;
         f.adopted_at = self.adoption_seq;

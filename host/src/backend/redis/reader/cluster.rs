@@ -41,6 +41,7 @@ impl Reader {
                     self.shared.status.reader_up(self.index, false);
                     self.shared.status.error(&e);
                     tracing::warn!(error = %e, "redis cluster reader lost its subscription; streams stay open, reconnecting");
+                    self.freeze_all();
                 }
             }
             if !self.back_off(&mut delay).await {
@@ -63,44 +64,47 @@ impl Reader {
             .target
             .dedicated(block + std::time::Duration::from_secs(5))
             .await?;
-        // A company whose check fails (its node does not answer) is read only once a
-        // later check passed: it may have failed over behind what was delivered.
-        let mut failed: HashSet<String> = HashSet::new();
+        let mut work = Work::default();
         if self.shared.target.is_cluster() {
-            let all: HashSet<String> = self.companies.keys().cloned().collect();
-            failed = self.check_history_of(&all).await;
+            // Each company is checked (at the first tick, right away) before it is read:
+            // its master may have failed over behind what was delivered.
+            work.unchecked = self.companies.keys().cloned().collect();
         } else {
             // One Redis: notice a Redis that lost its data too (`restarted`).
             self.check_dataset(&mut conn).await?;
+            // Whatever was announced while unsubscribed: read everyone once.
+            work.dirty = self.companies.keys().cloned().collect();
         }
         self.report_following();
-        // Whatever was announced while unsubscribed: read everyone once.
-        let mut dirty: HashSet<String> = self
-            .companies
-            .keys()
-            .filter(|c| !failed.contains(*c))
-            .cloned()
-            .collect();
-        let mut reads = Reads::default();
         let mut safety = tokio::time::interval(block);
         safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let beat = format!("beat:{}:{}", self.shared.node, self.index);
         let mut missed_beats = 0u32;
         loop {
-            // Reads stay in flight while the loop goes on: a company whose node does not
-            // answer holds up only itself, never the others' events or adoptions.
-            self.launch_reads(&conn, &mut dirty, &mut reads);
+            // Reads and checks stay in flight while the loop goes on: a company whose
+            // node does not answer holds up only itself, never the others' events or
+            // adoptions.
+            self.launch_reads(&conn, &mut work);
             tokio::select! {
-                Some((company, started, result)) = reads.pending.next(), if !reads.pending.is_empty() => {
-                    reads.companies.remove(&company);
-                    self.read_done(company, started, result, &mut dirty, &mut failed)?;
+                Some((company, started, result)) = work.reads.next(), if !work.reads.is_empty() => {
+                    work.reading.remove(&company);
+                    self.read_done(company, started, result, &mut work)?;
+                }
+                Some((company, launched, result)) = work.checks.next(), if !work.checks.is_empty() => {
+                    work.checking.remove(&company);
+                    if self.checked(&company, launched, result) {
+                        // Read it now: whatever was announced while it waited.
+                        work.dirty.insert(company);
+                    } else {
+                        work.unchecked.insert(company);
+                    }
                 }
                 req = self.rx.recv() => {
                     let Some(req) = req else { return Ok(()) };
-                    self.requested(req, &failed, &mut dirty);
+                    self.requested(req, &mut work);
                     // Take every request already queued, then report once.
                     while let Ok(req) = self.rx.try_recv() {
-                        self.requested(req, &failed, &mut dirty);
+                        self.requested(req, &mut work);
                     }
                     self.report_following();
                 }
@@ -108,10 +112,10 @@ impl Reader {
                     let Some(note) = note else {
                         return Err(redis::RedisError::from((redis::ErrorKind::Io, "the announcement subscription closed")));
                     };
-                    self.announced(&note, &beat, &mut missed_beats, &failed, &mut dirty);
+                    self.announced(&note, &beat, &mut missed_beats, &mut work);
                     // Take every announcement already here before reading.
                     while let Some(Some(note)) = futures_util::FutureExt::now_or_never(notes.next()) {
-                        self.announced(&note, &beat, &mut missed_beats, &failed, &mut dirty);
+                        self.announced(&note, &beat, &mut missed_beats, &mut work);
                     }
                 }
                 () = super::super::conn::moved(&mut moves) => {
@@ -126,22 +130,23 @@ impl Reader {
                     // on a live connection loses nothing: read everyone only when a beat
                     // is late (following 100,000 streams, a sweep per tick costs).
                     if missed_beats >= 2 {
-                        dirty.extend(self.companies.keys().filter(|c| !failed.contains(*c)).cloned());
-                    } else if dirty.is_empty() && reads.pending.is_empty() {
+                        let all: Vec<String> = self.companies.keys().filter(|c| !work.held(c)).cloned().collect();
+                        work.dirty.extend(all);
+                    } else if work.dirty.is_empty() && work.reads.is_empty() {
                         self.shared.status.read_lag(self.index, 0); // idle: not behind
                     }
-                    let mut shared_conn = self.shared.conn.clone();
-                    let _: RedisResult<i64> = redis::cmd("PUBLISH")
-                        .arg(self.shared.keys.notify())
-                        .arg(&beat)
-                        .query_async(&mut shared_conn)
-                        .await;
+                    // Not awaited: a node that does not answer must not hold up the loop.
+                    let (mut shared_conn, notify, beat) = (self.shared.conn.clone(), self.shared.keys.notify(), beat.clone());
+                    tokio::spawn(async move {
+                        let _: RedisResult<i64> = redis::cmd("PUBLISH").arg(notify).arg(beat).query_async(&mut shared_conn).await;
+                    });
                     // Companies whose read failed: check their history first (a failover
-                    // may have moved it back), then read them with everyone.
-                    if !failed.is_empty() {
-                        let retry = std::mem::take(&mut failed);
-                        failed = self.check_history_of(&retry).await;
-                        dirty.extend(retry.into_iter().filter(|c| !failed.contains(c)));
+                    // may have moved it back); a passing check makes them dirty.
+                    for company in std::mem::take(&mut work.unchecked) {
+                        if let Some(check) = self.check_of(&company) {
+                            work.checking.insert(company);
+                            work.checks.push(check);
+                        }
                     }
                 }
             }
@@ -149,11 +154,11 @@ impl Reader {
     }
 
     /// One request from the backend; an adopted company is read again (from its
-    /// lowered cut), unless its read failed: it is read only after its history check.
-    fn requested(&mut self, req: Request, failed: &HashSet<String>, dirty: &mut HashSet<String>) {
+    /// lowered cut), unless it awaits a history check: it is read after it.
+    fn requested(&mut self, req: Request, work: &mut Work) {
         if let Request::Adopt(a, _) = &req {
-            if !failed.contains(&a.company) {
-                dirty.insert(a.company.clone());
+            if !work.held(&a.company) {
+                work.dirty.insert(a.company.clone());
             }
         }
         self.handle(req);
@@ -167,14 +172,7 @@ impl Reader {
 
     /// One message: this reader's heartbeat, or a publish's announcement (a company it
     /// follows, not awaiting a history check, becomes dirty).
-    fn announced(
-        &self,
-        note: &redis::Msg,
-        beat: &str,
-        missed_beats: &mut u32,
-        failed: &HashSet<String>,
-        dirty: &mut HashSet<String>,
-    ) {
+    fn announced(&self, note: &redis::Msg, beat: &str, missed_beats: &mut u32, work: &mut Work) {
         let Ok(meta) = note.get_payload::<String>() else { return };
         if meta == beat {
             *missed_beats = 0;
@@ -185,18 +183,21 @@ impl Reader {
             .split_once('{')
             .and_then(|(_, rest)| rest.split_once("}:"))
             .map(|(c, _)| c);
-        if let Some(company) = company.filter(|c| self.companies.contains_key(*c) && !failed.contains(*c)) {
-            dirty.insert(company.to_owned());
+        if let Some(company) = company.filter(|c| self.companies.contains_key(*c) && !work.held(c)) {
+            work.dirty.insert(company.to_owned());
         }
     }
 
     /// Starts one XREAD per dirty company without one in flight (its followed streams
     /// from its cut); a company read meanwhile stays dirty and is read again after.
-    fn launch_reads(&self, conn: &Dedicated, dirty: &mut HashSet<String>, reads: &mut Reads) {
+    fn launch_reads(&self, conn: &Dedicated, work: &mut Work) {
         let count = self.shared.settings.read_count;
         let started = self.adoption_seq;
+        let Work {
+            dirty, reads, reading, ..
+        } = work;
         dirty.retain(|company| {
-            if reads.companies.contains(company) {
+            if reading.contains(company) {
                 return true;
             }
             let Some(f) = self.companies.get(company) else {
@@ -217,8 +218,8 @@ impl Reader {
             }
             let mut conn = conn.clone();
             let company = company.clone();
-            reads.companies.insert(company.clone());
-            reads.pending.push(Box::pin(async move {
+            reading.insert(company.clone());
+            reads.push(Box::pin(async move {
                 let result = cmd.query_async::<Option<StreamReadReply>>(&mut conn).await;
                 (company, started, result)
             }));
@@ -227,29 +228,31 @@ impl Reader {
     }
 
     /// A company's read came back: its events are delivered (a read cut short by COUNT
-    /// leaves it dirty); a failed read sends it to `failed`. Fails when one Redis's
-    /// connection is gone (a cluster connection reconnects by itself, per node).
+    /// leaves it dirty); after a failed read it waits for a history check. Fails when one
+    /// Redis's connection is gone (a cluster connection reconnects by itself, per node).
     fn read_done(
         &mut self,
         company: String,
         started: u64,
         result: RedisResult<Option<StreamReadReply>>,
-        dirty: &mut HashSet<String>,
-        failed: &mut HashSet<String>,
+        work: &mut Work,
     ) -> RedisResult<()> {
         let count = self.shared.settings.read_count;
         match result {
             Ok(Some(reply)) => {
                 if reply.keys.iter().any(|k| k.ids.len() >= count) {
-                    dirty.insert(company);
+                    work.dirty.insert(company);
                 }
                 self.dispatch(reply, started, count);
             }
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(company, error = %e, "redis read failed; retrying after a history check at the next tick");
-                dirty.remove(&company);
-                failed.insert(company);
+                work.dirty.remove(&company);
+                if let Some(f) = self.companies.get_mut(&company) {
+                    f.freeze();
+                }
+                work.unchecked.insert(company);
                 if (e.is_io_error() || e.is_connection_dropped()) && !self.shared.target.is_cluster() {
                     return Err(e);
                 }
@@ -259,11 +262,25 @@ impl Reader {
     }
 }
 
-/// The reads in flight, and whose they are (one per company at a time).
+/// What the reader has to do, and has in flight (one read or check per company at a
+/// time).
 #[derive(Default)]
-struct Reads {
-    pending: FuturesUnordered<ReadFuture>,
-    companies: HashSet<String>,
+struct Work {
+    /// To read: announced, adopted into, or cut short by COUNT.
+    dirty: HashSet<String>,
+    /// To check before they are read again: a failed read, or a (re)subscribe on a cluster.
+    unchecked: HashSet<String>,
+    reads: FuturesUnordered<ReadFuture>,
+    reading: HashSet<String>,
+    checks: FuturesUnordered<super::history::CheckFuture>,
+    checking: HashSet<String>,
+}
+
+impl Work {
+    /// Whether `company` waits for its history check (then it is not read).
+    fn held(&self, company: &str) -> bool {
+        self.unchecked.contains(company) || self.checking.contains(company)
+    }
 }
 
 /// One company's read: its name, the adoption count when it started, and the reply.

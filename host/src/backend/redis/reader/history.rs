@@ -41,79 +41,116 @@ impl Reader {
         if lost {
             self.shared.status.data_lost();
             tracing::error!("redis lost its data (restart without persistence?); resetting every stream");
-            for (company, f) in &self.companies {
+            for (company, f) in &mut self.companies {
                 let frame = reset_frame_at(&f.cut.to_string(), ResetReason::Restarted);
                 self.shared.hub.close_company(company, &frame, ResetReason::Restarted);
+                f.checked(true);
             }
             return Ok(());
         }
-        self.check_history().await
+        self.check_history(conn).await
     }
 
-    /// After a (re)connect: any company whose history moved past its cut while the
-    /// reader was away (trimmed, or gone back in time at a failover) gets `reset`.
-    /// Fails when any company's check failed: the reader reconnects and checks again
-    /// rather than read a company whose history may have gone back unnoticed.
-    pub(super) async fn check_history(&mut self) -> RedisResult<()> {
+    /// After a (re)connect to one Redis: every followed company is checked. A company
+    /// whose check could not run while the connection answers (an error of its own) gets
+    /// `reset`: fail closed, rather than read it unchecked or reconnect forever; when the
+    /// connection does not answer, the reader reconnects and checks again.
+    async fn check_history(&mut self, conn: &mut Dedicated) -> RedisResult<()> {
         let all: HashSet<String> = self.companies.keys().cloned().collect();
         let failed = self.check_history_of(&all).await;
         if failed.is_empty() {
             return Ok(());
         }
-        Err(redis::RedisError::from((
-            redis::ErrorKind::Io,
-            "history checks failed",
-            format!("{} companies", failed.len()),
-        )))
+        redis::cmd("PING").query_async::<()>(conn).await?;
+        tracing::warn!(
+            companies = failed.len(),
+            "history checks failed; resetting those companies"
+        );
+        for company in failed {
+            if let Some(f) = self.companies.get_mut(&company) {
+                let frame = reset_frame_at(&f.cut.to_string(), ResetReason::UnknownId);
+                self.shared.hub.close_company(&company, &frame, ResetReason::UnknownId);
+                f.checked(true);
+            }
+        }
+        Ok(())
     }
 
-    /// [`Reader::check_history`] for some companies; returns those whose check failed
-    /// (they must be checked again before they are read).
-    pub(super) async fn check_history_of(&self, companies: &HashSet<String>) -> HashSet<String> {
+    /// Checks some companies, many at once; returns those whose check failed (they must
+    /// be checked again before they are read).
+    pub(super) async fn check_history_of(&mut self, companies: &HashSet<String>) -> HashSet<String> {
         use futures_util::StreamExt as _;
-        type Check = (String, StreamId, Vec<String>, Option<(String, StreamId)>);
-        let followed: Vec<Check> = self
-            .companies
-            .iter()
-            .filter(|(c, _)| companies.contains(*c))
-            .map(|(c, f)| (c.clone(), f.cut, f.channels.keys().cloned().collect(), f.last.clone()))
-            .collect();
-        let checks = followed.into_iter().map(|(company, cut, channels, last)| {
-            let shared = self.shared.clone();
-            async move {
-                let result = check_company(&shared, &company, &channels, cut, last).await;
-                (company, result)
-            }
-        });
+        let checks: Vec<_> = companies.iter().filter_map(|c| self.check_of(c)).collect();
         // Many at once: one by one, thousands of companies on a node that does not
         // answer would each wait out the timeout in turn.
-        let mut checks = futures_util::stream::iter(checks).buffer_unordered(HISTORY_CHECKS);
+        let results: Vec<(String, u64, CheckResult)> = futures_util::stream::iter(checks)
+            .buffer_unordered(HISTORY_CHECKS)
+            .collect()
+            .await;
         let mut failed = HashSet::new();
-        while let Some((company, result)) = checks.next().await {
-            match result {
-                Ok(replay::Replay {
-                    reset: Some(reason),
-                    head,
-                    ..
-                }) => {
-                    tracing::warn!(
-                        company,
-                        reason = reason.as_str(),
-                        "history moved past this host while Redis was away"
-                    );
-                    self.shared
-                        .hub
-                        .close_company(&company, &reset_frame_at(&head.to_string(), reason), reason);
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    failed.insert(company);
-                }
+        for (company, launched, result) in results {
+            if !self.checked(&company, launched, result) {
+                failed.insert(company);
             }
         }
         failed
     }
+
+    /// The check of one followed company, to run (it borrows nothing).
+    pub(super) fn check_of(&self, company: &str) -> Option<CheckFuture> {
+        let f = self.companies.get(company)?;
+        let shared = self.shared.clone();
+        let company = company.to_owned();
+        let channels: Vec<String> = f.channels.keys().cloned().collect();
+        let keys: Vec<String> = channels.iter().map(|ch| shared.keys.stream(&company, ch)).collect();
+        let (cut, verify, launched) = (f.cut, f.to_verify(&keys), self.adoption_seq);
+        Some(Box::pin(async move {
+            let result = check_company(&shared, &company, &channels, cut, verify).await;
+            (company, launched, result)
+        }))
+    }
+
+    /// Applies a check's outcome: passed (true), reset (true: its subscribers got
+    /// `reset`), or to check again (false: it failed, or the company was adopted into
+    /// since it started, so a reset could close subscribers it did not concern).
+    pub(super) fn checked(&mut self, company: &str, launched: u64, result: CheckResult) -> bool {
+        let Some(f) = self.companies.get_mut(company) else {
+            return true; // no longer followed
+        };
+        match result {
+            Ok(replay::Replay {
+                reset: Some(reason),
+                head,
+                ..
+            }) => {
+                if f.adopted_at > launched {
+                    return false;
+                }
+                tracing::warn!(
+                    company,
+                    reason = reason.as_str(),
+                    "history moved past this host while Redis was away"
+                );
+                self.shared
+                    .hub
+                    .close_company(company, &reset_frame_at(&head.to_string(), reason), reason);
+                f.checked(true);
+                true
+            }
+            Ok(_) => {
+                f.checked(false);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
+
+/// A check's outcome.
+pub(super) type CheckResult = Result<replay::Replay, crate::backend::BackendError>;
+
+/// A company's check: its name, the adoption count when it started, and the outcome.
+pub(super) type CheckFuture = std::pin::Pin<Box<dyn std::future::Future<Output = (String, u64, CheckResult)> + Send>>;
 
 /// One company's history check after a reconnect: the replay check from its cut (trimmed
 /// past it, or gone back before it), then whether the newest event delivered is still
@@ -123,12 +160,10 @@ async fn check_company(
     company: &str,
     channels: &[String],
     cut: StreamId,
-    last: Option<(String, StreamId)>,
-) -> Result<replay::Replay, crate::backend::BackendError> {
+    verify: Option<(String, StreamId)>,
+) -> CheckResult {
     let mut replay = replay::read(shared, company, channels, Cursor::After(cut), 1).await?;
-    // Only on a stream still followed: one no longer followed may be trimmed past it.
-    let last = last.filter(|(key, _)| channels.iter().any(|ch| shared.keys.stream(company, ch) == *key));
-    if let (None, Some((key, id))) = (replay.reset, last) {
+    if let (None, Some((key, id))) = (replay.reset, verify) {
         let id = id.to_string();
         let mut conn = shared.conn.clone();
         let found: Vec<redis::Value> = redis::cmd("XRANGE")
