@@ -61,7 +61,7 @@ impl<'a> HostOptions<'a> {
             redis_url: None,
             redis_cluster: None,
             redis_readers: 1,
-            redis_reader: "blocking",
+            redis_reader: "announced",
             filter: Some(filter),
             tls: None,
             fast_path: true,

@@ -105,24 +105,27 @@ async fn losing_redis_keeps_streams_open_and_a_restart_loses_no_stored_event() {
 
 #[tokio::test]
 async fn a_redis_that_lost_its_data_resets_open_streams() {
-    let mut redis = RedisServer::start().await;
-    let a = Node::start(&redis.url(), "").await;
-    let mut s = a.stream("acme", &["dashboard-updates"]).await;
-    let ids = publish_n(&a, "dashboard-updates", 2, "gone").await;
-    assert_eq!(read_ids(&mut s, 2).await, ids);
-    redis.restart().await; // no persistence: everything is gone
-    let reset = loop {
-        let e = s.next_event().await;
-        if e.event == "reset" {
-            break e;
-        }
-    };
-    assert_eq!(reset.json()["reason"], "restarted");
-    assert!(
-        s.next_frame().await.is_none(),
-        "the stream ends so the client refetches and reconnects"
-    );
-    wait_backend(&a, "the data loss to be counted", |b| b["dataLosses"] == 1).await;
+    // Both readers notice: the announced one (the default) and the blocking one.
+    for reader in ["", "reader = \"blocking\""] {
+        let mut redis = RedisServer::start().await;
+        let a = Node::start_with_redis(&redis.url(), reader).await;
+        let mut s = a.stream("acme", &["dashboard-updates"]).await;
+        let ids = publish_n(&a, "dashboard-updates", 2, "gone").await;
+        assert_eq!(read_ids(&mut s, 2).await, ids);
+        redis.restart().await; // no persistence: everything is gone
+        let reset = loop {
+            let e = s.next_event().await;
+            if e.event == "reset" {
+                break e;
+            }
+        };
+        assert_eq!(reset.json()["reason"], "restarted", "{reader}");
+        assert!(
+            s.next_frame().await.is_none(),
+            "the stream ends so the client refetches and reconnects"
+        );
+        wait_backend(&a, "the data loss to be counted", |b| b["dataLosses"] == 1).await;
+    }
 }
 
 #[tokio::test]

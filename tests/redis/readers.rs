@@ -9,8 +9,8 @@ use sse_tests::*;
 use super::read_ids;
 
 #[tokio::test]
-async fn companies_shared_among_three_readers_each_get_their_events_in_order() {
-    shared_among_readers("readers = 3").await;
+async fn companies_shared_among_three_blocking_readers_each_get_their_events_in_order() {
+    shared_among_readers("readers = 3\nreader = \"blocking\"").await;
 }
 
 #[tokio::test]

@@ -23,12 +23,12 @@ async fn host(set: &RedisSentinels, extra: &str) -> Node {
 #[tokio::test]
 async fn a_master_killed_behind_sentinel_loses_no_acknowledged_event() {
     let mut set = RedisSentinels::start().await;
-    let a = host(&set, "min_replicas_ack = 1\nmin_replicas_timeout_ms = 1000").await;
-    let b = host(
+    let a = host(
         &set,
-        "min_replicas_ack = 1\nmin_replicas_timeout_ms = 1000\nreader = \"announced\"",
+        "min_replicas_ack = 1\nmin_replicas_timeout_ms = 1000\nreader = \"blocking\"",
     )
     .await;
+    let b = host(&set, "min_replicas_ack = 1\nmin_replicas_timeout_ms = 1000").await;
     // Clients stay connected through the failover on both hosts (both readers).
     let mut live = Vec::new();
     for node in [&a, &b] {
@@ -104,8 +104,8 @@ async fn following(node: &Node, master: &sse_tests::redis::RedisServer) {
 #[tokio::test]
 async fn a_switchover_moves_every_host_to_the_new_master_without_a_restart() {
     let mut set = RedisSentinels::start().await;
-    let a = host(&set, "").await;
-    let b = host(&set, "reader = \"announced\"").await;
+    let a = host(&set, "reader = \"blocking\"").await;
+    let b = host(&set, "").await;
     let mut live = Vec::new();
     for node in [&a, &b] {
         let mut stream = node.stream("acme", &["dashboard-updates"]).await;
@@ -172,8 +172,8 @@ async fn a_switchover_moves_every_host_to_the_new_master_without_a_restart() {
 #[tokio::test]
 async fn a_client_that_saw_an_event_the_new_master_lacks_gets_reset_though_history_grew_past_it() {
     let mut set = RedisSentinels::start().await;
-    let a = host(&set, "").await;
-    let b = host(&set, "reader = \"announced\"").await;
+    let a = host(&set, "reader = \"blocking\"").await;
+    let b = host(&set, "").await;
     let mut live = Vec::new();
     for node in [&a, &b] {
         let mut stream = node.stream("acme", &["dashboard-updates"]).await;

@@ -64,7 +64,7 @@ impl Default for RedisSettings {
             block: Duration::from_secs(5),
             read_count: 1000,
             readers: 1,
-            announced: false,
+            announced: true,
             cluster: Vec::new(),
             sentinels: Vec::new(),
             min_replicas_ack: 0,
