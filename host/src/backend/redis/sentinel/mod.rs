@@ -47,6 +47,8 @@ pub(crate) struct Sentinels {
     name: String,
     /// `host:port` of the first Sentinel, for messages.
     first: String,
+    /// The master's credentials and database (its address comes from the Sentinels).
+    master_info: redis::ConnectionInfo,
     db: i64,
     /// Moves when the master may have changed; connections of an older epoch are stale.
     epoch: watch::Sender<u64>,
@@ -59,8 +61,9 @@ struct State {
     /// `host:port` of the master last named, and how often that changed.
     addr: Option<String>,
     switches: u64,
-    /// The master the last announcement named, and until when other answers are stale.
-    announced: Option<(String, Instant)>,
+    /// The master last switched to (announced, or found changed), and until when an
+    /// answer naming another is stale.
+    switched: Option<(String, Instant)>,
 }
 
 impl std::fmt::Debug for Sentinels {
@@ -100,6 +103,7 @@ impl Sentinels {
             name,
             first,
             db: info.redis_settings().db(),
+            master_info: info.clone(),
             epoch: watch::Sender::new(0),
             state: parking_lot::Mutex::new(State::default()),
         })
@@ -138,24 +142,47 @@ impl Sentinels {
             within(sentinel.async_get_client()).await?
         };
         let addr = client.get_connection_info().addr().to_string();
-        let mut state = self.state.lock();
-        if let Some((announced, until)) = &state.announced {
-            if *announced != addr && Instant::now() < *until {
+        // Shortly after a switch, an answer naming another master is stale (a Sentinel
+        // that has not heard yet, while the old master, alive in a switchover, still
+        // calls itself master), unless the master switched to no longer answers as one
+        // (a second failover whose announcement was missed).
+        let recent = self.state.lock().switched.clone();
+        if let Some((switched, _)) = recent.filter(|(to, until)| *to != addr && Instant::now() < *until) {
+            if self.answers_as_master(&switched).await {
                 return Err(RedisError::from((
                     ErrorKind::Io,
                     "a Sentinel still names the old master",
-                    format!("the switch announced {announced}"),
+                    format!("the master is now {switched}"),
                 )));
             }
         }
+        let mut state = self.state.lock();
         if state.addr.as_ref().is_some_and(|known| *known != addr) {
             state.switches += 1;
+            state.switched = Some((addr.clone(), Instant::now() + CONVERGE));
             tracing::warn!(redis = %addr, "Sentinel names a new master");
             // Whoever still holds a connection to the old one must let go.
             self.move_epoch();
         }
         state.addr = Some(addr);
         Ok((client, self.epoch()))
+    }
+
+    /// Whether the server at `addr` (`ip:port`) answers `ROLE` as a master.
+    async fn answers_as_master(&self, addr: &str) -> bool {
+        let Some((host, port)) = addr.rsplit_once(':').and_then(|(h, p)| Some((h, p.parse().ok()?))) else {
+            return false;
+        };
+        let info = self
+            .master_info
+            .clone()
+            .set_addr(redis::ConnectionAddr::Tcp(host.to_owned(), port));
+        let role = async {
+            let mut conn = redis::Client::open(info)?.get_multiplexed_async_connection().await?;
+            redis::cmd("ROLE").query_async::<redis::Value>(&mut conn).await
+        };
+        matches!(within(role).await, Ok(redis::Value::Array(items))
+            if items.first().is_some_and(|r| matches!(r, redis::Value::BulkString(b) if b == b"master")))
     }
 
     /// A connection of one's own to the current master, that fails once the epoch moves.
@@ -197,7 +224,7 @@ impl Sentinels {
                     if let [name, _, _, ip, port] = words[..] {
                         if name == self.name {
                             tracing::warn!(announcement = %payload, "Sentinel switched the master; reconnecting");
-                            self.state.lock().announced = Some((format!("{ip}:{port}"), Instant::now() + CONVERGE));
+                            self.state.lock().switched = Some((format!("{ip}:{port}"), Instant::now() + CONVERGE));
                             self.move_epoch();
                         }
                     }
