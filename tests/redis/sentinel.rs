@@ -15,6 +15,21 @@ fn event(n: u32) -> Value {
     json!({"companyId": "acme", "channel": "dashboard-updates", "type": "update", "data": {"n": n}})
 }
 
+/// A client connected to each host (each reconnects where a `reset` tells it to).
+async fn watchers<'a>(nodes: [&'a Node; 2]) -> Vec<crate::Watcher<'a>> {
+    let mut live = Vec::new();
+    for node in nodes {
+        let mut stream = node.stream("acme", &["dashboard-updates"]).await;
+        assert_eq!(stream.next_event().await.event, "connected");
+        live.push(crate::Watcher {
+            node,
+            company: "acme",
+            stream,
+        });
+    }
+    live
+}
+
 /// A host that knows only the Sentinels (its `[redis]` has no address of a server).
 async fn host(set: &RedisSentinels, extra: &str) -> Node {
     Node::start_with_redis("", &format!("{}\n{extra}", set.toml())).await
@@ -30,16 +45,7 @@ async fn a_master_killed_behind_sentinel_loses_no_acknowledged_event() {
     .await;
     let b = host(&set, "min_replicas_ack = 1\nmin_replicas_timeout_ms = 1000").await;
     // Clients stay connected through the failover on both hosts (both readers).
-    let mut live = Vec::new();
-    for node in [&a, &b] {
-        let mut stream = node.stream("acme", &["dashboard-updates"]).await;
-        assert_eq!(stream.next_event().await.event, "connected");
-        live.push(crate::Watcher {
-            node,
-            company: "acme",
-            stream,
-        });
-    }
+    let mut live = watchers([&a, &b]).await;
     let publisher = token("acme", "PUBLISHER");
     // Three publishers at once through A, 8 events each, each retried with its key until
     // acknowledged; the master is killed (SIGKILL) once 8 are acknowledged, so publishes
@@ -106,16 +112,7 @@ async fn a_switchover_moves_every_host_to_the_new_master_without_a_restart() {
     let mut set = RedisSentinels::start().await;
     let a = host(&set, "reader = \"blocking\"").await;
     let b = host(&set, "").await;
-    let mut live = Vec::new();
-    for node in [&a, &b] {
-        let mut stream = node.stream("acme", &["dashboard-updates"]).await;
-        assert_eq!(stream.next_event().await.event, "connected");
-        live.push(crate::Watcher {
-            node,
-            company: "acme",
-            stream,
-        });
-    }
+    let mut live = watchers([&a, &b]).await;
     let publisher = token("acme", "PUBLISHER");
     let deadline = tokio::time::Instant::now() + 6 * PATIENCE;
     let mut acked = Vec::new();
@@ -174,16 +171,7 @@ async fn a_client_that_saw_an_event_the_new_master_lacks_gets_reset_though_histo
     let mut set = RedisSentinels::start().await;
     let a = host(&set, "reader = \"blocking\"").await;
     let b = host(&set, "").await;
-    let mut live = Vec::new();
-    for node in [&a, &b] {
-        let mut stream = node.stream("acme", &["dashboard-updates"]).await;
-        assert_eq!(stream.next_event().await.event, "connected");
-        live.push(crate::Watcher {
-            node,
-            company: "acme",
-            stream,
-        });
-    }
+    let mut live = watchers([&a, &b]).await;
     let publisher = token("acme", "PUBLISHER");
     let deadline = tokio::time::Instant::now() + 6 * PATIENCE;
     let old = set.master().await;
