@@ -3,7 +3,7 @@
 //! renewed every third of the TTL). The acquire script ignores (and deletes) the counts
 //! of nodes whose lease ran out, so a killed node's slots come back after one lease TTL.
 //! Every key an operation touches is in the company's slot (`{company}`), so this works
-//! on a Redis Cluster as on one Redis; a batch is split per company.
+//! on a Redis Cluster as on one Redis; each operation is its own command.
 //!
 //! One task writes this node's counts: acquires, releases and the periodic rewrite go
 //! through it in order, batched into pipelines. It keeps `applied`, what this node holds
@@ -100,57 +100,51 @@ pub(crate) async fn run(shared: Arc<Shared>, mut ops: mpsc::UnboundedReceiver<Op
     }
 }
 
-/// Sends a batch in one pipeline, in order; answers the acquires. Each command's reply
-/// is its own (one failing command fails only its request). A release counts as done
+/// Sends a batch, every command at once; answers the acquires. Each command's reply is
+/// its own (one failing command fails only its request). A release counts as done
 /// even when Redis is unreachable: the next rewrite sets the right number.
 async fn run_batch(shared: &Shared, applied: &mut HashMap<String, u64>, batch: Vec<Op>) {
     let settings = shared.hub.settings();
-    // One pipeline per company (one slot: a Redis Cluster refuses pipelines across
-    // slots), all in flight at once; in order within each company.
-    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, op) in batch.iter().enumerate() {
-        let (Op::Acquire(company, _) | Op::Release(company)) = op;
-        groups.entry(company.as_str()).or_default().push(i);
-    }
-    let runs = groups.iter().map(|(company, indices)| {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for &i in indices {
-            match &batch[i] {
-                Op::Acquire(..) => {
-                    pipe.cmd("EVAL")
-                        .arg(ACQUIRE)
-                        .arg(1)
-                        .arg(shared.keys.conns(company))
-                        .arg(&shared.node)
-                        .arg(settings.connections_for(company))
-                        .arg(ttl_ms(shared));
-                }
-                Op::Release(_) => {
-                    pipe.hincr(shared.keys.conns(company), &shared.node, -1);
-                }
+    // One command per operation, all in flight at once on the multiplexed connection
+    // (which pipelines them anyway). Not one pipeline per company: a Redis Cluster
+    // client resends a whole pipeline that meets an `ASK` mid-migration, which would
+    // count slots twice; a single command redirected by `ASK` or `MOVED` never ran on
+    // the node that redirected it, so resending it is exact.
+    let runs = batch.iter().map(|op| {
+        let cmd = match op {
+            Op::Acquire(company, _) => {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(ACQUIRE)
+                    .arg(1)
+                    .arg(shared.keys.conns(company))
+                    .arg(&shared.node)
+                    .arg(settings.connections_for(company))
+                    .arg(ttl_ms(shared));
+                cmd
             }
-        }
+            Op::Release(company) => {
+                let mut cmd = redis::cmd("HINCRBY");
+                cmd.arg(shared.keys.conns(company)).arg(&shared.node).arg(-1);
+                cmd
+            }
+        };
         let mut conn = shared.conn.clone();
-        async move { pipe.query_async::<Vec<redis::Value>>(&mut conn).await }
+        async move { cmd.query_async::<redis::Value>(&mut conn).await }
     });
     let results = futures_util::future::join_all(runs).await;
-    let mut replies: Vec<Result<redis::Value, String>> = vec![Err("not sent".into()); batch.len()];
-    for ((_, indices), result) in groups.iter().zip(results) {
-        match result {
-            Ok(values) => {
-                for (&i, v) in indices.iter().zip(values) {
-                    replies[i] = Ok(v);
-                }
-            }
-            Err(e) => {
+    let mut failures = 0;
+    let replies: Vec<Result<redis::Value, String>> = results
+        .into_iter()
+        .map(|r| {
+            r.map_err(|e| {
+                failures += 1;
                 shared.status.error(&e);
-                tracing::warn!(error = %e, n = indices.len(), "redis: slot operations failed");
-                for &i in indices {
-                    replies[i] = Err(e.to_string());
-                }
-            }
-        }
+                e.to_string()
+            })
+        })
+        .collect();
+    if failures > 0 {
+        tracing::warn!(n = failures, "redis: slot operations failed");
     }
     for (i, op) in batch.into_iter().enumerate() {
         match op {

@@ -59,6 +59,8 @@ pub(crate) struct Reader {
     adoption_seq: u64,
     /// The Redis dataset's instance mark, to notice a Redis that lost its data.
     instance: Option<String>,
+    /// Reconnects in a row whose history checks failed (see `history.rs`).
+    failed_checks: u32,
 }
 
 impl Reader {
@@ -71,6 +73,7 @@ impl Reader {
             streams: HashMap::new(),
             adoption_seq: 0,
             instance: None,
+            failed_checks: 0,
         }
     }
 

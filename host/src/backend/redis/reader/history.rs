@@ -16,6 +16,9 @@ use crate::hub::event::{reset_frame_at, ResetReason};
 
 /// History checks in flight at once after a reconnect.
 const HISTORY_CHECKS: usize = 256;
+/// Reconnects in a row whose checks failed, while Redis answered, before the companies
+/// that failed are reset.
+const FAILED_CHECKS: u32 = 3;
 
 impl Reader {
     /// After a (re)connect: if Redis lost its data, every open stream gets `reset`
@@ -51,20 +54,31 @@ impl Reader {
         self.check_history(conn).await
     }
 
-    /// After a (re)connect to one Redis: every followed company is checked. A company
-    /// whose check could not run while the connection answers (an error of its own) gets
-    /// `reset`: fail closed, rather than read it unchecked or reconnect forever; when the
-    /// connection does not answer, the reader reconnects and checks again.
+    /// After a (re)connect to one Redis: every followed company is checked. When some
+    /// checks fail the reader reconnects and checks again (the shared connection may
+    /// still be reconnecting); when they keep failing while the reader's connection
+    /// answers ([`FAILED_CHECKS`] times in a row), those companies get `reset`: fail
+    /// closed, rather than read them unchecked or reconnect forever.
     async fn check_history(&mut self, conn: &mut Dedicated) -> RedisResult<()> {
         let all: HashSet<String> = self.companies.keys().cloned().collect();
         let failed = self.check_history_of(&all).await;
         if failed.is_empty() {
+            self.failed_checks = 0;
             return Ok(());
         }
         redis::cmd("PING").query_async::<()>(conn).await?;
+        self.failed_checks += 1;
+        if self.failed_checks < FAILED_CHECKS {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "history checks failed",
+                format!("{} companies", failed.len()),
+            )));
+        }
+        self.failed_checks = 0;
         tracing::warn!(
             companies = failed.len(),
-            "history checks failed; resetting those companies"
+            "history checks keep failing; resetting those companies"
         );
         for company in failed {
             if let Some(f) = self.companies.get_mut(&company) {
