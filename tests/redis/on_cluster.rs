@@ -259,3 +259,49 @@ async fn a_master_that_stops_answering_holds_up_only_its_own_companies() {
     assert_eq!(read_ids(&mut streams[1], 1).await, vec![id]);
     cluster.nodes[m].resume();
 }
+
+#[tokio::test]
+async fn history_that_goes_back_under_a_connected_reader_resets_its_clients() {
+    let cluster = RedisCluster::start().await;
+    // A one-second tick: the company's check runs at the next one.
+    let host = Node::start_with_redis("", &format!("{}\nblock_ms = 1000", cluster.seeds_toml())).await;
+    let [company, _] = companies_on_two_masters(&cluster).await;
+    let master = &cluster.nodes[cluster.master_of(&company).await];
+    let mut s = host
+        .stream_as(&token(&company, "VIEWER"), &company, &["dashboard-updates"], None)
+        .await;
+    assert_eq!(s.next_event().await.event, "connected");
+    let publisher = token(&company, "PUBLISHER");
+    let body =
+        |n: u32| json!({"companyId": company, "channel": "dashboard-updates", "type": "update", "data": {"n": n}});
+    let mut seen = Vec::new();
+    for n in 0..2 {
+        let (status, reply, _) = host.publish_keyed(&publisher, &[&format!("k{n}")], &body(n)).await;
+        assert_eq!(status, 200, "{reply}");
+        seen.push(reply["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(read_ids(&mut s, 2).await, seen);
+    // The company's slot now holds what a replica promoted without those events would,
+    // after one new publish whose ID is below what the client saw (the new master's
+    // clock behind the old one's), and the publish's announcement: the cluster client
+    // would have followed such a failover silently.
+    let (ms, _) = seen[1].split_once('-').unwrap();
+    let back = format!("{}-0", ms.parse::<u64>().unwrap() - 1);
+    let stream = format!("sse:{{{company}}}:ch:dashboard-updates");
+    let meta = format!("sse:{{{company}}}:meta");
+    assert!(master.command(&["DEL", &stream]).await.starts_with(':'));
+    let added = master
+        .command(&["XADD", &stream, &back, "t", "update", "d", "{\"n\":9}"])
+        .await;
+    assert!(added.contains(&back), "{added}");
+    assert!(master.command(&["HSET", &meta, "last", &back]).await.starts_with(':'));
+    assert!(master.command(&["PUBLISH", "sse:notify", &meta]).await.starts_with(':'));
+    // The reader sees the company's last ID below its cut: the client gets `reset`
+    // rather than never hearing of the event it now misses.
+    let e = s.next_event().await;
+    assert_eq!(
+        (e.event.as_str(), e.json()["reason"].clone()),
+        ("reset", json!("unknown_id")),
+        "{e:?}"
+    );
+}

@@ -28,6 +28,7 @@ use redis::streams::StreamReadReply;
 use redis::RedisResult;
 
 use super::super::conn::Dedicated;
+use super::super::keys::StreamId;
 use super::{Reader, Request};
 
 impl Reader {
@@ -210,17 +211,31 @@ impl Reader {
                 .keys()
                 .map(|ch| self.shared.keys.stream(company, ch))
                 .collect();
-            let cut = f.cut.to_string();
-            let mut cmd = redis::cmd("XREAD");
-            cmd.arg("COUNT").arg(count).arg("STREAMS").arg(&keys);
+            // With the company's last ID (same slot, one round trip): below the cut, its
+            // history went back under this reader (a failover the cluster client followed
+            // silently, to a replica that never had what was delivered).
+            let cut = f.cut;
+            let mut pipe = redis::pipe();
+            pipe.cmd("HGET").arg(self.shared.keys.meta(company)).arg("last");
+            let read = pipe.cmd("XREAD").arg("COUNT").arg(count).arg("STREAMS").arg(&keys);
             for _ in &keys {
-                cmd.arg(&cut);
+                read.arg(cut.to_string());
             }
             let mut conn = conn.clone();
             let company = company.clone();
             reading.insert(company.clone());
             reads.push(Box::pin(async move {
-                let result = cmd.query_async::<Option<StreamReadReply>>(&mut conn).await;
+                let reply = pipe
+                    .query_async::<(Option<String>, Option<StreamReadReply>)>(&mut conn)
+                    .await;
+                let result = reply.and_then(|(last, read)| match last.as_deref().and_then(StreamId::parse) {
+                    Some(last) if last < cut => Err(redis::RedisError::from((
+                        redis::ErrorKind::Client,
+                        "history went back",
+                        format!("last {last}, cut {cut}"),
+                    ))),
+                    _ => Ok(read),
+                });
                 (company, started, result)
             }));
             false
