@@ -89,3 +89,35 @@ async fn a_foreign_entry_ahead_of_our_ids_cannot_block_publishing() {
     // can publish. Ours follows it.)
     while live.next_event().await.id.as_deref() != Some(real.as_str()) {}
 }
+
+#[tokio::test]
+async fn entries_another_client_wrote_do_not_pass_for_history_going_back() {
+    // One entry per read: each read that takes a forged entry is cut short and followed
+    // by another from above it, while the company's last ID (only publishes move it)
+    // stays below. That is not a rollback: nobody is reset.
+    let redis = RedisServer::start().await;
+    let node = sse_tests::node::Node::start_with_redis(&redis.url(), "read_count = 1").await;
+    let mut first = node.stream("acme", &["dashboard-updates"]).await;
+    assert_eq!(first.next_event().await.event, "connected");
+    forge(&redis, "update", "{}").await;
+    forge(&redis, "update", "{}").await;
+    // A second subscriber makes the reader read the company (and the forged entries).
+    let mut second = node.stream("acme", &["dashboard-updates"]).await;
+    assert_eq!(second.next_event().await.event, "connected");
+    // Both get both entries (well-formed entries another client wrote are delivered like
+    // any other). Were the cut above the last ID taken for a rollback, the second read
+    // would be dropped and both streams reset at the next tick instead.
+    for s in [&mut first, &mut second] {
+        for _ in 0..2 {
+            let e = s.next_event().await;
+            assert_eq!((e.event.as_str(), e.data.as_str()), ("update", "{}"), "{:?}", s.seen);
+        }
+    }
+    let real = node
+        .publish("acme", "dashboard-updates", "update", serde_json::json!({"real": true}))
+        .await;
+    for s in [&mut first, &mut second] {
+        let e = s.next_event().await;
+        assert_eq!(e.id.as_deref(), Some(real.as_str()), "{:?}", s.seen);
+    }
+}

@@ -58,6 +58,9 @@ impl Drop for Follow {
 /// counts.
 pub(super) struct Followed {
     pub(super) cut: StreamId,
+    /// The highest last ID of the company seen (by reads, and adoptions' replay heads):
+    /// the last ID going below it means the history went back.
+    pub(super) last_seen: StreamId,
     pub(super) adopted_at: u64,
     pub(super) channels: HashMap<String, usize>,
     /// The newest event this host delivered per followed stream (by a read or in a
@@ -78,6 +81,7 @@ impl Followed {
     pub(super) fn new(cut: StreamId) -> Self {
         Self {
             cut,
+            last_seen: cut,
             adopted_at: 0,
             channels: HashMap::new(),
             delivered: HashMap::new(),

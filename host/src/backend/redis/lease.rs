@@ -6,7 +6,7 @@
 //! on a Redis Cluster as on one Redis; each operation is its own command.
 //!
 //! One task writes this node's counts: acquires, releases and the periodic rewrite go
-//! through it in order, batched into pipelines. It keeps `applied`, what this node holds
+//! through it in order, in batches of commands sent at once. It keeps `applied`, what this node holds
 //! in Redis by its own account, and the rewrite sets exactly that, which repairs a
 //! release lost while Redis was down. (Rewriting from the hub's local counts instead
 //! raced with acquires in flight: a slot counted locally and then incremented in Redis
@@ -21,9 +21,9 @@ use super::scripts::{ACQUIRE, RENEW};
 use super::{BackendError, Shared};
 use crate::hub::limits::LimitError;
 
-/// Most operations in one pipeline.
+/// Most operations in one batch.
 const BATCH: usize = 512;
-/// Longest a request waits for its slot. The task runs one pipeline at a time, so while
+/// Longest a request waits for its slot. The task runs one batch at a time, so while
 /// Redis does not answer, each waits out the response timeout and the queue backs up; a
 /// request gives up (503) after this, and a slot granted later goes straight back.
 const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
@@ -107,9 +107,11 @@ async fn run_batch(shared: &Shared, applied: &mut HashMap<String, u64>, batch: V
     let settings = shared.hub.settings();
     // One command per operation, all in flight at once on the multiplexed connection
     // (which pipelines them anyway). Not one pipeline per company: a Redis Cluster
-    // client resends a whole pipeline that meets an `ASK` mid-migration, which would
-    // count slots twice; a single command redirected by `ASK` or `MOVED` never ran on
-    // the node that redirected it, so resending it is exact.
+    // client resends a whole pipeline that meets an `ASK` mid-migration, which counted
+    // slots twice; a single command redirected by `ASK` or `MOVED` never ran on the node
+    // that redirected it. (The cluster client also resends a command whose connection
+    // dropped or timed out, which may have run: that can count one slot twice, until the
+    // next rewrite, within a third of the lease TTL.)
     let runs = batch.iter().map(|op| {
         let cmd = match op {
             Op::Acquire(company, _) => {

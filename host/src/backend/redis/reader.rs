@@ -303,6 +303,7 @@ impl Reader {
             .entry(a.company.clone())
             .or_insert_with(|| Followed::new(a.from));
         f.cut = f.cut.min(a.from);
+        f.last_seen = f.last_seen.max(a.from);
         if let Some((key, id)) = a.last {
             f.record(key, id);
         }

@@ -28,6 +28,7 @@ use redis::streams::StreamReadReply;
 use redis::RedisResult;
 
 use super::super::conn::Dedicated;
+use super::super::follow::Followed;
 use super::super::keys::StreamId;
 use super::{Reader, Request};
 
@@ -87,9 +88,9 @@ impl Reader {
             // adoptions.
             self.launch_reads(&conn, &mut work);
             tokio::select! {
-                Some((company, started, result)) = work.reads.next(), if !work.reads.is_empty() => {
-                    work.reading.remove(&company);
-                    self.read_done(company, started, result, &mut work)?;
+                Some(done) = work.reads.next(), if !work.reads.is_empty() => {
+                    work.reading.remove(&done.company);
+                    self.read_done(done, &mut work)?;
                 }
                 Some((company, launched, result)) = work.checks.next(), if !work.checks.is_empty() => {
                     work.checking.remove(&company);
@@ -211,48 +212,69 @@ impl Reader {
                 .keys()
                 .map(|ch| self.shared.keys.stream(company, ch))
                 .collect();
-            // With the company's last ID (same slot, one round trip): below the cut, its
-            // history went back under this reader (a failover the cluster client followed
-            // silently, to a replica that never had what was delivered).
+            // With the company's last ID (its meta key, same slot; two commands, not a
+            // pipeline: a pipeline meeting an `ASK` mid-migration is resent whole with
+            // `ASKING` before its first command only). See `read_done`.
             let cut = f.cut;
-            let mut pipe = redis::pipe();
-            pipe.cmd("HGET").arg(self.shared.keys.meta(company)).arg("last");
-            let read = pipe.cmd("XREAD").arg("COUNT").arg(count).arg("STREAMS").arg(&keys);
+            let mut last = redis::cmd("HGET");
+            last.arg(self.shared.keys.meta(company)).arg("last");
+            let mut read = redis::cmd("XREAD");
+            read.arg("COUNT").arg(count).arg("STREAMS").arg(&keys);
             for _ in &keys {
                 read.arg(cut.to_string());
             }
-            let mut conn = conn.clone();
+            let (mut c1, mut c2) = (conn.clone(), conn.clone());
             let company = company.clone();
             reading.insert(company.clone());
             reads.push(Box::pin(async move {
-                let reply = pipe
-                    .query_async::<(Option<String>, Option<StreamReadReply>)>(&mut conn)
-                    .await;
-                let result = reply.and_then(|(last, read)| match last.as_deref().and_then(StreamId::parse) {
-                    Some(last) if last < cut => Err(redis::RedisError::from((
-                        redis::ErrorKind::Client,
-                        "history went back",
-                        format!("last {last}, cut {cut}"),
-                    ))),
-                    _ => Ok(read),
-                });
-                (company, started, result)
+                let (last, read) = tokio::join!(
+                    last.query_async::<Option<String>>(&mut c1),
+                    read.query_async::<Option<StreamReadReply>>(&mut c2)
+                );
+                let result = last.and_then(|last| Ok((last.as_deref().and_then(StreamId::parse), read?)));
+                Read {
+                    company,
+                    started,
+                    cut,
+                    result,
+                }
             }));
             false
         });
     }
 
     /// A company's read came back: its events are delivered (a read cut short by COUNT
-    /// leaves it dirty); after a failed read it waits for a history check. Fails when one
-    /// Redis's connection is gone (a cluster connection reconnects by itself, per node).
-    fn read_done(
-        &mut self,
-        company: String,
-        started: u64,
-        result: RedisResult<Option<StreamReadReply>>,
-        work: &mut Work,
-    ) -> RedisResult<()> {
+    /// leaves it dirty); after a failed read it waits for a history check. So does a
+    /// company whose last ID went below both the cut the read started from and the
+    /// highest last ID seen before: its history went back under this reader (a failover
+    /// a cluster client followed silently, to a replica that never had what was
+    /// delivered), and new events below the cut would never be read. (Entries another
+    /// client wrote straight into a stream can raise the cut above the last ID, but never
+    /// lower the last ID below what was seen.) Fails when one Redis's connection is gone
+    /// (a cluster connection reconnects by itself, per node).
+    fn read_done(&mut self, done: Read, work: &mut Work) -> RedisResult<()> {
         let count = self.shared.settings.read_count;
+        let Read {
+            company,
+            started,
+            cut,
+            result,
+        } = done;
+        let went_back = |f: &Followed, last: StreamId| last < cut && last < f.last_seen;
+        let result = match (result, self.companies.get_mut(&company)) {
+            (Ok((Some(last), _)), Some(f)) if went_back(f, last) => Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "history went back",
+                format!("last {last}, cut {cut}, seen {}", f.last_seen),
+            ))),
+            (Ok((last, read)), f) => {
+                if let (Some(last), Some(f)) = (last, f) {
+                    f.last_seen = f.last_seen.max(last);
+                }
+                Ok(read)
+            }
+            (Err(e), _) => Err(e),
+        };
         match result {
             Ok(Some(reply)) => {
                 if reply.keys.iter().any(|k| k.ids.len() >= count) {
@@ -299,5 +321,13 @@ impl Work {
 }
 
 /// One company's read: its name, the adoption count when it started, and the reply.
-type ReadFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = (String, u64, RedisResult<Option<StreamReadReply>>)> + Send>>;
+type ReadFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Read> + Send>>;
+
+/// One company's read, done: the adoption count and the cut it started from, and the
+/// company's last ID with what was read.
+struct Read {
+    company: String,
+    started: u64,
+    cut: StreamId,
+    result: RedisResult<(Option<StreamId>, Option<StreamReadReply>)>,
+}

@@ -49,6 +49,7 @@ impl Reader {
                 self.shared.hub.close_company(company, &frame, ResetReason::Restarted);
                 f.checked(true);
             }
+            self.failed_checks = 0;
             return Ok(());
         }
         self.check_history(conn).await
@@ -149,6 +150,9 @@ impl Reader {
                     .hub
                     .close_company(company, &reset_frame_at(&head.to_string(), reason), reason);
                 f.checked(true);
+                // Read on from the history as it is now (its subscribers are gone).
+                f.cut = f.cut.min(head);
+                f.last_seen = head;
                 true
             }
             Ok(_) => {
