@@ -270,3 +270,28 @@ async fn a_redis_restart_under_a_publish_load_loses_no_acknowledged_event() {
     let missing: Vec<&String> = acked.iter().filter(|id| !got.contains(id)).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
 }
+
+#[tokio::test]
+async fn a_redis_user_without_channel_rights_still_publishes_with_the_blocking_reader() {
+    // An ACL user with every command and key but no pub/sub channel: the announcement in
+    // the publish script is refused, which must not fail a publish whose events are
+    // stored (the blocking reader needs no announcement).
+    let redis = RedisServer::start().await;
+    let reply = redis
+        .command(&["ACL", "SETUSER", "sse", "on", ">pw", "~*", "resetchannels", "+@all"])
+        .await;
+    assert!(reply.starts_with("+OK"), "{reply}");
+    let url = format!("redis://sse:pw@127.0.0.1:{}", redis.port);
+    let node = Node::start_with_redis(&url, "reader = \"blocking\"").await;
+    let mut s = node.stream("acme", &["dashboard-updates"]).await;
+    assert_eq!(s.next_event().await.event, "connected");
+    let (status, body, _) = node
+        .publish_keyed(
+            &token("acme", "PUBLISHER"),
+            &["k1"],
+            &json!({"companyId": "acme", "channel": "dashboard-updates", "type": "update", "data": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(read_ids(&mut s, 1).await, vec![body["id"].as_str().unwrap().to_owned()]);
+}

@@ -127,7 +127,10 @@ if key_ttl > 0 then
   redis.call('ZADD', KEYS[3], now, KEYS[2])
   redis.call('PEXPIRE', KEYS[3], key_ttl)
 end
-if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], KEYS[1]) end
+-- pcall: the events are stored; an announcement refused (a Redis user whose ACL lacks
+-- the channel) must not turn a stored publish into an error. Announced readers then find
+-- the events at their next sweep; blocking readers never needed it.
+if ARGV[8] ~= '' then redis.pcall('PUBLISH', ARGV[8], KEYS[1]) end
 local out = {'ok'}
 for _, id in ipairs(ids) do out[#out + 1] = id end
 return out
