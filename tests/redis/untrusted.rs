@@ -98,9 +98,18 @@ async fn entries_another_client_wrote_do_not_pass_for_history_going_back() {
     let redis = RedisServer::start().await;
     let node = sse_tests::node::Node::start_with_redis(&redis.url(), "read_count = 1").await;
     let mut first = node.stream("acme", &["dashboard-updates"]).await;
-    assert_eq!(first.next_event().await.event, "connected");
-    forge(&redis, "update", "{}").await;
-    forge(&redis, "update", "{}").await;
+    let connected = first.next_event().await;
+    // Explicit IDs above the head the client was given (`*` could take that very ID
+    // when written in the same millisecond).
+    let head = connected.json()["lastEventId"].as_str().unwrap().to_owned();
+    let ms: u64 = head.split_once('-').unwrap().0.parse().unwrap();
+    for seq in 0..2 {
+        let id = format!("{}-{seq}", ms + 1);
+        let reply = redis
+            .command(&["XADD", "sse:{acme}:ch:dashboard-updates", &id, "t", "update", "d", "{}"])
+            .await;
+        assert!(reply.contains(&id), "XADD: {reply}");
+    }
     // A second subscriber makes the reader read the company (and the forged entries).
     let mut second = node.stream("acme", &["dashboard-updates"]).await;
     assert_eq!(second.next_event().await.event, "connected");
