@@ -30,6 +30,11 @@ async fn watchers<'a>(nodes: [&'a Node; 2]) -> Vec<crate::Watcher<'a>> {
     live
 }
 
+/// Two hosts on the Sentinels: A with the blocking reader, B with the announced one.
+async fn both_readers(set: &RedisSentinels) -> (Node, Node) {
+    (host(set, "reader = \"blocking\"").await, host(set, "").await)
+}
+
 /// A host that knows only the Sentinels (its `[redis]` has no address of a server).
 async fn host(set: &RedisSentinels, extra: &str) -> Node {
     Node::start_with_redis("", &format!("{}\n{extra}", set.toml())).await
@@ -110,8 +115,7 @@ async fn following(node: &Node, master: &sse_tests::redis::RedisServer) {
 #[tokio::test]
 async fn a_switchover_moves_every_host_to_the_new_master_without_a_restart() {
     let mut set = RedisSentinels::start().await;
-    let a = host(&set, "reader = \"blocking\"").await;
-    let b = host(&set, "").await;
+    let (a, b) = both_readers(&set).await;
     let mut live = watchers([&a, &b]).await;
     let publisher = token("acme", "PUBLISHER");
     let deadline = tokio::time::Instant::now() + 6 * PATIENCE;
@@ -169,8 +173,7 @@ async fn a_switchover_moves_every_host_to_the_new_master_without_a_restart() {
 #[tokio::test]
 async fn a_client_that_saw_an_event_the_new_master_lacks_gets_reset_though_history_grew_past_it() {
     let mut set = RedisSentinels::start().await;
-    let a = host(&set, "reader = \"blocking\"").await;
-    let b = host(&set, "").await;
+    let (a, b) = both_readers(&set).await;
     let mut live = watchers([&a, &b]).await;
     let publisher = token("acme", "PUBLISHER");
     let deadline = tokio::time::Instant::now() + 6 * PATIENCE;
