@@ -428,6 +428,15 @@ impl Default for ClosedPort {
     }
 }
 
+/// Sends signal `sig` (`STOP`, `CONT`, `KILL`) to process `pid` (a host, a Redis).
+pub fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} {pid}");
+}
+
 /// A loopback port that was free a moment ago, for processes that can neither bind
 /// port 0 and report it nor be checked for who answers (the benchmark's nginx). It may
 /// be taken before the process binds it: tests use port 0 instead (`Node`, `Envoy`,

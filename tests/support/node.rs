@@ -146,11 +146,7 @@ impl Node {
 
     /// Sends a signal (`STOP`, `CONT`, `KILL`) to the process.
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([format!("-{sig}"), self.pid().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill -{sig} {}", self.pid());
+        crate::signal(self.pid(), sig);
     }
 
     /// Kills the process at once (a crash: no lease given back).

@@ -217,18 +217,16 @@ impl RedisServer {
     /// Stops the process (SIGSTOP): it holds its connections but answers nothing, like
     /// a node that hangs or a network that drops its packets.
     pub fn pause(&self) {
-        self.signal("-STOP");
+        self.signal("STOP");
     }
 
     /// Lets a paused process go on (SIGCONT).
     pub fn resume(&self) {
-        self.signal("-CONT");
+        self.signal("CONT");
     }
 
     fn signal(&self, sig: &str) {
-        let pid = self.pid().expect("running").to_string();
-        let ok = Command::new("kill").args([sig, &pid]).status().unwrap().success();
-        assert!(ok, "kill {sig} {pid}");
+        crate::signal(self.pid().expect("running"), sig);
     }
 
     /// Kills the server (SIGKILL: no shutdown save).
